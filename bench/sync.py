@@ -1,0 +1,101 @@
+"""Sync benchmark: 100,000 messages in a private Dovecot, measured three ways.
+
+    python bench/sync.py [--messages 100000] [--keep]
+
+1. a cold full ``mailclean sync`` (the real CLI, in a child process: its peak memory is
+   the sync's own),
+2. an unchanged re-sync,
+3. a naive imapclient fetch of the same items (``IMAPClient.fetch`` in chunks of 2,000),
+and prints messages/s, the ratio to the naive fetch, and peak memory.
+Targets (issue 2): cold sync >= 2x naive, unchanged re-sync < 1 s, peak memory < 250 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.dovecot import Dovecot  # noqa: E402
+
+from mailclean import mailgen  # noqa: E402
+from mailclean.connectors.imap import FETCH_ITEMS  # noqa: E402
+
+
+def run_cli(workdir: Path, *args: str) -> tuple[dict, float]:
+    """Run ``mailclean ARGS --json`` in a child process; (its JSON, wall seconds)."""
+    env = dict(os.environ, MAILCLEAN_CONFIG=str(workdir / "config.toml"),
+               MAILCLEAN_DB=str(workdir / "index.db"), BENCH_PW="secret1")
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "mailclean", *args], env=env,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit(f"mailclean {' '.join(args)} failed:\n{proc.stderr}")
+    return (json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}), wall
+
+
+def naive_fetch(server: Dovecot) -> tuple[int, float]:
+    """What a straightforward imapclient program does: fetch() in chunks, folder by folder."""
+    client = server.client("user1")
+    items = FETCH_ITEMS.strip("()").split(" ", 5)
+    count = 0
+    started = time.perf_counter()
+    for _flags, _delim, name in client.list_folders():
+        client.select_folder(name, readonly=True)
+        uids = client.search("ALL")
+        for i in range(0, len(uids), 2000):
+            count += len(client.fetch(uids[i : i + 2000], items))
+    seconds = time.perf_counter() - started
+    client.logout()
+    return count, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--keep", action="store_true", help="leave the server dir behind")
+    args = parser.parse_args()
+    with Dovecot() as server, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t = time.perf_counter()
+        counts = server.seed("user1", mailgen.generate_bulk(args.messages, seed=1))
+        print(f"seeded {sum(counts.values()):,} messages in {len(counts)} folders "
+              f"in {time.perf_counter() - t:.0f} s")
+        truth = server.status("user1")
+        run_cli(work, "account", "add", "bench", "--imap", server.host, "--port",
+                str(server.port), "--user", "user1", "--security", "none",
+                "--password-env", "BENCH_PW")
+
+        cold, cold_wall = run_cli(work, "sync", "bench", "--json")
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        again, again_wall = run_cli(work, "sync", "bench", "--json")
+        n_naive, naive_s = naive_fetch(server)
+
+        assert cold["messages"] == sum(m for m, _ in truth.values()), "index != server"
+        assert cold["bytes"] == sum(b for _, b in truth.values()), "bytes != server"
+        cold_rate = cold["new"] / cold["seconds"]
+        naive_rate = n_naive / naive_s
+        print(f"cold sync:       {cold['new']:,} messages in {cold['seconds']:.1f} s "
+              f"= {cold_rate:,.0f} msg/s (CLI wall time {cold_wall:.1f} s)")
+        print(f"naive imapclient: {n_naive:,} messages in {naive_s:.1f} s "
+              f"= {naive_rate:,.0f} msg/s")
+        print(f"ratio cold sync / naive fetch: {cold_rate / naive_rate:.1f}x  (target >= 2x)")
+        print(f"unchanged re-sync: {again['seconds']:.2f} s in the library, "
+              f"{again_wall:.2f} s with interpreter start-up (target < 1 s)")
+        print(f"peak memory of the syncing process: {peak_mb:.0f} MB  (target < 250 MB)")
+        if args.keep:
+            print(f"server dir: {server.root}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m mailclean``."""
+
+from mailclean.cli import main
+
+main()

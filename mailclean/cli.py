@@ -1,0 +1,532 @@
+"""The ``mailclean`` command: a thin click layer over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from mailclean import __version__
+from mailclean import config as cfg
+from mailclean.connectors import connector_for
+from mailclean.connectors.base import ConnectorError
+from mailclean.i18n import _, ngettext, number, rate, set_language, size
+from mailclean.index import Index, IndexFileError
+from mailclean.sync import SyncProgress, SyncReport, sync_account
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+@dataclass
+class State:
+    """What the global options chose, handed to every command."""
+
+    config_path: Path
+    db_path: Path
+
+    def config(self) -> cfg.Config:
+        """Load the configuration file."""
+        return cfg.load(self.config_path)
+
+    def index(self) -> Index:
+        """Open (and migrate) the index."""
+        return Index(self.db_path)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print a one-line error and exit: the user's mistake or the world's, never a trace."""
+    err.print(f"[bold red]mailclean:[/] {message}", markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
+class Group(click.Group):
+    """Turns the library's expected failures into one-line errors."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, translating known exceptions."""
+        try:
+            return super().invoke(ctx)
+        except (cfg.ConfigError, ConnectorError, IndexFileError) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail(_("interrupted: what was already stored stays in the index"), 130)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mailclean")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MAILCLEAN_CONFIG",
+    help="Configuration file (default: config.toml in the user config dir).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MAILCLEAN_DB",
+    help="Index file (default: index.db in the user data dir).",
+)
+@click.option("--lang", type=click.Choice(["fr", "en"]), help="Language of the output.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, db_path: Path | None, lang: str | None):
+    """Find what weighs in your mailboxes, clean it safely, measure the volume freed."""
+    config_path = config_path or cfg.default_config_path()
+    lang_setting = lang
+    if lang_setting is None:
+        try:
+            lang_setting = cfg.load(config_path).settings.get("lang")
+        except cfg.ConfigError:
+            lang_setting = None  # reported by the command that needs the config
+    set_language(lang_setting)
+    ctx.obj = State(config_path=config_path, db_path=db_path or cfg.default_db_path())
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    cli(prog_name="mailclean")
+
+
+# -- accounts -------------------------------------------------------------------------
+
+
+@cli.group()
+def account() -> None:
+    """Add, list and remove the mailboxes mailclean knows."""
+
+
+@account.command("add")
+@click.argument("name")
+@click.option("--imap", "host", metavar="HOST", help="IMAP server name.")
+@click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), help="Local Maildir.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Server port (993, or 143).")
+@click.option("--user", help="Login name.")
+@click.option("--address", help="E-mail address of the mailbox (default: the login if it has @).")
+@click.option(
+    "--security",
+    type=click.Choice(["ssl", "starttls", "none"]),
+    default="ssl",
+    show_default=True,
+    help="Implicit TLS, STARTTLS, or no encryption (local test servers only).",
+)
+@click.option("--password-env", metavar="VAR", help="Read the password from this variable.")
+@click.option("--keyring", "use_keyring", is_flag=True, help="Ask once, keep it in the keyring.")
+@click.option("--insecure-tls", is_flag=True, help="Do NOT verify the server's TLS certificate.")
+@click.option("--cafile", type=click.Path(dir_okay=False, exists=True), help="Extra CA bundle.")
+@click.option("--replace", is_flag=True, help="Overwrite an account of the same name.")
+@click.pass_obj
+def account_add(
+    state: State,
+    name: str,
+    host: str | None,
+    maildir: Path | None,
+    port: int | None,
+    user: str | None,
+    address: str | None,
+    security: str,
+    password_env: str | None,
+    use_keyring: bool,
+    insecure_tls: bool,
+    cafile: str | None,
+    replace: bool,
+) -> None:
+    """Add an account: an IMAP mailbox (--imap) or a local Maildir (--maildir)."""
+    if bool(host) == bool(maildir):
+        fail(_("give either --imap HOST or --maildir PATH"))
+    config = state.config()
+    if maildir:
+        acc = cfg.AccountConfig(name=name, kind="maildir", path=str(maildir.expanduser()))
+    else:
+        if not user:
+            fail(_("--user is required for an IMAP account"))
+        if password_env and use_keyring:
+            fail(_("choose one of --password-env and --keyring"))
+        source = "env" if password_env else "keyring" if use_keyring else "prompt"
+        acc = cfg.AccountConfig(
+            name=name,
+            kind="imap",
+            host=host,
+            port=port,
+            user=user,
+            security=security,
+            password=source,
+            password_env=password_env,
+            insecure_tls=insecure_tls,
+            cafile=cafile,
+            address=address or (user if user and "@" in user else None),
+        )
+    config.add(acc, replace=replace)
+    if acc.password == "keyring":
+        cfg.store_password(name, click.prompt(_("Password"), hide_input=True))
+    config.save()
+    if insecure_tls:
+        warning = _("warning: the TLS certificate of {host} will not be verified")
+        err.print(warning.format(host=host))
+    out.print(_("account {name} added to {path}").format(name=name, path=config.path))
+
+
+@account.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def account_list(state: State, as_json: bool) -> None:
+    """List the configured accounts."""
+    config = state.config()
+    rows = [
+        {
+            "name": a.name,
+            "kind": a.kind,
+            "server": f"{a.host}:{a.port or (993 if a.security == 'ssl' else 143)}"
+            if a.kind == "imap"
+            else a.path,
+            "user": a.user,
+            "security": a.security if a.kind == "imap" else None,
+            "password": a.password if a.kind == "imap" else None,
+        }
+        for a in config.accounts.values()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        out.print(_("no account yet: 'mailclean account add' adds one"))
+        return
+    table = Table(box=None)
+    for col in (_("Account"), _("Kind"), _("Server"), _("User"), _("Password")):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["kind"], r["server"], r["user"] or "", r["password"] or "")
+    out.print(table)
+
+
+@account.command("remove")
+@click.argument("name")
+@click.option("--keep-index", is_flag=True, help="Keep what the index holds for it.")
+@click.pass_obj
+def account_remove(state: State, name: str, keep_index: bool) -> None:
+    """Remove an account from the configuration (and its index data, its keyring entry)."""
+    config = state.config()
+    acc = config.remove(name)
+    config.save()
+    if acc.password == "keyring":
+        cfg.delete_password(name)
+    if not keep_index:
+        index = state.index()
+        index.remove_account(name)
+        index.close()
+    out.print(_("account {name} removed").format(name=name))
+
+
+@account.command("password")
+@click.argument("name")
+@click.pass_obj
+def account_password(state: State, name: str) -> None:
+    """Store (or change) the account's password in the system keyring."""
+    config = state.config()
+    acc = config.account(name)
+    if acc.kind != "imap":
+        fail(_("account {name} needs no password").format(name=name))
+    cfg.store_password(name, click.prompt(_("Password"), hide_input=True))
+    if acc.password != "keyring":
+        acc.password, acc.password_env = "keyring", None
+        config.save()
+    out.print(_("password of {name} stored in the system keyring").format(name=name))
+
+
+@account.command("test")
+@click.argument("name", required=False)
+@click.pass_obj
+def account_test(state: State, name: str | None) -> None:
+    """Log in and list the folders, to check the account's settings."""
+    acc = state.config().account(name)
+    connector = _connector(acc)
+    connector.connect()
+    try:
+        folders = connector.list_folders()
+    finally:
+        connector.close()
+    out.print(
+        ngettext("{name}: login OK, {n} folder", "{name}: login OK, {n} folders", len(folders))
+        .format(name=acc.name, n=len(folders))
+    )
+
+
+def _prompt_password(text: str) -> str:
+    if not sys.stdin.isatty():
+        raise cfg.ConfigError(
+            _("a password is needed and there is no terminal to type it: use --password-env")
+        )
+    return click.prompt(text, hide_input=True, err=True)
+
+
+def _connector(acc: cfg.AccountConfig):
+    return connector_for(acc, lambda: cfg.get_password(acc, _prompt_password))
+
+
+# -- sync -----------------------------------------------------------------------------
+
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text("")
+        return Text(_("{rate} msg/s").format(rate=rate(speed)), style="cyan")
+
+
+class RichSyncProgress(SyncProgress):
+    """A rich progress bar on stderr: folder, bar, count, messages/s, elapsed."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task(_("connecting"), total=None)
+
+    def start(self, folders: int, expected: int) -> None:
+        self.progress.update(self.task, total=max(expected, 1), completed=0)
+
+    def folder(self, path: str) -> None:
+        self.progress.update(self.task, description=path)
+
+    def advance(self, messages: int) -> None:
+        self.progress.advance(self.task, messages)
+
+    def retry(self, error: str, delay: float) -> None:
+        self.progress.console.print(
+            _("connection lost ({error}); trying again in {delay:.0f} s").format(
+                error=error, delay=delay
+            )
+        )
+
+
+def run_sync(
+    state: State,
+    acc: cfg.AccountConfig,
+    folders: tuple[str, ...] = (),
+    full: bool = False,
+    show_progress: bool = True,
+) -> SyncReport:
+    """Sync one account with a progress bar; returns the report."""
+    index = state.index()
+    try:
+        connector = _connector(acc)
+        with Progress(
+            TextColumn("{task.description}", style="bold"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _Rate(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not show_progress or not err.is_terminal,
+        ) as progress:
+            return sync_account(
+                index,
+                acc.name,
+                connector,
+                address=acc.address,
+                folders=list(folders) or None,
+                full=full,
+                progress=RichSyncProgress(progress),
+            )
+    finally:
+        index.close()
+
+
+@cli.command()
+@click.argument("account_name", metavar="[ACCOUNT]", required=False)
+@click.option("--folder", "folders", multiple=True, help="Only this folder (repeatable).")
+@click.option("--full", is_flag=True, help="Forget the incremental state and re-index.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def sync(
+    state: State, account_name: str | None, folders: tuple[str, ...], full: bool, as_json: bool
+) -> None:
+    """Index an account's headers, sizes and attachments (incrementally)."""
+    acc = state.config().account(account_name)
+    report = run_sync(state, acc, folders, full, show_progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    print_sync_summary(report)
+
+
+def print_sync_summary(report: SyncReport) -> None:
+    """One paragraph saying what the sync did."""
+    speed = report.new / report.seconds if report.seconds > 0 else 0.0
+    out.print(
+        _(
+            "{account}: {messages} messages, {size} in {folders} folders; "
+            "{new} new ({new_size}), {removed} removed, {flags} flag changes "
+            "in {seconds:.1f} s ({rate} msg/s)"
+        ).format(
+            account=report.account,
+            messages=number(report.messages),
+            size=size(report.bytes),
+            folders=report.folders,
+            new=number(report.new),
+            new_size=size(report.new_bytes),
+            removed=number(report.removed),
+            flags=number(report.flag_changes),
+            seconds=report.seconds,
+            rate=rate(speed),
+        )
+    )
+    for old, new in report.folders_renamed:
+        out.print(_("  folder renamed: {old} → {new}").format(old=old, new=new))
+    for path in report.folders_added:
+        out.print(_("  new folder: {path}").format(path=path))
+    for path in report.folders_removed:
+        out.print(_("  folder gone from the server: {path}").format(path=path))
+    for path in report.reset_folders:
+        out.print(_("  folder re-indexed (its UIDVALIDITY changed): {path}").format(path=path))
+    if report.reconnections:
+        out.print(_("  reconnected {n} time(s)").format(n=report.reconnections))
+    if report.problems:
+        out.print(
+            _("  {n} message(s) could not be fully read (kept with their size):").format(
+                n=report.problems
+            )
+        )
+        for example in report.problem_examples:
+            out.print(f"    {example}", markup=False)
+
+
+# -- stats ----------------------------------------------------------------------------
+
+
+def account_stats(index: Index, name: str) -> dict:
+    """Totals, folders and quota of an indexed account."""
+    row = index.account(name)
+    if row is None:
+        raise cfg.ConfigError(
+            _("account {name} has not been synced yet: run 'mailclean sync {name}'").format(
+                name=name
+            )
+        )
+    stats = index.stats(row["id"])
+    stats["account"] = name
+    stats["synced_at"] = row["synced_at"]
+    stats["quota"] = (
+        {"used": row["quota_used"], "limit": row["quota_limit"], "root": row["quota_root"]}
+        if row["quota_used"] is not None
+        else None
+    )
+    return stats
+
+
+@cli.command()
+@click.argument("account_name", metavar="[ACCOUNT]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def stats(state: State, account_name: str | None, as_json: bool) -> None:
+    """Mailbox volume by folder, largest first, and the server quota."""
+    acc = state.config().account(account_name)
+    index = state.index()
+    try:
+        data = account_stats(index, acc.name)
+    finally:
+        index.close()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    print_stats(data)
+
+
+def print_stats(data: dict) -> None:
+    """The stats table."""
+    total = data["bytes"] or 1
+    table = Table(
+        title=_("{account}: {messages} messages, {size}").format(
+            account=data["account"], messages=number(data["messages"]), size=size(data["bytes"])
+        ),
+        title_justify="left",
+        box=None,
+    )
+    table.add_column(_("Folder"))
+    table.add_column(_("Role"), style="dim")
+    table.add_column(_("Messages"), justify="right")
+    table.add_column(_("Size"), justify="right")
+    table.add_column(_("Share"), justify="left")
+    for f in data["folders"]:
+        share = f["bytes"] / total
+        bar = "█" * round(share * 20)
+        table.add_row(
+            f["name"], f["role"] or "", number(f["messages"]), size(f["bytes"]),
+            f"{bar} {share:.0%}",
+        )
+    out.print(table)
+    q = data.get("quota")
+    if q:
+        if q["limit"]:
+            out.print(
+                _("Server quota: {used} used of {limit} ({pct:.0%})").format(
+                    used=size(q["used"]), limit=size(q["limit"]), pct=q["used"] / q["limit"]
+                )
+            )
+        else:
+            out.print(_("Server quota: {used} used, no limit").format(used=size(q["used"])))
+    if data["messages_with_problems"]:
+        out.print(
+            _("{n} message(s) could not be fully read; they are counted with their size").format(
+                n=data["messages_with_problems"]
+            )
+        )
+    if data.get("synced_at"):
+        out.print(_("Last sync: {when}").format(when=data["synced_at"]), style="dim")
+
+
+# -- demo -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--messages", default=600, show_default=True, help="Size of the demo mailbox.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to build it (default: the user data dir).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the sync summary as JSON.")
+@click.pass_obj
+def demo(state: State, messages: int, directory: Path | None, as_json: bool) -> None:
+    """Build a realistic demo mailbox locally (no server needed), index it and show it."""
+    from mailclean.demo import build_demo
+
+    root = (directory or cfg.data_dir() / "demo").expanduser()
+    maildir = build_demo(root, messages=messages)
+    config = state.config()
+    config.add(cfg.AccountConfig(name="demo", kind="maildir", path=str(maildir)), replace=True)
+    config.save()
+    if not as_json:
+        out.print(_("demo mailbox built in {path}").format(path=maildir))
+    report = run_sync(state, config.account("demo"), show_progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    print_sync_summary(report)
+    index = state.index()
+    try:
+        print_stats(account_stats(index, "demo"))
+    finally:
+        index.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,41 @@
+"""Connectors: one per protocol, all behind :class:`mailclean.connectors.base.Connector`.
+
+Built-in connectors are registered as ``mailclean.connectors`` entry points, so a
+third-party package can add one; :func:`connector_for` builds one from an account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+from mailclean.config import AccountConfig
+from mailclean.connectors.base import Connector, ConnectorError
+
+
+def connector_for(account: AccountConfig, password: Callable[[], str]) -> Connector:
+    """A connector for ``account``; ``password`` is called only if the protocol needs one."""
+    if account.kind == "imap":
+        from mailclean.connectors.imap import ImapConnector, ImapSettings
+
+        return ImapConnector(
+            ImapSettings(
+                host=account.host or "",
+                port=account.port,
+                user=account.user or "",
+                password=password(),
+                security=account.security,
+                insecure_tls=account.insecure_tls,
+                cafile=account.cafile,
+            )
+        )
+    if account.kind == "maildir":
+        from mailclean.connectors.maildir import MaildirConnector
+
+        return MaildirConnector(account.path or "")
+    for ep in entry_points(group="mailclean.connectors"):
+        if ep.name == account.kind:
+            factory = ep.load()
+            if hasattr(factory, "from_account"):
+                return factory.from_account(account, password)
+    raise ConnectorError(f"no connector for accounts of kind {account.kind!r}")

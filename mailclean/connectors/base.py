@@ -1,0 +1,256 @@
+"""The connector interface and the plain data that crosses it.
+
+A connector knows its protocol and nothing of SQLite. :mod:`mailclean.sync` drives it
+folder by folder and applies the changes it yields to the index, one transaction per
+change, so that an interrupted sync resumes from the last change applied.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+#: Folder roles understood by the rest of mailclean (RFC 6154 names, lower case).
+ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive", "all", "flagged")
+
+
+SPECIAL_USE = {
+    b"\\sent": "sent",
+    b"\\drafts": "drafts",
+    b"\\trash": "trash",
+    b"\\junk": "junk",
+    b"\\archive": "archive",
+    b"\\all": "all",
+    b"\\flagged": "flagged",
+}
+#: Last path component (lower case) -> role, for servers without SPECIAL-USE.
+ROLE_NAMES = {
+    "sent": "sent", "sent items": "sent", "sent messages": "sent", "sent mail": "sent",
+    "éléments envoyés": "sent", "messages envoyés": "sent", "envoyés": "sent",
+    "drafts": "drafts", "brouillons": "drafts",
+    "trash": "trash", "deleted items": "trash", "deleted messages": "trash", "bin": "trash",
+    "corbeille": "trash", "éléments supprimés": "trash",
+    "junk": "junk", "spam": "junk", "junk e-mail": "junk", "junk email": "junk",
+    "courrier indésirable": "junk", "indésirables": "junk", "pourriel": "junk",
+    "pourriels": "junk",
+    "archive": "archive", "archives": "archive",
+}
+
+
+
+def folder_role(path: str, delimiter: str | None, flags: tuple[bytes, ...]) -> str | None:
+    """Role of a folder from its SPECIAL-USE flags, else from its name (English or French)."""
+    for flag in flags:
+        role = SPECIAL_USE.get(flag.lower())
+        if role:
+            return role
+    if path.upper() == "INBOX":
+        return "inbox"
+    leaf = path.rsplit(delimiter, 1)[-1] if delimiter else path
+    return ROLE_NAMES.get(leaf.strip().lower())
+
+
+
+class ConnectorError(Exception):
+    """A problem talking to a mail store, with a message fit for the user."""
+
+
+class AuthenticationError(ConnectorError):
+    """The server refused the credentials."""
+
+
+class ConnectionFailed(ConnectorError):
+    """The server could not be reached, or the connection dropped and could not be restored."""
+
+
+class TLSError(ConnectionFailed):
+    """The TLS handshake failed (certificate not trusted, wrong name, protocol mismatch)."""
+
+
+class FolderNotFound(ConnectorError):
+    """A folder named by the user does not exist on the server."""
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    """A folder as the server lists it, with its status counters where cheap to get."""
+
+    path: str
+    """Full path as shown to people (decoded from modified UTF-7), server separator kept."""
+    delimiter: str = "/"
+    role: str | None = None
+    selectable: bool = True
+    uidvalidity: int | None = None
+    uidnext: int | None = None
+    highestmodseq: int | None = None
+    messages: int | None = None
+    bytes: int | None = None
+    """Total size from the server (STATUS SIZE) when it says so, else None."""
+
+
+@dataclass(slots=True)
+class FolderState:
+    """What the index remembers of a folder between two syncs."""
+
+    uidvalidity: int | None = None
+    uidnext: int | None = None
+    highestmodseq: int | None = None
+    cursor: int = 0
+    """Highest UID whose message is in the index (IMAP); chunks are committed in UID order."""
+    sync_token: str | None = None
+    """Opaque incremental-sync state for protocols that have one (EWS SyncFolderItems)."""
+    indexed: int = 0
+    """How many messages the index holds for the folder (computed, not stored)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentMeta:
+    """An attachment as seen in the MIME structure: never its content."""
+
+    part: str
+    """MIME part number as IMAP numbers it ("2", "2.1")."""
+    filename: str | None
+    mime_type: str
+    size: int
+    """Encoded size in bytes, as stored in the message."""
+    decoded_size: int
+    """Estimated size once decoded (base64 makes 4 bytes of 3)."""
+    disposition: str | None = None
+    encoding: str | None = None
+
+
+@dataclass(slots=True)
+class MessageMeta:
+    """Headers, size, flags and attachment metadata of one message. Never its body."""
+
+    server_id: str
+    size: int
+    uid: int | None = None
+    change_key: str | None = None
+    received_at: str | None = None
+    """Server arrival time (INTERNALDATE), UTC ISO-8601."""
+    date: str | None = None
+    """Date header in UTC ISO-8601, None when absent or unparseable."""
+    seen: bool = False
+    flagged: bool = False
+    message_id: str | None = None
+    thread_key: str | None = None
+    subject: str | None = None
+    sender: str | None = None
+    sender_name: str | None = None
+    recipients: str | None = None
+    list_id: str | None = None
+    list_unsubscribe: str | None = None
+    list_unsubscribe_post: str | None = None
+    precedence: str | None = None
+    auto_submitted: str | None = None
+    feedback_id: str | None = None
+    """Feedback-ID header: set by bulk-mail platforms (Gmail's sender feedback loop)."""
+    mailer: str | None = None
+    """X-Mailer header: names mailing platforms (Sendinblue, Mailchimp...)."""
+    attachments: list[AttachmentMeta] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """What could not be parsed; the message is kept with its size all the same."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """Server storage quota in bytes; limit None when unlimited."""
+
+    used: int
+    limit: int | None
+    root: str = ""
+
+
+# Changes a connector yields while syncing one folder. Each is applied in its own
+# transaction together with the state it carries, which is what makes resumption exact.
+
+
+@dataclass(slots=True)
+class FolderReset:
+    """The folder's identity changed (UIDVALIDITY): every indexed row of it is stale."""
+
+    state: FolderState
+
+
+@dataclass(slots=True)
+class MessagesAdded:
+    """New (or replaced) messages; ``state`` is the folder state once they are stored."""
+
+    messages: list[MessageMeta]
+    state: FolderState
+
+
+@dataclass(slots=True)
+class MessagesRemoved:
+    """Messages no longer on the server."""
+
+    server_ids: list[str]
+
+
+@dataclass(slots=True)
+class FlagsChanged:
+    """New flag values: ``(server_id, seen, flagged)``."""
+
+    flags: list[tuple[str, bool, bool]]
+
+
+@dataclass(slots=True)
+class FolderSynced:
+    """The folder is up to date; ``state`` is what to remember until next time."""
+
+    state: FolderState
+    messages: int | None = None
+    bytes: int | None = None
+
+
+Change = FolderReset | MessagesAdded | MessagesRemoved | FlagsChanged | FolderSynced
+
+
+class Connector(ABC):
+    """A mail store mailclean can read (and, in later versions, act on).
+
+    Implementations raise :class:`ConnectorError` subclasses with messages meant for
+    people; anything else escaping a connector is a bug.
+    """
+
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open the connection and log in. Raises AuthenticationError, ConnectionFailed."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Log out and release the connection; never raises."""
+
+    @abstractmethod
+    def list_folders(self) -> list[FolderInfo]:
+        """Every folder of the mailbox with its role and cheap status counters."""
+
+    @abstractmethod
+    def sync_folder(
+        self,
+        folder: FolderInfo,
+        state: FolderState,
+        known_ids: Callable[[], set[str]],
+    ) -> Iterator[Change]:
+        """Yield the changes that bring the index of ``folder`` up to date.
+
+        ``state`` is what the index remembered; ``known_ids`` returns the server ids the
+        index holds for this folder (called only when a diff is needed). The last change
+        yielded is a :class:`FolderSynced`. Raises FolderNotFound, ConnectionFailed.
+        """
+
+    def quota(self) -> Quota | None:
+        """Storage quota of the mailbox, or None where the store has none."""
+        return None
+
+    def __enter__(self) -> Connector:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

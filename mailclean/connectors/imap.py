@@ -1,0 +1,421 @@
+"""IMAP connector (imapclient): folders with roles, header-only incremental sync, quota.
+
+Reading is done in bulk with raw ``UID FETCH`` commands over UID sequence sets and parsed
+by :mod:`mailclean.connectors.imapwire`; imapclient handles the session (TLS, login,
+SELECT, LIST, folder-name encoding). Bodies are never fetched: only RFC822.SIZE,
+INTERNALDATE, FLAGS, BODYSTRUCTURE and a fixed list of header fields.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import imapclient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from mailclean import mime
+from mailclean.connectors import imapwire
+from mailclean.connectors.base import (
+    AuthenticationError,
+    Change,
+    ConnectionFailed,
+    Connector,
+    ConnectorError,
+    FlagsChanged,
+    FolderInfo,
+    FolderNotFound,
+    FolderReset,
+    FolderState,
+    FolderSynced,
+    MessageMeta,
+    MessagesAdded,
+    MessagesRemoved,
+    Quota,
+    TLSError,
+    folder_role,
+)
+from mailclean.connectors.headers import meta_from_headers
+
+# A UID SEARCH of a large folder, or a FLAGS fetch, comes back as one very long line;
+# imaplib refuses lines over _MAXLINE (1 MB by default).
+imaplib._MAXLINE = max(imaplib._MAXLINE, 100_000_000)
+
+HEADER_FIELDS = (
+    "FROM", "TO", "DATE", "SUBJECT", "MESSAGE-ID", "IN-REPLY-TO", "REFERENCES", "LIST-ID",
+    "LIST-UNSUBSCRIBE", "LIST-UNSUBSCRIBE-POST", "PRECEDENCE", "AUTO-SUBMITTED",
+    "FEEDBACK-ID", "X-MAILER",
+)
+FETCH_ITEMS = (
+    "(UID RFC822.SIZE INTERNALDATE FLAGS BODYSTRUCTURE "
+    f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})])"
+)
+#: Messages per FETCH command: large enough to amortise round trips, small enough that
+#: a chunk is committed every second or so and client memory stays flat.
+FETCH_CHUNK = 2_000
+
+@dataclass(frozen=True, slots=True)
+class ImapSettings:
+    """How to reach and log in to an IMAP server. The password is only held in memory."""
+
+    host: str
+    user: str
+    password: str
+    port: int | None = None
+    security: str = "ssl"
+    """"ssl" (implicit TLS, port 993), "starttls" (port 143) or "none"."""
+    insecure_tls: bool = False
+    cafile: str | None = None
+    timeout: float = 60.0
+
+
+class ImapConnector(Connector):
+    """A mailbox on an IMAP server."""
+
+    kind = "imap"
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+        self.client: imapclient.IMAPClient | None = None
+        self.capabilities: frozenset[str] = frozenset()
+        self._selected: str | None = None
+
+    # -- session ----------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Connect, secure and log in; enable CONDSTORE/QRESYNC where advertised."""
+        s = self.settings
+        where = f"{s.host}:{s.port or (993 if s.security == 'ssl' else 143)}"
+        try:
+            context = self._ssl_context()
+            if s.security == "ssl":
+                client = imapclient.IMAPClient(
+                    s.host, port=s.port or 993, ssl=True, ssl_context=context, timeout=s.timeout
+                )
+            else:
+                client = imapclient.IMAPClient(
+                    s.host, port=s.port or 143, ssl=False, timeout=s.timeout
+                )
+                if s.security == "starttls":
+                    client.starttls(context)
+        except ssl.SSLCertVerificationError as exc:
+            raise TLSError(
+                f"the TLS certificate of {where} is not trusted ({exc.verify_message}); "
+                "if you trust this server anyway, add the account again with --insecure-tls"
+            ) from exc
+        except ssl.SSLError as exc:
+            raise TLSError(f"TLS with {where} failed: {exc.reason or exc}") from exc
+        except socket.gaierror as exc:
+            raise ConnectionFailed(f"cannot find the server {s.host}: {exc.strerror}") from exc
+        except TimeoutError as exc:
+            raise ConnectionFailed(f"{where} did not answer in time") from exc
+        except OSError as exc:
+            raise ConnectionFailed(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        except IMAPClientError as exc:
+            raise ConnectionFailed(f"{where}: {_text(exc)}") from exc
+        try:
+            client.login(s.user, s.password)
+        except LoginError as exc:
+            _safe_logout(client)
+            raise AuthenticationError(
+                f"{where} refused the login of {s.user}: {_text(exc)}"
+            ) from exc
+        except (IMAPClientError, OSError) as exc:
+            _safe_logout(client)
+            raise ConnectionFailed(f"{where}: login failed: {_text(exc)}") from exc
+        self.client = client
+        self._selected = None
+        self.capabilities = frozenset(
+            c.decode().upper() if isinstance(c, bytes) else str(c).upper()
+            for c in client.capabilities()
+        )
+        with self._errors():
+            if "QRESYNC" in self.capabilities:
+                client.enable("QRESYNC")
+            elif "CONDSTORE" in self.capabilities:
+                client.enable("CONDSTORE")
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.settings.cafile)
+        if self.settings.insecure_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def close(self) -> None:
+        """Log out; never raises."""
+        if self.client is not None:
+            _safe_logout(self.client)
+        self.client = None
+        self._selected = None
+
+    def _errors(self) -> _ErrorMapper:
+        return _ErrorMapper(self.settings.host)
+
+    @property
+    def _c(self) -> imapclient.IMAPClient:
+        if self.client is None:
+            raise ConnectionFailed("not connected")
+        return self.client
+
+    # -- folders ----------------------------------------------------------------------
+
+    def list_folders(self) -> list[FolderInfo]:
+        """LIST every folder, with roles and STATUS counters (SIZE where advertised)."""
+        c = self._c
+        with self._errors():
+            listed = c.list_folders()
+        items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"]
+        if "CONDSTORE" in self.capabilities:
+            items.append("HIGHESTMODSEQ")
+        if "STATUS=SIZE" in self.capabilities:
+            items.append("SIZE")
+        folders = []
+        for flags, delimiter, name in listed:
+            path = name if isinstance(name, str) else name.decode("utf-8", "replace")
+            delim = delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "/")
+            lower = {f.lower() for f in flags}
+            selectable = not ({b"\\noselect", b"\\nonexistent"} & lower)
+            info = FolderInfo(
+                path=path,
+                delimiter=delim,
+                role=folder_role(path, delim, flags),
+                selectable=selectable,
+            )
+            if selectable:
+                with self._errors():
+                    st = c.folder_status(path, items)
+                info = replace(
+                    info,
+                    uidvalidity=st.get(b"UIDVALIDITY"),
+                    uidnext=st.get(b"UIDNEXT"),
+                    highestmodseq=st.get(b"HIGHESTMODSEQ"),
+                    messages=st.get(b"MESSAGES"),
+                    bytes=st.get(b"SIZE"),
+                )
+            folders.append(info)
+        return folders
+
+    def quota(self) -> Quota | None:
+        """GETQUOTAROOT INBOX's STORAGE resource, in bytes; None without QUOTA."""
+        if "QUOTA" not in self.capabilities:
+            return None
+        with self._errors():
+            _roots, quotas = self._c.get_quota_root("INBOX")
+        for q in quotas:
+            if q.resource.upper() == "STORAGE":
+                return Quota(used=q.usage * 1024, limit=q.limit * 1024 or None, root=q.quota_root)
+        return None
+
+    # -- sync -------------------------------------------------------------------------
+
+    def sync_folder(
+        self,
+        folder: FolderInfo,
+        state: FolderState,
+        known_ids: Callable[[], set[str]],
+    ) -> Iterator[Change]:
+        """Yield the changes since ``state``: see :meth:`Connector.sync_folder`."""
+        with self._errors():
+            yield from self._sync_folder(folder, state, known_ids)
+
+    def _sync_folder(
+        self, folder: FolderInfo, state: FolderState, known_ids: Callable[[], set[str]]
+    ) -> Iterator[Change]:
+        condstore = "CONDSTORE" in self.capabilities or "QRESYNC" in self.capabilities
+        if (
+            condstore
+            and folder.highestmodseq is not None
+            and state.uidvalidity == folder.uidvalidity
+            and state.highestmodseq == folder.highestmodseq
+            and state.uidnext == folder.uidnext
+            and state.indexed == folder.messages
+        ):
+            # Nothing was added, expunged or re-flagged since the last complete sync:
+            # the folder need not even be selected.
+            yield FolderSynced(state, folder.messages, folder.bytes)
+            return
+
+        sel = self._select(folder.path)
+        uidvalidity = sel.get(b"UIDVALIDITY")
+        if state.uidvalidity is not None and uidvalidity != state.uidvalidity:
+            state = FolderState(uidvalidity=uidvalidity)
+            yield FolderReset(state)
+        state = replace(state, uidvalidity=uidvalidity)
+        start_modseq = sel.get(b"HIGHESTMODSEQ")
+        start_uidnext = sel.get(b"UIDNEXT")
+        exists = sel.get(b"EXISTS", 0)
+
+        if state.cursor > 0:
+            yield from self._sync_known(state, known_ids, condstore)
+
+        new_uids = [u for u in self._search_uids(f"{state.cursor + 1}:*") if u > state.cursor]
+        for chunk in imapwire.chunk_uids(new_uids, FETCH_CHUNK):
+            messages = self._fetch_meta(chunk)
+            state = replace(state, cursor=max(state.cursor, chunk[-1]))
+            yield MessagesAdded(messages, state)
+
+        state = replace(
+            state,
+            uidnext=start_uidnext,
+            highestmodseq=start_modseq if condstore else None,
+        )
+        yield FolderSynced(state, exists if folder.messages is None else folder.messages,
+                           folder.bytes)
+
+    def _sync_known(
+        self, state: FolderState, known_ids: Callable[[], set[str]], condstore: bool
+    ) -> Iterator[Change]:
+        """Flag changes and expunges among the messages already indexed (UIDs <= cursor)."""
+        known_range = f"1:{state.cursor}"
+        c = self._c
+        if "QRESYNC" in self.capabilities and state.highestmodseq:
+            c._imap.untagged_responses.pop("VANISHED", None)
+            data = self._uid_command(
+                "FETCH", known_range, "(UID FLAGS)",
+                f"(CHANGEDSINCE {state.highestmodseq} VANISHED)",
+            )
+            vanished = imapwire.parse_vanished(c._imap.untagged_responses.pop("VANISHED", []))
+            if vanished:
+                yield MessagesRemoved([str(u) for u in vanished])
+            yield FlagsChanged(_flags(data))
+            return
+        if condstore and state.highestmodseq:
+            data = self._uid_command(
+                "FETCH", known_range, "(UID FLAGS)", f"(CHANGEDSINCE {state.highestmodseq})"
+            )
+            flags = _flags(data)
+            present = {str(u) for u in self._search_uids(known_range)}
+        else:
+            data = self._uid_command("FETCH", known_range, "(UID FLAGS)")
+            flags = _flags(data)
+            present = {f[0] for f in flags}
+        gone = known_ids() - present
+        if gone:
+            yield MessagesRemoved(sorted(gone, key=int))
+        if flags:
+            yield FlagsChanged(flags)
+
+    def _select(self, path: str) -> dict:
+        try:
+            sel = self._c.select_folder(path, readonly=True)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as exc:
+            raise FolderNotFound(f"cannot open folder {path!r}: {_text(exc)}") from exc
+        self._selected = path
+        return sel
+
+    def _uid_command(self, *args: str) -> list:
+        """Send ``UID <args>``, return its untagged data (named after the command)."""
+        imap = self._c._imap
+        name = args[0]
+        imap.untagged_responses.pop(name, None)
+        tag = imap._command("UID", *args)
+        typ, data = imap._command_complete(name, tag)
+        if typ != "OK":
+            raise ConnectorError(f"UID {name} failed: {_text(data)}")
+        typ, data = imap._untagged_response(typ, data, name)
+        return [d for d in data if d is not None]
+
+    def _search_uids(self, uid_range: str) -> list[int]:
+        """Sorted UIDs present in ``uid_range`` (ESEARCH keeps the reply compact)."""
+        if "ESEARCH" in self.capabilities:
+            data = self._uid_command("SEARCH", "RETURN", "(ALL)", "UID", uid_range)
+            uids = imapwire.parse_esearch(self._c._imap.untagged_responses.pop("ESEARCH", []))
+            uids += imapwire.parse_esearch(data)
+        else:
+            uids = imapwire.parse_search(self._uid_command("SEARCH", "UID", uid_range))
+        return sorted(set(uids))
+
+    def _fetch_meta(self, uids: list[int]) -> list[MessageMeta]:
+        data = self._uid_command("FETCH", imapwire.sequence_set(uids), FETCH_ITEMS)
+        wanted = set(uids)
+        out: dict[int, MessageMeta] = {}
+        for item in imapwire.parse_fetch(data):
+            uid = item.get(b"UID")
+            if not isinstance(uid, int) or uid not in wanted or b"RFC822.SIZE" not in item:
+                continue  # unsolicited FETCH (a flag change elsewhere), or unreadable
+            out[uid] = message_from_fetch(uid, item)
+        return [out[u] for u in sorted(out)]
+
+
+def message_from_fetch(uid: int, item: dict) -> MessageMeta:
+    """Build a :class:`MessageMeta` from one parsed FETCH response."""
+    problems: list[str] = []
+    size = item.get(b"RFC822.SIZE")
+    if not isinstance(size, int):
+        problems.append("no RFC822.SIZE")
+        size = 0
+    flags = {f.lower() for f in item.get(b"FLAGS") or [] if isinstance(f, bytes)}
+    raw_headers = b""
+    for key, value in item.items():
+        if key.startswith(b"BODY[HEADER"):
+            raw_headers = value if isinstance(value, bytes) else b""
+            break
+    attachments, bs_problems = mime.attachments_from_bodystructure(item.get(b"BODYSTRUCTURE"))
+    problems.extend(bs_problems)
+    return meta_from_headers(
+        raw_headers,
+        server_id=str(uid),
+        uid=uid,
+        size=size,
+        received_at=imapwire.parse_internaldate(item.get(b"INTERNALDATE")),
+        seen=b"\\seen" in flags,
+        flagged=b"\\flagged" in flags,
+        attachments=attachments,
+        problems=problems,
+    )
+
+
+def _flags(data: list) -> list[tuple[str, bool, bool]]:
+    out = []
+    for item in imapwire.parse_fetch(data):
+        uid = item.get(b"UID")
+        flags = item.get(b"FLAGS")
+        if isinstance(uid, int) and isinstance(flags, list):
+            lower = {f.lower() for f in flags if isinstance(f, bytes)}
+            out.append((str(uid), b"\\seen" in lower, b"\\flagged" in lower))
+    return out
+
+
+def _text(value: object) -> str:
+    if isinstance(value, Exception):
+        value = value.args[0] if value.args else str(value)
+    if isinstance(value, list) and value:
+        value = value[0]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _safe_logout(client: imapclient.IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # logging out of a broken session must never fail
+        with contextlib.suppress(Exception):
+            client.shutdown()
+
+
+class _ErrorMapper:
+    """Turns socket and protocol failures into ConnectorError subclasses with plain words."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, ConnectorError | GeneratorExit):
+            return
+        if isinstance(exc, IMAPClientAbortError | OSError | EOFError):
+            raise ConnectionFailed(
+                f"the connection to {self.host} was lost: {_text(exc) or type(exc).__name__}"
+            ) from exc
+        if isinstance(exc, IMAPClientError):
+            raise ConnectorError(f"{self.host}: {_text(exc)}") from exc

@@ -1,0 +1,172 @@
+"""Local Maildir++ connector (the layout Dovecot and Courier use), read side.
+
+Offline analysis, the demo mailbox and tests. Folder ``A/B`` lives in ``<root>/.A.B``
+with its name in modified UTF-7; the inbox is the root itself. A message's server id is
+the unique part of its file name (before ``:2,``); its size is the CRLF size Dovecot
+records as ``,W=`` in the name, else computed from the file.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from imapclient.imap_utf7 import decode as decode_utf7
+
+from mailclean import mime
+from mailclean.connectors.base import (
+    Change,
+    Connector,
+    ConnectorError,
+    FlagsChanged,
+    FolderInfo,
+    FolderNotFound,
+    FolderState,
+    FolderSynced,
+    MessageMeta,
+    MessagesAdded,
+    MessagesRemoved,
+    folder_role,
+)
+from mailclean.connectors.headers import meta_from_headers
+
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    path: Path
+    flags: str
+    size: int | None
+
+
+class MaildirConnector(Connector):
+    """A Maildir++ tree on the local disk."""
+
+    kind = "maildir"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+        self._dirs: dict[str, Path] = {}
+
+    def connect(self) -> None:
+        """Check that the root is a Maildir."""
+        if not (self.root / "cur").is_dir():
+            raise ConnectorError(f"{self.root} is not a Maildir (it has no cur/ folder)")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def list_folders(self) -> list[FolderInfo]:
+        """The inbox and every ``.Sub.Folder`` directory, with counts and sizes."""
+        dirs = {"INBOX": self.root}
+        for child in sorted(self.root.iterdir()):
+            if child.name.startswith(".") and child.name not in (".", "..") and (
+                child / "cur"
+            ).is_dir():
+                name = decode_utf7(child.name[1:].encode("ascii", "replace"))
+                dirs[name.replace(".", "/")] = child
+        self._dirs = dirs
+        folders = []
+        for path, directory in dirs.items():
+            entries = _scan(directory)
+            folders.append(
+                FolderInfo(
+                    path=path,
+                    delimiter="/",
+                    role=folder_role(path, "/", ()),
+                    messages=len(entries),
+                    bytes=sum(e.size for e in entries.values() if e.size is not None)
+                    if all(e.size is not None for e in entries.values())
+                    else None,
+                )
+            )
+        return folders
+
+    def sync_folder(
+        self,
+        folder: FolderInfo,
+        state: FolderState,
+        known_ids: Callable[[], set[str]],
+    ) -> Iterator[Change]:
+        """Diff the folder's files with the index: new files, gone files, flag changes."""
+        if not self._dirs:
+            self.list_folders()
+        directory = self._dirs.get(folder.path)
+        if directory is None or not directory.is_dir():
+            raise FolderNotFound(f"no folder {folder.path!r} in {self.root}")
+        entries = _scan(directory)
+        known = known_ids()
+        gone = known - entries.keys()
+        if gone:
+            yield MessagesRemoved(sorted(gone))
+        flags = [(k, "S" in e.flags, "F" in e.flags) for k, e in entries.items() if k in known]
+        if flags:
+            yield FlagsChanged(flags)
+        new = sorted(k for k in entries if k not in known)
+        for i in range(0, len(new), CHUNK):
+            batch = []
+            for key in new[i : i + CHUNK]:
+                meta = _read(key, entries[key])
+                if meta is not None:
+                    batch.append(meta)
+            yield MessagesAdded(batch, state)
+        total = sum(e.size or 0 for e in entries.values())
+        yield FolderSynced(state, len(entries), total)
+
+
+def _scan(directory: Path) -> dict[str, _Entry]:
+    entries: dict[str, _Entry] = {}
+    for sub in ("new", "cur"):
+        try:
+            names = os.listdir(directory / sub)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            if name.startswith("."):
+                continue
+            key, _, info = name.partition(":")
+            flags = info[2:] if info.startswith("2,") else ""
+            size = None
+            for field in key.split(",")[1:]:
+                if field.startswith("W=") and field[2:].isdigit():
+                    size = int(field[2:])
+            entries[key] = _Entry(directory / sub / name, flags, size)
+    return entries
+
+
+def _read(key: str, entry: _Entry) -> MessageMeta | None:
+    try:
+        data = entry.path.read_bytes()
+        mtime = entry.path.stat().st_mtime
+    except FileNotFoundError:
+        return None  # moved or deleted while we were reading: the next sync sees it
+    size = entry.size
+    if size is None:
+        # RFC822.SIZE counts CRLF line ends; Maildir files usually hold bare LF.
+        size = len(data) + data.count(b"\n") - data.count(b"\r\n")
+    end = data.find(b"\n\n")
+    end_crlf = data.find(b"\r\n\r\n")
+    if end_crlf != -1 and (end == -1 or end_crlf < end):
+        header = data[: end_crlf + 4]
+    else:
+        header = data[: end + 2] if end != -1 else data
+    problems: list[str] = []
+    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    attachments, found = mime.attachments_from_message(message)
+    problems.extend(found)
+    return meta_from_headers(
+        header,
+        server_id=key,
+        size=size,
+        received_at=datetime.fromtimestamp(int(mtime), UTC).isoformat(),
+        seen="S" in entry.flags,
+        flagged="F" in entry.flags,
+        attachments=attachments,
+        problems=problems,
+    )

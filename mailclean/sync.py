@@ -1,0 +1,251 @@
+"""Drive a connector folder by folder into the index: incremental, resumable, retried.
+
+Every change a connector yields is written in its own transaction together with the
+folder state it leads to, so an interruption (Ctrl-C, kill, dropped connection) leaves
+the index exactly as of the last change applied, and the next sync resumes from there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from mailclean.connectors.base import (
+    ConnectionFailed,
+    Connector,
+    FlagsChanged,
+    FolderInfo,
+    FolderNotFound,
+    FolderReset,
+    FolderState,
+    FolderSynced,
+    MessagesAdded,
+    MessagesRemoved,
+)
+from mailclean.index import FolderRow, Index
+
+
+@dataclass
+class SyncReport:
+    """What a sync did, for the summary line and ``--json``."""
+
+    account: str
+    folders: int = 0
+    messages: int = 0
+    bytes: int = 0
+    new: int = 0
+    new_bytes: int = 0
+    removed: int = 0
+    flag_changes: int = 0
+    reset_folders: list[str] = field(default_factory=list)
+    folders_added: list[str] = field(default_factory=list)
+    folders_removed: list[str] = field(default_factory=list)
+    folders_renamed: list[tuple[str, str]] = field(default_factory=list)
+    problems: int = 0
+    """Messages whose headers or structure could not be fully read (kept with their size)."""
+    problem_examples: list[str] = field(default_factory=list)
+    reconnections: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        """JSON-ready form."""
+        return {
+            "account": self.account,
+            "folders": self.folders,
+            "messages": self.messages,
+            "bytes": self.bytes,
+            "new": self.new,
+            "new_bytes": self.new_bytes,
+            "removed": self.removed,
+            "flag_changes": self.flag_changes,
+            "reset_folders": self.reset_folders,
+            "folders_added": self.folders_added,
+            "folders_removed": self.folders_removed,
+            "folders_renamed": [list(p) for p in self.folders_renamed],
+            "problems": self.problems,
+            "problem_examples": self.problem_examples,
+            "reconnections": self.reconnections,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class SyncProgress:
+    """Callbacks for a progress display; the default does nothing."""
+
+    def start(self, folders: int, expected: int) -> None:
+        """The sync starts: ``expected`` is an estimate of the messages to fetch."""
+
+    def folder(self, path: str) -> None:
+        """A folder starts."""
+
+    def advance(self, messages: int) -> None:
+        """``messages`` more messages were stored."""
+
+    def retry(self, error: str, delay: float) -> None:
+        """The connection dropped; a new attempt follows in ``delay`` seconds."""
+
+
+def sync_account(
+    index: Index,
+    account: str,
+    connector: Connector,
+    *,
+    address: str | None = None,
+    folders: Sequence[str] | None = None,
+    full: bool = False,
+    progress: SyncProgress | None = None,
+    retries: int = 4,
+    backoff: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SyncReport:
+    """Bring the index of ``account`` up to date with the mail store behind ``connector``.
+
+    ``folders`` limits the sync to those paths (an unknown one raises FolderNotFound);
+    ``full`` drops the folders' incremental state and re-indexes them from scratch.
+    A dropped connection is retried ``retries`` times with exponential backoff, then
+    ConnectionFailed is raised; everything stored before it stays stored.
+    """
+    progress = progress or SyncProgress()
+    report = SyncReport(account=account)
+    started = time.monotonic()
+    account_id = index.ensure_account(account, connector.kind, address)
+    attempt = 0
+
+    def reconnect(exc: ConnectionFailed) -> None:
+        nonlocal attempt
+        attempt += 1
+        if attempt > retries:
+            raise exc
+        delay = backoff * 2 ** (attempt - 1)
+        progress.retry(str(exc), delay)
+        connector.close()
+        sleep(delay)
+        try:
+            connector.connect()
+        except ConnectionFailed as again:
+            reconnect(again)
+            return
+        report.reconnections += 1
+
+    connector.connect()
+    try:
+        while True:
+            try:
+                server = connector.list_folders()
+                break
+            except ConnectionFailed as exc:
+                reconnect(exc)
+        rows = _reconcile_folders(index, account_id, server, folders, report)
+        todo = [f for f in server if f.selectable and (not folders or f.path in folders)]
+        report.folders = len(todo)
+        expected = sum(
+            max((f.messages or 0) - (0 if full else rows[f.path].state.indexed), 0) for f in todo
+        )
+        progress.start(len(todo), expected)
+        for info in todo:
+            progress.folder(info.path)
+            if full:
+                index.reset_folder(rows[info.path].id, FolderState())
+            while True:
+                try:
+                    _sync_folder(index, connector, account_id, info, report, progress)
+                    attempt = 0
+                    break
+                except ConnectionFailed as exc:
+                    reconnect(exc)
+                    # Counters changed while we were away: read them again.
+                    fresh = {f.path: f for f in connector.list_folders()}
+                    if info.path not in fresh:
+                        break  # deleted meanwhile: the next sync drops it
+                    info = fresh[info.path]
+        while True:
+            try:
+                index.set_quota(account_id, connector.quota())
+                break
+            except ConnectionFailed as exc:
+                reconnect(exc)
+        if not folders:
+            index.mark_account_synced(account_id)
+    finally:
+        connector.close()
+    totals = index.stats(account_id)
+    report.messages = totals["messages"]
+    report.bytes = totals["bytes"]
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _reconcile_folders(
+    index: Index,
+    account_id: int,
+    server: list[FolderInfo],
+    only: Sequence[str] | None,
+    report: SyncReport,
+) -> dict[str, FolderRow]:
+    """Follow folders created, deleted and renamed on the server; return rows by path."""
+    by_path = {f.path: f for f in server}
+    if only:
+        missing = [p for p in only if p not in by_path or not by_path[p].selectable]
+        if missing:
+            known = ", ".join(sorted(p for p, f in by_path.items() if f.selectable))
+            raise FolderNotFound(f"no folder {missing[0]!r} on the server (folders: {known})")
+    rows = {r.path: r for r in index.folders(account_id)}
+    gone = [r for p, r in rows.items() if p not in by_path]
+    new = [f for p, f in by_path.items() if p not in rows]
+    if not only:
+        # A renamed IMAP folder keeps its UIDVALIDITY and its messages: follow it rather
+        # than drop and re-fetch everything.
+        for row in list(gone):
+            twins = [f for f in new if f.uidvalidity and f.uidvalidity == row.uidvalidity]
+            if len(twins) == 1:
+                twin = twins[0]
+                index.update_folder(row.id, twin)
+                report.folders_renamed.append((row.path, twin.path))
+                gone.remove(row)
+                new.remove(twin)
+        for row in gone:
+            index.delete_folder(row.id)
+            report.folders_removed.append(row.path)
+    for info in new:
+        index.add_folder(account_id, info)
+        report.folders_added.append(info.path)
+    for path, row in rows.items():
+        info = by_path.get(path)
+        if info and info.role != row.role:
+            index.update_folder(row.id, info)
+    return {r.path: r for r in index.folders(account_id)}
+
+
+def _sync_folder(
+    index: Index,
+    connector: Connector,
+    account_id: int,
+    info: FolderInfo,
+    report: SyncReport,
+    progress: SyncProgress,
+) -> None:
+    row = next(r for r in index.folders(account_id) if r.path == info.path)
+    folder_id = row.id
+    for change in connector.sync_folder(info, row.state, lambda: index.known_ids(folder_id)):
+        if isinstance(change, MessagesAdded):
+            index.add_messages(account_id, folder_id, change.messages, change.state)
+            report.new += len(change.messages)
+            report.new_bytes += sum(m.size for m in change.messages)
+            for m in change.messages:
+                if m.problems:
+                    report.problems += 1
+                    if len(report.problem_examples) < 5:
+                        report.problem_examples.append(
+                            f"{info.path} #{m.server_id}: {'; '.join(m.problems)}"
+                        )
+            progress.advance(len(change.messages))
+        elif isinstance(change, FlagsChanged):
+            report.flag_changes += index.update_flags(folder_id, change.flags)
+        elif isinstance(change, MessagesRemoved):
+            report.removed += index.remove_messages(folder_id, change.server_ids)
+        elif isinstance(change, FolderReset):
+            report.removed += index.reset_folder(folder_id, change.state)
+            report.reset_folders.append(info.path)
+        elif isinstance(change, FolderSynced):
+            index.finish_folder(folder_id, change.state, change.messages, change.bytes)

@@ -1,0 +1,123 @@
+"""Raw IMAP response bytes in, structures out, malformed ones included (like imapclient's
+tests/test_response_parser.py)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from imapclient.response_parser import parse_fetch_response
+
+from mailclean.connectors import imapwire
+
+HEADER = b"From: a@b.example\r\nSubject: hi\r\n\r\n"
+
+
+def fetch_response(uid: int, with_literal_in_structure: bool = False) -> list:
+    """Data as imaplib hands it over for one FETCH response."""
+    if with_literal_in_structure:
+        return [
+            (
+                b'%d (UID %d RFC822.SIZE 1234 FLAGS (\\Seen $Label1) INTERNALDATE '
+                b'"17-Jul-1996 02:44:25 -0700" BODYSTRUCTURE (("text" "plain" ("charset" '
+                b'"utf-8") NIL NIL "7bit" 10 1 NIL NIL NIL NIL)("application" "pdf" ("name" {8}'
+                % (uid, uid),
+                b'r\xc3\xa9s "x"',
+            ),
+            (
+                b') NIL NIL "base64" 1000 NIL ("attachment" ("filename" "a \\"b\\".pdf")) NIL '
+                b'NIL) "mixed" ("boundary" "xyz") NIL NIL NIL) BODY[HEADER.FIELDS (FROM SUBJECT)]'
+                b" {%d}" % len(HEADER),
+                HEADER,
+            ),
+            b")",
+        ]
+    return [
+        (
+            b'%d (UID %d RFC822.SIZE 99 FLAGS () INTERNALDATE " 7-Jan-2024 10:00:00 +0100" '
+            b'BODYSTRUCTURE ("text" "plain" NIL NIL NIL "7bit" 3 1 NIL NIL NIL NIL) '
+            b"BODY[HEADER.FIELDS (FROM SUBJECT)] {%d}" % (uid, uid, len(HEADER)),
+            HEADER,
+        ),
+        b")",
+    ]
+
+
+def test_fetch_with_literals_everywhere() -> None:
+    data = fetch_response(5, with_literal_in_structure=True) + fetch_response(6)
+    items = list(imapwire.parse_fetch(data))
+    assert [i[b"UID"] for i in items] == [5, 6]
+    first = items[0]
+    assert first[b"RFC822.SIZE"] == 1234
+    assert first[b"FLAGS"] == [b"\\Seen", b"$Label1"]
+    assert first[b"INTERNALDATE"] == b"17-Jul-1996 02:44:25 -0700"
+    pdf = first[b"BODYSTRUCTURE"][1]
+    assert pdf[:2] == [b"application", b"pdf"]
+    assert pdf[2] == [b"name", 'rés "x"'.encode()]
+    assert pdf[6] == 1000
+    assert pdf[8] == [b"attachment", [b"filename", b'a "b".pdf']]
+    assert first[b"BODY[HEADER.FIELDS (FROM SUBJECT)]"] == HEADER
+    assert items[1][b"FLAGS"] == []
+
+
+def test_same_result_as_imapclient() -> None:
+    data = fetch_response(5, True) + fetch_response(7)
+    ours = {i[b"UID"]: i for i in imapwire.parse_fetch(data)}
+    theirs = parse_fetch_response(data, normalise_times=False)
+    for uid, item in theirs.items():
+        assert ours[uid][b"RFC822.SIZE"] == item[b"RFC822.SIZE"]
+        assert tuple(ours[uid][b"FLAGS"]) == item[b"FLAGS"]
+        assert ours[uid][b"BODY[HEADER.FIELDS (FROM SUBJECT)]"] == item[
+            b"BODY[HEADER.FIELDS (FROM SUBJECT)]"
+        ]
+
+        assert tup(ours[uid][b"BODYSTRUCTURE"]) == ungroup(item[b"BODYSTRUCTURE"])
+
+
+def tup(v: object) -> object:
+    return tuple(tup(x) for x in v) if isinstance(v, list | tuple) else v
+
+
+def ungroup(body: object) -> object:
+    """imapclient's BodyData puts a multipart's children in one tuple; the wire does not."""
+    if isinstance(body, tuple) and body and isinstance(body[0], list):
+        return tuple(ungroup(c) for c in body[0]) + tuple(tup(x) for x in body[1:])
+    return tup(body)
+
+
+def test_unsolicited_and_nil_and_garbage() -> None:
+    data = [b"3 (FLAGS (\\Deleted))", b"4 (UID 9 RFC822.SIZE 10 BODY[HEADER.FIELDS (FROM)] NIL)"]
+    items = list(imapwire.parse_fetch(data))
+    assert items[0] == {b"FLAGS": [b"\\Deleted"]}
+    assert items[1][b"BODY[HEADER.FIELDS (FROM)]"] is None
+    # Unbalanced parentheses and stray brackets never raise.
+    assert list(imapwire.parse_fetch([b"5 (UID 1 RFC822.SIZE (", b"]]] {x}"])) is not None
+
+
+@given(st.lists(st.one_of(st.binary(max_size=80), st.tuples(st.binary(max_size=40),
+                                                             st.binary(max_size=40)))))
+def test_never_raises(chunks: list) -> None:
+    list(imapwire.parse_fetch(chunks))
+
+
+def test_sequence_sets() -> None:
+    assert imapwire.sequence_set([7, 1, 2, 3, 9, 10, 3]) == "1:3,7,9:10"
+    assert imapwire.sequence_set([]) == ""
+    assert imapwire.expand_sequence_set(b"1:3,7,10:9,*,x") == [1, 2, 3, 7, 9, 10]
+    uids = list(range(1, 30_000, 2))
+    chunks = list(imapwire.chunk_uids(uids, 2_000))
+    assert sum(len(c) for c in chunks) == len(uids)
+    assert all(len(imapwire.sequence_set(c)) < 64 * 1024 for c in chunks)
+
+
+def test_search_esearch_vanished() -> None:
+    assert imapwire.parse_search([b"1 2 3", b"9"]) == [1, 2, 3, 9]
+    assert imapwire.parse_esearch([b'(TAG "A5") UID ALL 1:3,8']) == [1, 2, 3, 8]
+    assert imapwire.parse_esearch([b'(TAG "A5") UID']) == []
+    assert imapwire.parse_vanished([b"(EARLIER) 41,43:44"]) == [41, 43, 44]
+
+
+def test_internaldate() -> None:
+    assert imapwire.parse_internaldate(b"17-Jul-1996 02:44:25 -0700") == "1996-07-17T09:44:25+00:00"
+    assert imapwire.parse_internaldate(b" 1-Jan-2024 00:30:00 +0100") == "2023-12-31T23:30:00+00:00"
+    assert imapwire.parse_internaldate(b"garbage") is None
+    assert imapwire.parse_internaldate(None) is None
