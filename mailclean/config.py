@@ -16,6 +16,8 @@ from pathlib import Path
 import platformdirs
 import tomli_w
 
+from mailclean.i18n import _
+
 APP = "mailclean"
 KEYRING_SERVICE = "mailclean"
 KINDS = ("imap", "maildir")
@@ -95,25 +97,32 @@ class Config:
                 return next(iter(self.accounts.values()))
             if not self.accounts:
                 raise ConfigError(
-                    "no account is configured yet: add one with 'mailclean account add', "
-                    "or try 'mailclean demo'"
+                    _(
+                        "no account is configured yet: add one with 'mailclean account add', "
+                        "or try 'mailclean demo'"
+                    )
                 )
             raise ConfigError(
-                f"several accounts are configured ({', '.join(sorted(self.accounts))}): "
-                "name the one to use"
+                _("several accounts are configured ({names}): name the one to use").format(
+                    names=", ".join(sorted(self.accounts))
+                )
             )
         try:
             return self.accounts[name]
         except KeyError:
-            known = ", ".join(sorted(self.accounts)) or "none"
-            raise ConfigError(f"unknown account {name!r} (configured: {known})") from None
+            known = ", ".join(sorted(self.accounts)) or "-"
+            raise ConfigError(
+                _("unknown account '{name}' (configured: {known})").format(name=name, known=known)
+            ) from None
 
     def add(self, account: AccountConfig, *, replace: bool = False) -> None:
         """Add (or with ``replace``, overwrite) an account after validating it."""
         account.validate()
         if account.name in self.accounts and not replace:
             raise ConfigError(
-                f"account {account.name!r} already exists (remove it first, or use --replace)"
+                _("account '{name}' already exists (remove it first, or use --replace)").format(
+                    name=account.name
+                )
             )
         self.accounts[account.name] = account
 
@@ -168,7 +177,9 @@ def load(path: Path | None = None) -> Config:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        raise ConfigError(
+            _("{path} is not valid TOML: {error}").format(path=path, error=exc)
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     config = Config(path=path, settings=dict(data.get("settings") or {}))
@@ -216,8 +227,10 @@ def get_password(account: AccountConfig, prompt: Callable[[str], str] | None = N
         value = os.environ.get(account.password_env or "")
         if not value:
             raise ConfigError(
-                f"account {account.name!r} reads its password from the environment variable "
-                f"{account.password_env}, which is not set"
+                _(
+                    "account '{name}' reads its password from the environment variable "
+                    "{var}, which is not set"
+                ).format(name=account.name, var=account.password_env)
             )
         return value
     if account.password == "keyring":
@@ -225,14 +238,18 @@ def get_password(account: AccountConfig, prompt: Callable[[str], str] | None = N
         if value:
             return value
         raise ConfigError(
-            f"no password for account {account.name!r} in the system keyring: "
-            f"run 'mailclean account password {account.name}'"
+            _(
+                "no password for account '{name}' in the system keyring: "
+                "run 'mailclean account password {name}'"
+            ).format(name=account.name)
         )
     if prompt is None:
         raise ConfigError(
-            f"account {account.name!r} needs its password typed in, and there is no terminal"
+            _("account '{name}' needs its password typed in, and there is no terminal").format(
+                name=account.name
+            )
         )
-    return prompt(f"Password for {account.user}@{account.host}")
+    return prompt(_("Password for {user}@{host}").format(user=account.user, host=account.host))
 
 
 def _keyring_get(name: str) -> str | None:

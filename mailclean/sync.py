@@ -23,6 +23,7 @@ from mailclean.connectors.base import (
     MessagesAdded,
     MessagesRemoved,
 )
+from mailclean.i18n import _
 from mailclean.index import FolderRow, Index
 
 
@@ -189,7 +190,11 @@ def _reconcile_folders(
         missing = [p for p in only if p not in by_path or not by_path[p].selectable]
         if missing:
             known = ", ".join(sorted(p for p, f in by_path.items() if f.selectable))
-            raise FolderNotFound(f"no folder {missing[0]!r} on the server (folders: {known})")
+            raise FolderNotFound(
+                _("no folder '{path}' on the server (folders: {known})").format(
+                    path=missing[0], known=known
+                )
+            )
     rows = {r.path: r for r in index.folders(account_id)}
     gone = [r for p, r in rows.items() if p not in by_path]
     new = [f for p, f in by_path.items() if p not in rows]

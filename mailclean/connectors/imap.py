@@ -40,6 +40,7 @@ from mailclean.connectors.base import (
     folder_role,
 )
 from mailclean.connectors.headers import meta_from_headers
+from mailclean.i18n import _
 
 # A UID SEARCH of a large folder, or a FLAGS fetch, comes back as one very long line;
 # imaplib refuses lines over _MAXLINE (1 MB by default).
@@ -104,17 +105,29 @@ class ImapConnector(Connector):
                     client.starttls(context)
         except ssl.SSLCertVerificationError as exc:
             raise TLSError(
-                f"the TLS certificate of {where} is not trusted ({exc.verify_message}); "
-                "if you trust this server anyway, add the account again with --insecure-tls"
+                _(
+                    "the TLS certificate of {where} is not trusted ({reason}); if you trust "
+                    "this server anyway, add the account again with --insecure-tls"
+                ).format(where=where, reason=exc.verify_message)
             ) from exc
         except ssl.SSLError as exc:
-            raise TLSError(f"TLS with {where} failed: {exc.reason or exc}") from exc
+            raise TLSError(
+                _("TLS with {where} failed: {reason}").format(where=where, reason=exc.reason or exc)
+            ) from exc
         except socket.gaierror as exc:
-            raise ConnectionFailed(f"cannot find the server {s.host}: {exc.strerror}") from exc
+            raise ConnectionFailed(
+                _("cannot find the server {host}: {reason}").format(
+                    host=s.host, reason=exc.strerror
+                )
+            ) from exc
         except TimeoutError as exc:
-            raise ConnectionFailed(f"{where} did not answer in time") from exc
+            raise ConnectionFailed(_("{where} did not answer in time").format(where=where)) from exc
         except OSError as exc:
-            raise ConnectionFailed(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+            raise ConnectionFailed(
+                _("cannot connect to {where}: {reason}").format(
+                    where=where, reason=exc.strerror or exc
+                )
+            ) from exc
         except IMAPClientError as exc:
             raise ConnectionFailed(f"{where}: {_text(exc)}") from exc
         try:
@@ -122,7 +135,9 @@ class ImapConnector(Connector):
         except LoginError as exc:
             _safe_logout(client)
             raise AuthenticationError(
-                f"{where} refused the login of {s.user}: {_text(exc)}"
+                _("{where} refused the login of {user}: {reason}").format(
+                    where=where, user=s.user, reason=_text(exc)
+                )
             ) from exc
         except (IMAPClientError, OSError) as exc:
             _safe_logout(client)
@@ -306,7 +321,9 @@ class ImapConnector(Connector):
         except IMAPClientAbortError:
             raise
         except IMAPClientError as exc:
-            raise FolderNotFound(f"cannot open folder {path!r}: {_text(exc)}") from exc
+            raise FolderNotFound(
+                _("cannot open folder '{path}': {reason}").format(path=path, reason=_text(exc))
+            ) from exc
         self._selected = path
         return sel
 
@@ -415,7 +432,9 @@ class _ErrorMapper:
             return
         if isinstance(exc, IMAPClientAbortError | OSError | EOFError):
             raise ConnectionFailed(
-                f"the connection to {self.host} was lost: {_text(exc) or type(exc).__name__}"
+                _("the connection to {host} was lost: {reason}").format(
+                    host=self.host, reason=_text(exc) or type(exc).__name__
+                )
             ) from exc
         if isinstance(exc, IMAPClientError):
             raise ConnectorError(f"{self.host}: {_text(exc)}") from exc
