@@ -139,6 +139,8 @@ def sync_account(
                 reconnect(exc)
         rows = _reconcile_folders(index, account_id, server, folders, report)
         todo = [f for f in server if f.selectable and (not folders or f.path in folders)]
+        # The inbox first: it is where people look, and usually the largest.
+        todo.sort(key=lambda f: f.role != "inbox")
         report.folders = len(todo)
         expected = sum(
             max((f.messages or 0) - (0 if full else rows[f.path].state.indexed), 0) for f in todo

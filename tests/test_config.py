@@ -56,7 +56,8 @@ def test_password_sources_fail_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
         ("accounts = [", "not valid TOML"),
         ("[accounts.w]\nkind = 'pop3'", "kind must be one of"),
         ("[accounts.w]\nkind = 'imap'\nuser = 'u'", "'host' is missing"),
-        ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\nport = 'x'", "port must be a whole number"),
+        ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\nport = 'x'",
+         "port must be a whole number"),
         ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\npassword = 'hunter2'",
          "never goes in this file"),
         ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\ncolour = 1", "unknown key"),
@@ -80,7 +81,7 @@ def test_account_lookup(tmp_path: Path) -> None:
     config.add(imap_account(name="other"))
     with pytest.raises(cfg.ConfigError, match="several accounts"):
         config.account(None)
-    with pytest.raises(cfg.ConfigError, match="unknown account 'nope'.*other, work"):
+    with pytest.raises(cfg.ConfigError, match=r"unknown account 'nope'.*other, work"):
         config.account("nope")
     with pytest.raises(cfg.ConfigError, match="already exists"):
         config.add(imap_account())

@@ -1,0 +1,76 @@
+"""Session fixtures: the private Dovecot servers the IMAP tests run against (tests/dovecot.py).
+
+- ``dovecot``: every capability Dovecot has, plus IMAPS on ``tls_port`` (CA file ``cafile``).
+- ``dovecot_minimal``: advertises only :data:`tests.dovecot.MINIMAL_CAPABILITIES`.
+
+Both are shared by the whole session: a test that needs a known mailbox calls
+``server.reset_user(name)`` first, then ``server.seed(...)``. ``pytest --dovecot-keep`` leaves
+the servers' directories (config, log, mail) behind and prints where they are.
+
+Without the dovecot binary the tests that use these fixtures are skipped, except under CI
+(``CI`` set), where that is an error: ``make test`` installs it through ``make system-deps``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.dovecot import MINIMAL_CAPABILITIES, Dovecot, group_processes
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--dovecot-keep``."""
+    parser.addoption(
+        "--dovecot-keep",
+        action="store_true",
+        help="leave the test Dovecot servers' directories (config, log, mail) and print where",
+    )
+
+
+def _report(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    # Fixtures run with output captured: lift the capture so the line reaches the terminal.
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+    else:
+        reporter.write_line(line)
+
+
+def _serve(config: pytest.Config, name: str, **options: object) -> Iterator[Dovecot]:
+    if shutil.which("dovecot", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
+        message = "dovecot is not installed: run `make system-deps` (root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    keep = bool(config.getoption("--dovecot-keep"))
+    server = Dovecot(keep=keep, **options)  # type: ignore[arg-type]
+    with server:
+        pid = server.pid
+        if keep:
+            _report(config, f"\n{name}: 127.0.0.1:{server.port}, directory {server.root}")
+        yield server
+    assert pid is not None
+    leftovers = group_processes(pid)
+    assert not leftovers, f"{name} left processes behind: {leftovers}"
+    if keep:
+        _report(config, f"\n{name} stopped; its directory is kept: {server.root}")
+
+
+@pytest.fixture(scope="session")
+def dovecot(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
+    """A Dovecot with every capability and IMAPS, shared by the session."""
+    yield from _serve(pytestconfig, "dovecot", tls=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot_minimal(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
+    """A Dovecot advertising only MINIMAL_CAPABILITIES (no MOVE, CONDSTORE, SPECIAL-USE...)."""
+    yield from _serve(pytestconfig, "dovecot_minimal", capabilities=MINIMAL_CAPABILITIES)
