@@ -2,4 +2,6 @@
 
 from mailclean.cli import main
 
-main()
+# The guard matters: sync's worker processes re-import the main module when they start.
+if __name__ == "__main__":
+    main()

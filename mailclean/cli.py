@@ -390,8 +390,9 @@ def print_sync_summary(report: SyncReport) -> None:
     )
     for old, new in report.folders_renamed:
         out.print(_("  folder renamed: {old} → {new}").format(old=old, new=new))
-    for path in report.folders_added:
-        out.print(_("  new folder: {path}").format(path=path))
+    if not report.first_sync:
+        for path in report.folders_added:
+            out.print(_("  new folder: {path}").format(path=path))
     for path in report.folders_removed:
         out.print(_("  folder gone from the server: {path}").format(path=path))
     for path in report.reset_folders:

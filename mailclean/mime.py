@@ -149,11 +149,10 @@ def parse_header_block(raw: bytes) -> dict[str, str]:
         return {}
     if isinstance(raw, str):
         text, mixed = raw, False
+    elif not isinstance(raw, (bytes, bytearray, memoryview)):
+        return {}
     else:
-        try:
-            data = bytes(raw)
-        except (TypeError, ValueError):
-            return {}
+        data = bytes(raw)
         try:
             text, mixed = data.decode("utf-8"), False
         except UnicodeDecodeError:
@@ -335,7 +334,8 @@ def parse_address(value: str | None) -> tuple[str | None, str | None]:
     Handles ``Name <a@b>``, ``"Dupont, Jean" <a@b>``, ``a@b``, ``<a@b>``, encoded names,
     ``a@b (Name)`` comments (used as the name when there is no other), groups (``List:
     a@b;``; an empty group gives nothing) and garbage. The first mailbox with an address
-    wins; a mailbox with only a name gives ``(name, None)`` when no mailbox has an address.
+    wins. An address is what stands in ``<>`` (``<MAILER-DAEMON>`` included), or a word
+    with an ``@``; a header without one (``Jean Dupont``, ``<>``) gives ``(None, None)``.
     """
     if not value or not isinstance(value, str):
         return None, None
@@ -347,12 +347,14 @@ def parse_address(value: str | None) -> tuple[str | None, str | None]:
         quoted, bare, address = m.groups()
         if quoted is not None and "\\" in quoted:
             quoted = _QUOTED_PAIR.sub(r"\1", quoted)
-        return _name(quoted if quoted is not None else bare), _clean_address(address)
-    boxes = _mailboxes(value)
-    for name, address in boxes:
+        address = _clean_address(address)
+        if address:
+            return _name(quoted if quoted is not None else bare), address
+        return None, None
+    for name, address in _mailboxes(value):
         if address:
             return _name(name), address
-    return (_name(boxes[0][0]), None) if boxes else (None, None)
+    return None, None
 
 
 def parse_address_list(value: str | None) -> list[str]:
@@ -618,7 +620,6 @@ def _decoded_size(data: bytes, encoding: str, crlf_size: int) -> int:
 _MAX_DEPTH = 50
 _SEQ = (list, tuple)
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
-_EMBEDDED = frozenset({"message/rfc822", "message/global"})
 
 
 def _where(number: str) -> str:
@@ -663,6 +664,17 @@ def _bs_leaf(node: Sequence[object], number: str, out: list[AttachmentMeta],
     n = len(node)
     maintype = _atom(node[0])
     subtype = _atom(node[1]) if n > 1 else None
+    # The place of the extension data follows the type as sent: text has its line count
+    # first, message/rfc822 its envelope, body and line count.
+    if maintype == "text":
+        at, layout_ok = 9, n <= 7 or _is_int(node[7])
+    elif maintype == "message" and subtype in ("rfc822", "global"):
+        at, layout_ok = 11, n <= 9 or _is_int(node[9])
+    else:
+        at, layout_ok = 8, True
+    if maintype == "" and subtype == "":
+        # Dovecot's answer to an invalid Content-Type: the RFC 2045 default applies.
+        maintype, subtype = "text", "plain"
     if not maintype and not subtype:
         problems.append(f"bodystructure: unreadable part at {number}")
         return
@@ -685,14 +697,6 @@ def _bs_leaf(node: Sequence[object], number: str, out: list[AttachmentMeta],
         if n > 5:
             problems.append(f"bodystructure: no encoding at {number}")
         encoding = "7bit"
-    # Extension data is optional, and its place depends on the type: text has its line
-    # count first, message/rfc822 its envelope, body and line count.
-    if maintype == "text":
-        at, layout_ok = 9, n <= 7 or _is_int(node[7])
-    elif mime_type in _EMBEDDED:
-        at, layout_ok = 11, n <= 9 or _is_int(node[9])
-    else:
-        at, layout_ok = 8, True
     raw_disp: object = node[at] if n > at else None
     if not layout_ok or not (
         raw_disp is None or isinstance(raw_disp, (bytes, str)) or _is_disposition(raw_disp)
@@ -745,10 +749,10 @@ def _bs_walk(node: object, number: str, depth: int, out: list[AttachmentMeta],
         children: Sequence[object] = first
         rest = node[1:]
     else:
-        i = 0
-        while i < len(node) and (node[i] is None or isinstance(node[i], _SEQ)):
-            i += 1
-        children, rest = node[:i], node[i:]
+        end = 0
+        while end < len(node) and (node[end] is None or isinstance(node[end], _SEQ)):
+            end += 1
+        children, rest = node[:end], node[end:]
     if not rest or not isinstance(rest[0], (bytes, str)):
         problems.append(f"bodystructure: multipart without subtype at {_where(number)}")
     prefix = f"{number}." if number else ""
@@ -784,6 +788,9 @@ def attachments_from_bodystructure(bs: object) -> tuple[list[AttachmentMeta], li
 
 _PARAM = re.compile(r'[\s;]*([^\s=;"]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?')
 _FOLD = re.compile(r"\r?\n")
+_MIME_TYPE = re.compile(r"[^\s/;()<>@,:\\\"\[\]?=]+/[^\s/;()<>@,:\\\"\[\]?=]+\Z")
+_COMMENT = re.compile(r"\([^()]*\)")
+_CTE = re.compile(r"\s*([^\s;(]+)")  # the mechanism, without comments (Dovecot's reading)
 _GENERATOR_POLICY = compat32.clone(max_line_length=0, linesep="\r\n")
 # Encodings that get_payload(decode=True) undoes (compat32 also knows uuencode's names).
 _TRANSFER_DECODED = frozenset(
@@ -846,10 +853,12 @@ def _message_size(inner: email.message.Message) -> int:
     """Octets of an embedded message as it stood in the file, with CRLF line ends.
 
     It is written back out with the stdlib generator, which reproduces what the parser
-    kept (header values as folded, payloads, preambles, epilogues) except one thing: it
-    ends every closing delimiter with a line end, where the parser records "nothing after
-    the closing delimiter" as an epilogue of None. Whitespace after a colon or after a
-    delimiter, which the parser drops, is lost.
+    kept (header values as folded, payloads, preambles, epilogues) but for one thing: it
+    ends every closing delimiter with a line end, where the parser records a closing
+    delimiter followed at once by the enclosing part's delimiter as an epilogue of None.
+    Nested multiparts with that epilogue are 2 octets too long; the embedded message's own
+    root is not, as servers (Dovecot) count that line end in the embedded message.
+    Whitespace after a colon or after a delimiter, which the parser drops, is lost.
     """
     buf = io.BytesIO()
     BytesGenerator(buf, mangle_from_=False, policy=_GENERATOR_POLICY).flatten(inner)
@@ -859,7 +868,11 @@ def _message_size(inner: email.message.Message) -> int:
         entity = stack.pop()
         payload = entity.get_payload()
         if isinstance(payload, list):
-            if entity.get_content_maintype() == "multipart" and entity.epilogue is None:
+            if (
+                entity is not inner
+                and entity.get_content_maintype() == "multipart"
+                and entity.epilogue is None
+            ):
                 surplus += 2
             stack.extend(p for p in payload if isinstance(p, email.message.Message))
     return max(len(buf.getvalue()) - surplus, 0)
@@ -877,12 +890,20 @@ def _raw_header(part: email.message.Message, name: str) -> object:
 def _msg_leaf(part: email.message.Message, mime_type: str, number: str, to_eof: bool,
               out: list[AttachmentMeta], problems: list[str]) -> None:
     disposition, disp_params = _header_params(_raw_header(part, "content-disposition"))
-    _, type_params = _header_params(_raw_header(part, "content-type"))
+    declared, type_params = _header_params(_raw_header(part, "content-type"))
+    if declared is not None:
+        declared = "".join(_COMMENT.sub("", declared).split())
+        if _MIME_TYPE.match(declared):
+            mime_type = declared
+        else:
+            # RFC 2045 5.2: an invalid Content-Type means text/plain, parameters and all
+            # (the stdlib keeps the parameters, Dovecot drops them).
+            mime_type, type_params = "text/plain", []
     filename = _filename(disp_params, type_params)
     if mime_type in _BODY_TYPES and filename is None and disposition != "attachment":
         return
-    encoding = (_header_text(_raw_header(part, "content-transfer-encoding")) or "").strip()
-    encoding = encoding.lower() or "7bit"
+    cte = _CTE.match(_header_text(_raw_header(part, "content-transfer-encoding")) or "")
+    encoding = cte.group(1).lower() if cte else "7bit"
     payload = part.get_payload()
     if isinstance(payload, list):
         inner = payload[0] if payload else None
@@ -892,7 +913,7 @@ def _msg_leaf(part: email.message.Message, mime_type: str, number: str, to_eof: 
                 size = _message_size(inner)
             except Exception as exc:  # the generator can choke on what the parser accepted
                 problems.append(f"message: unmeasurable {type(exc).__name__} at {number}")
-        decoded = size
+        decoded = estimate_decoded_size(size, encoding)  # the size unless oddly encoded
     else:
         if encoding not in _TRANSFER_DECODED:
             # get_payload() would decode raw 8-bit bytes with the part's charset, replacing
@@ -903,9 +924,9 @@ def _msg_leaf(part: email.message.Message, mime_type: str, number: str, to_eof: 
         decoded = _decoded_size(data, encoding, size)
         if to_eof:
             # The parser drops the last line end of a part that runs to the end of the file
-            # (no closing delimiter), where an IMAP server counts it.
+            # (no closing delimiter), where an IMAP server counts it; files end with one.
             size += 2
-            if encoding not in ("base64", "quoted-printable"):
+            if encoding != "base64":
                 decoded += 2
     out.append(AttachmentMeta(
         part=number,

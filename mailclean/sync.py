@@ -47,6 +47,8 @@ class SyncReport:
     """Messages whose headers or structure could not be fully read (kept with their size)."""
     problem_examples: list[str] = field(default_factory=list)
     reconnections: int = 0
+    first_sync: bool = False
+    """The account had never been synced: every folder is new, which is no news."""
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -67,6 +69,7 @@ class SyncReport:
             "problems": self.problems,
             "problem_examples": self.problem_examples,
             "reconnections": self.reconnections,
+            "first_sync": self.first_sync,
             "seconds": round(self.seconds, 3),
         }
 
@@ -111,6 +114,7 @@ def sync_account(
     report = SyncReport(account=account)
     started = time.monotonic()
     account_id = index.ensure_account(account, connector.kind, address)
+    report.first_sync = not index.folders(account_id)
     attempt = 0
 
     def reconnect(exc: ConnectionFailed) -> None:
@@ -243,8 +247,9 @@ def _sync_folder(
                 if m.problems:
                     report.problems += 1
                     if len(report.problem_examples) < 5:
+                        what = m.subject or m.message_id or f"#{m.server_id}"
                         report.problem_examples.append(
-                            f"{info.path} #{m.server_id}: {'; '.join(m.problems)}"
+                            f"{info.path}: «{what}»: {'; '.join(m.problems)}"
                         )
             progress.advance(len(change.messages))
         elif isinstance(change, FlagsChanged):

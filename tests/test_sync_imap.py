@@ -289,7 +289,7 @@ def test_dropped_connection_is_retried(
     index: Index, server: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(imap_module, "FETCH_CHUNK", 50)
-    original = ImapConnector._fetch_meta
+    original = ImapConnector._fetch_raw
     calls = 0
 
     def drop_once(self, uids):  # type: ignore[no-untyped-def]
@@ -299,7 +299,7 @@ def test_dropped_connection_is_retried(
             self.client._imap.sock.shutdown(2)  # the network goes away under the client
         return original(self, uids)
 
-    monkeypatch.setattr(ImapConnector, "_fetch_meta", drop_once)
+    monkeypatch.setattr(ImapConnector, "_fetch_raw", drop_once)
     waits: list[float] = []
     report = sync(index, server, sleep=waits.append)
     assert report.reconnections == 1 and waits == [1.0]
@@ -358,6 +358,54 @@ def test_killed_mid_transaction_leaves_a_consistent_index(
         assert_matches_server(idx, server)
     finally:
         idx.close()
+
+
+def test_parallel_parsing_gives_the_same_index(
+    dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large folders are parsed by worker processes: same rows as inline parsing."""
+    dovecot.reset_user(USER)
+    dovecot.seed(USER, corpus())
+    monkeypatch.setattr(imap_module, "FETCH_CHUNK", 25)
+    contents = []
+    for threshold in (10**9, 1):
+        monkeypatch.setattr(imap_module, "PARALLEL_FROM", threshold)
+        idx = Index(tmp_path / f"p{threshold}.db")
+        conn = connector(dovecot)
+        sync_account(idx, "work", conn)
+        assert conn._pool is None  # closed with the connector
+        contents.append(idx.db.execute(
+            "SELECT folder_id, uid, subject, size, date, thread_key, attachment_count FROM messages"
+            " ORDER BY folder_id, uid").fetchall())
+        idx.close()
+    assert contents[0] == contents[1] and len(contents[0]) == len(corpus())
+
+
+def test_interrupted_parallel_sync_resumes(
+    index: Index, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dovecot.reset_user(USER)
+    dovecot.seed(USER, corpus())
+    monkeypatch.setattr(imap_module, "FETCH_CHUNK", 20)
+    monkeypatch.setattr(imap_module, "PARALLEL_FROM", 1)
+    original = Index.add_messages
+    calls = 0
+
+    def interrupt_on_fourth(self, *args, **kw):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise KeyboardInterrupt
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(Index, "add_messages", interrupt_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        sync(index, dovecot, folders=["INBOX"])
+    assert index.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 60
+    monkeypatch.setattr(Index, "add_messages", original)
+    report = sync(index, dovecot)
+    assert report.new == len(corpus()) - 60
+    assert_matches_server(index, dovecot)
 
 
 # -- both servers give the same index --------------------------------------------------------

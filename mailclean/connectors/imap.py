@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import multiprocessing
+import os
+import signal
 import socket
 import ssl
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 import imapclient
@@ -57,7 +63,11 @@ FETCH_ITEMS = (
 )
 #: Messages per FETCH command: large enough to amortise round trips, small enough that
 #: a chunk is committed every second or so and client memory stays flat.
-FETCH_CHUNK = 2_000
+FETCH_CHUNK = 500
+#: From this many new messages in a folder, parsing moves to worker processes so that
+#: reading the next chunk, parsing this one and storing the last one overlap. Below it,
+#: starting the workers costs more than it saves.
+PARALLEL_FROM = 2_000
 
 @dataclass(frozen=True, slots=True)
 class ImapSettings:
@@ -84,6 +94,7 @@ class ImapConnector(Connector):
         self.client: imapclient.IMAPClient | None = None
         self.capabilities: frozenset[str] = frozenset()
         self._selected: str | None = None
+        self._pool: ProcessPoolExecutor | None = None
 
     # -- session ----------------------------------------------------------------------
 
@@ -162,11 +173,14 @@ class ImapConnector(Connector):
         return context
 
     def close(self) -> None:
-        """Log out; never raises."""
+        """Log out and stop the parsing workers; never raises."""
         if self.client is not None:
             _safe_logout(self.client)
         self.client = None
         self._selected = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def _errors(self) -> _ErrorMapper:
         return _ErrorMapper(self.settings.host)
@@ -269,8 +283,7 @@ class ImapConnector(Connector):
             yield from self._sync_known(state, known_ids, condstore)
 
         new_uids = [u for u in self._search_uids(f"{state.cursor + 1}:*") if u > state.cursor]
-        for chunk in imapwire.chunk_uids(new_uids, FETCH_CHUNK):
-            messages = self._fetch_meta(chunk)
+        for chunk, messages in self._fetch_new(new_uids):
             state = replace(state, cursor=max(state.cursor, chunk[-1]))
             yield MessagesAdded(messages, state)
 
@@ -349,16 +362,70 @@ class ImapConnector(Connector):
             uids = imapwire.parse_search(self._uid_command("SEARCH", "UID", uid_range))
         return sorted(set(uids))
 
-    def _fetch_meta(self, uids: list[int]) -> list[MessageMeta]:
-        data = self._uid_command("FETCH", imapwire.sequence_set(uids), FETCH_ITEMS)
-        wanted = set(uids)
-        out: dict[int, MessageMeta] = {}
-        for item in imapwire.parse_fetch(data):
-            uid = item.get(b"UID")
-            if not isinstance(uid, int) or uid not in wanted or b"RFC822.SIZE" not in item:
-                continue  # unsolicited FETCH (a flag change elsewhere), or unreadable
-            out[uid] = message_from_fetch(uid, item)
-        return [out[u] for u in sorted(out)]
+    def _fetch_raw(self, uids: list[int]) -> list:
+        return self._uid_command("FETCH", imapwire.sequence_set(uids), FETCH_ITEMS)
+
+    def _fetch_new(self, uids: list[int]) -> Iterator[tuple[list[int], list[MessageMeta]]]:
+        """(chunk, its messages) in UID order; large folders are parsed by worker processes
+        while the next chunk is read and the previous one stored."""
+        chunks = list(imapwire.chunk_uids(uids, FETCH_CHUNK))
+        pool = self._workers() if len(uids) >= PARALLEL_FROM else None
+        if pool is None:
+            for chunk in chunks:
+                yield chunk, messages_from_fetch(self._fetch_raw(chunk), chunk)
+            return
+        pending: deque[tuple[list[int], list, Future]] = deque()
+        ahead = (pool._max_workers or 1) + 1
+        for chunk in chunks:
+            data = self._fetch_raw(chunk)
+            try:
+                future = pool.submit(messages_from_fetch, data, chunk)
+            except BrokenProcessPool:
+                future = Future()
+                future.set_result(messages_from_fetch(data, chunk))
+            pending.append((chunk, data, future))
+            if len(pending) > ahead:
+                yield _result(*pending.popleft())
+        while pending:
+            yield _result(*pending.popleft())
+
+    def _workers(self) -> ProcessPoolExecutor | None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if (cpus or 1) < 2:
+            return None
+        if self._pool is None:
+            methods = multiprocessing.get_all_start_methods()
+            method = "forkserver" if "forkserver" in methods else "spawn"
+            context = multiprocessing.get_context(method)
+            self._pool = ProcessPoolExecutor(
+                max_workers=min(cpus or 1, 4), mp_context=context, initializer=_worker_init
+            )
+        return self._pool
+
+
+def messages_from_fetch(data: list, uids: list[int]) -> list[MessageMeta]:
+    """Parse the raw reply to one FETCH of ``uids`` into metadata, in UID order."""
+    wanted = set(uids)
+    out: dict[int, MessageMeta] = {}
+    for item in imapwire.parse_fetch(data):
+        uid = item.get(b"UID")
+        if not isinstance(uid, int) or uid not in wanted or b"RFC822.SIZE" not in item:
+            continue  # unsolicited FETCH (a flag change elsewhere), or unreadable
+        out[uid] = message_from_fetch(uid, item)
+    return [out[u] for u in sorted(out)]
+
+
+def _result(chunk: list[int], data: list, future: Future) -> tuple[list[int], list[MessageMeta]]:
+    try:
+        return chunk, future.result()
+    except BrokenProcessPool:
+        # A worker died (out of memory, killed): parse here rather than lose the chunk.
+        return chunk, messages_from_fetch(data, chunk)
+
+
+def _worker_init() -> None:
+    # Ctrl-C is the main process's to handle; workers just stop when it closes the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def message_from_fetch(uid: int, item: dict) -> MessageMeta:
