@@ -632,6 +632,7 @@ def _atom(value: object) -> str | None:
 
 
 def _bs_params(value: object, number: str, problems: list[str]) -> Params:
+    """The file-name parameters (``filename...``, ``name...``) of a parameter list."""
     if value is None:
         return []
     if not isinstance(value, _SEQ):
@@ -641,10 +642,12 @@ def _bs_params(value: object, number: str, problems: list[str]) -> Params:
         problems.append(f"bodystructure: odd parameter list at {number}")
     out: Params = []
     for i in range(0, len(value) - 1, 2):
-        key = _text(value[i])
+        key = _atom(value[i])
+        if key is None or not key.startswith(("filename", "name")):
+            continue  # charset, boundary...: not worth decoding
         val = _text(value[i + 1])
-        if key is not None and val is not None:
-            out.append((key.strip().lower(), val))
+        if val is not None:
+            out.append((key, val))
     return out
 
 
