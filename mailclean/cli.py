@@ -25,7 +25,7 @@ from rich.text import Text
 from mailclean import __version__
 from mailclean import config as cfg
 from mailclean.connectors import connector_for
-from mailclean.connectors.base import ConnectorError
+from mailclean.connectors.base import Connector, ConnectorError
 from mailclean.i18n import _, ngettext, number, rate, set_language, size
 from mailclean.index import Index, IndexFileError
 from mailclean.sync import SyncProgress, SyncReport, sync_account
@@ -276,7 +276,7 @@ def _prompt_password(text: str) -> str:
     return click.prompt(text, hide_input=True, err=True)
 
 
-def _connector(acc: cfg.AccountConfig):
+def _connector(acc: cfg.AccountConfig) -> Connector:
     return connector_for(acc, lambda: cfg.get_password(acc, _prompt_password))
 
 

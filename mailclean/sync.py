@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from mailclean.connectors.base import (
     ConnectionFailed,
@@ -25,6 +26,8 @@ from mailclean.connectors.base import (
 )
 from mailclean.i18n import _
 from mailclean.index import FolderRow, Index
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -133,14 +136,16 @@ def sync_account(
             return
         report.reconnections += 1
 
-    connector.connect()
-    try:
+    def retrying(action: Callable[[], T]) -> T:
         while True:
             try:
-                server = connector.list_folders()
-                break
+                return action()
             except ConnectionFailed as exc:
                 reconnect(exc)
+
+    connector.connect()
+    try:
+        server = retrying(connector.list_folders)
         rows = _reconcile_folders(index, account_id, server, folders, report)
         todo = [f for f in server if f.selectable and (not folders or f.path in folders)]
         # The inbox first: it is where people look, and usually the largest.
@@ -154,24 +159,19 @@ def sync_account(
             progress.folder(info.path)
             if full:
                 index.reset_folder(rows[info.path].id, FolderState())
-            while True:
+            current: FolderInfo | None = info
+            while current is not None:
                 try:
-                    _sync_folder(index, connector, account_id, info, report, progress)
+                    _sync_folder(index, connector, account_id, current, report, progress)
                     attempt = 0
                     break
                 except ConnectionFailed as exc:
                     reconnect(exc)
-                    # Counters changed while we were away: read them again.
-                    fresh = {f.path: f for f in connector.list_folders()}
-                    if info.path not in fresh:
-                        break  # deleted meanwhile: the next sync drops it
-                    info = fresh[info.path]
-        while True:
-            try:
-                index.set_quota(account_id, connector.quota())
-                break
-            except ConnectionFailed as exc:
-                reconnect(exc)
+                    # Counters changed while we were away: read them again. A folder
+                    # deleted meanwhile is left for the next sync to drop.
+                    fresh = {f.path: f for f in retrying(connector.list_folders)}
+                    current = fresh.get(info.path)
+        index.set_quota(account_id, retrying(connector.quota))
         if not folders:
             index.mark_account_synced(account_id)
     finally:

@@ -93,7 +93,6 @@ class ImapConnector(Connector):
         self.settings = settings
         self.client: imapclient.IMAPClient | None = None
         self.capabilities: frozenset[str] = frozenset()
-        self._selected: str | None = None
         self._pool: ProcessPoolExecutor | None = None
 
     # -- session ----------------------------------------------------------------------
@@ -154,7 +153,6 @@ class ImapConnector(Connector):
             _safe_logout(client)
             raise ConnectionFailed(f"{where}: login failed: {_text(exc)}") from exc
         self.client = client
-        self._selected = None
         self.capabilities = frozenset(
             c.decode().upper() if isinstance(c, bytes) else str(c).upper()
             for c in client.capabilities()
@@ -177,7 +175,6 @@ class ImapConnector(Connector):
         if self.client is not None:
             _safe_logout(self.client)
         self.client = None
-        self._selected = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -337,7 +334,6 @@ class ImapConnector(Connector):
             raise FolderNotFound(
                 _("cannot open folder '{path}': {reason}").format(path=path, reason=_text(exc))
             ) from exc
-        self._selected = path
         return sel
 
     def _uid_command(self, *args: str) -> list:
@@ -369,7 +365,10 @@ class ImapConnector(Connector):
         """(chunk, its messages) in UID order; large folders are parsed by worker processes
         while the next chunk is read and the previous one stored."""
         chunks = list(imapwire.chunk_uids(uids, FETCH_CHUNK))
-        pool = self._workers() if len(uids) >= PARALLEL_FROM else None
+        # Once the workers run (a large folder came first), any folder of two chunks or
+        # more gains from them.
+        big = len(uids) >= PARALLEL_FROM or (self._pool is not None and len(chunks) > 1)
+        pool = self._workers() if big else None
         if pool is None:
             for chunk in chunks:
                 yield chunk, messages_from_fetch(self._fetch_raw(chunk), chunk)
