@@ -8,7 +8,7 @@ install:
 	$(PYTHON) -m pip install $(PIP_FLAGS) -e '.[dev]'
 
 demo: install
-	mailclean demo
+	$(PYTHON) -m mailclean demo
 
 # Dovecot and its mail user, for the IMAP tests (needs root: CI and dev machines are).
 system-deps:
