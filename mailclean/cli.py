@@ -26,7 +26,18 @@ from mailclean import __version__
 from mailclean import config as cfg
 from mailclean.connectors import connector_for
 from mailclean.connectors.base import Connector, ConnectorError
-from mailclean.i18n import _, ngettext, number, rate, set_language, size
+from mailclean.i18n import (
+    _,
+    decimal,
+    ngettext,
+    number,
+    percent,
+    rate,
+    role,
+    set_language,
+    size,
+    when,
+)
 from mailclean.index import Index, IndexFileError
 from mailclean.sync import SyncProgress, SyncReport, sync_account
 
@@ -374,7 +385,7 @@ def print_sync_summary(report: SyncReport) -> None:
         _(
             "{account}: {messages} messages, {size} in {folders} folders; "
             "{new} new ({new_size}), {removed} removed, {flags} flag changes "
-            "in {seconds:.1f} s ({rate} msg/s)"
+            "in {seconds} s ({rate} msg/s)"
         ).format(
             account=report.account,
             messages=number(report.messages),
@@ -384,7 +395,7 @@ def print_sync_summary(report: SyncReport) -> None:
             new_size=size(report.new_bytes),
             removed=number(report.removed),
             flags=number(report.flag_changes),
-            seconds=report.seconds,
+            seconds=decimal(report.seconds),
             rate=rate(speed),
         )
     )
@@ -469,16 +480,18 @@ def print_stats(data: dict) -> None:
         share = f["bytes"] / total
         bar = "█" * round(share * 20)
         table.add_row(
-            f["name"], f["role"] or "", number(f["messages"]), size(f["bytes"]),
-            f"{bar} {share:.0%}",
+            f["name"], role(f["role"]), number(f["messages"]), size(f["bytes"]),
+            f"{bar} {percent(share)}",
         )
     out.print(table)
     q = data.get("quota")
     if q:
         if q["limit"]:
             out.print(
-                _("Server quota: {used} used of {limit} ({pct:.0%})").format(
-                    used=size(q["used"]), limit=size(q["limit"]), pct=q["used"] / q["limit"]
+                _("Server quota: {used} used of {limit} ({pct})").format(
+                    used=size(q["used"]),
+                    limit=size(q["limit"]),
+                    pct=percent(q["used"] / q["limit"]),
                 )
             )
         else:
@@ -490,7 +503,7 @@ def print_stats(data: dict) -> None:
             )
         )
     if data.get("synced_at"):
-        out.print(_("Last sync: {when}").format(when=data["synced_at"]), style="dim")
+        out.print(_("Last sync: {when}").format(when=when(data["synced_at"])), style="dim")
 
 
 # -- demo -----------------------------------------------------------------------------

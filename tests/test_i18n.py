@@ -58,6 +58,10 @@ def test_french_units_and_text(french: None) -> None:
     assert i18n.size(2_500) == "2,5 ko"
     assert i18n.number(1234567) == "1\u202f234\u202f567"
     assert i18n._("Folder") == "Dossier"
+    assert i18n.decimal(0.94) == "0,9"
+    assert i18n.percent(0.594) == "59\u202f%"
+    assert i18n.role("trash") == "corbeille"
+    assert i18n.role(None) == ""
 
 
 def test_english_and_detection(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,3 +73,4 @@ def test_english_and_detection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert i18n.set_language("en") == "en"
     assert i18n.size(1_500_000_000) == "1.5 GB"
     assert i18n._("Folder") == "Folder"
+    assert (i18n.decimal(0.94), i18n.percent(0.594), i18n.role("junk")) == ("0.9", "59%", "junk")

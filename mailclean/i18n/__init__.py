@@ -85,3 +85,42 @@ def number(n: int | None) -> str:
 def rate(value: float) -> str:
     """A per-second figure, rounded to a whole number."""
     return number(round(value))
+
+
+def decimal(value: float, digits: int = 1) -> str:
+    """A decimal number with the active language's separator ("0.9" / "0,9")."""
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if _language == "fr" else text
+
+
+def percent(share: float) -> str:
+    """A share as a whole percentage ("59%" / "59 %")."""
+    value = round(share * 100)
+    return f"{value}\u202f%" if _language == "fr" else f"{value}%"
+
+
+def when(iso: str | None) -> str:
+    """A stored UTC timestamp in the user's local time, minutes precision."""
+    if not iso:
+        return "–"
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def role(name: str | None) -> str:
+    """A folder role as people call it."""
+    labels = {
+        "inbox": _("inbox"),
+        "sent": _("sent"),
+        "drafts": _("drafts"),
+        "trash": _("trash"),
+        "junk": _("junk"),
+        "archive": _("archive"),
+        "all": _("all mail"),
+        "flagged": _("flagged"),
+    }
+    return labels.get(name or "", name or "")
