@@ -26,6 +26,7 @@ from mailclean.connectors.base import (
 )
 from mailclean.i18n import _
 from mailclean.index import FolderRow, Index
+from mailclean.mime import summarize_problems
 
 T = TypeVar("T")
 
@@ -249,7 +250,7 @@ def _sync_folder(
                     if len(report.problem_examples) < 5:
                         what = m.subject or m.message_id or f"#{m.server_id}"
                         report.problem_examples.append(
-                            f"{info.path}: «{what}»: {'; '.join(m.problems)}"
+                            f"{info.path}: «{what}»: {summarize_problems(m.problems)}"
                         )
             progress.advance(len(change.messages))
         elif isinstance(change, FlagsChanged):

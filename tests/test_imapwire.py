@@ -121,3 +121,26 @@ def test_internaldate() -> None:
     assert imapwire.parse_internaldate(b" 1-Jan-2024 00:30:00 +0100") == "2023-12-31T23:30:00+00:00"
     assert imapwire.parse_internaldate(b"garbage") is None
     assert imapwire.parse_internaldate(None) is None
+
+
+def test_damaged_answers_keep_the_message() -> None:
+    """A broken BODYSTRUCTURE, a header block that is not one, a missing size: the message is
+    still recorded, with its problems, and a FLAGS-only update is not taken for an answer."""
+    from mailclean.connectors.imap import messages_from_fetch
+
+    data = [
+        b"1 (UID 7 FLAGS (\\Seen))",
+        (b'1 (UID 7 RFC822.SIZE 5000 FLAGS (\\Seen) INTERNALDATE "bogus" BODYSTRUCTURE '
+         b'(("text" NIL) NIL 42 "mixed") BODY[HEADER.FIELDS (FROM SUBJECT DATE)] {40}',
+         b"From: \xff\xfe\r\nSubject: =?x-bad?q?=FF?=\r\nDate: x\r\n\r\n"),
+        b")",
+        b'2 (UID 8 FLAGS () BODYSTRUCTURE ("text" "plain" NIL NIL NIL "7bit" 3 1))',
+        b"3 (UID 9 FLAGS ())",
+    ]
+    metas = messages_from_fetch(data, [7, 8, 9])
+    assert [m.uid for m in metas] == [7, 8]
+    damaged, sizeless = metas
+    assert damaged.size == 5000 and damaged.seen
+    assert damaged.received_at is None and damaged.date is None
+    assert damaged.problems and damaged.subject is not None
+    assert sizeless.size == 0 and "no RFC822.SIZE" in sizeless.problems

@@ -408,10 +408,17 @@ def messages_from_fetch(data: list, uids: list[int]) -> list[MessageMeta]:
     out: dict[int, MessageMeta] = {}
     for item in imapwire.parse_fetch(data):
         uid = item.get(b"UID")
-        if not isinstance(uid, int) or uid not in wanted or b"RFC822.SIZE" not in item:
-            continue  # unsolicited FETCH (a flag change elsewhere), or unreadable
+        if not isinstance(uid, int) or uid not in wanted or not item.keys() - _UNSOLICITED:
+            continue  # a flag change announced by the server, not our answer
+        if uid in out and b"RFC822.SIZE" not in item:
+            continue
+        # A damaged answer (no size, broken structure) still records the message, with
+        # its problems: skipping it would let the cursor pass it for good.
         out[uid] = message_from_fetch(uid, item)
     return [out[u] for u in sorted(out)]
+
+
+_UNSOLICITED = frozenset({b"UID", b"FLAGS", b"MODSEQ"})
 
 
 def _result(chunk: list[int], data: list, future: Future) -> tuple[list[int], list[MessageMeta]]:

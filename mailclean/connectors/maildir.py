@@ -156,10 +156,8 @@ def _read(key: str, entry: _Entry) -> MessageMeta | None:
         header = data[: end_crlf + 4]
     else:
         header = data[: end + 2] if end != -1 else data
-    problems: list[str] = []
     message = email.message_from_bytes(data, policy=email.policy.compat32)
-    attachments, found = mime.attachments_from_message(message)
-    problems.extend(found)
+    attachments, problems = mime.attachments_from_message(message)
     return meta_from_headers(
         header,
         server_id=key,
