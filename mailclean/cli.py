@@ -29,6 +29,7 @@ from mailclean.connectors.base import Connector, ConnectorError
 from mailclean.i18n import (
     _,
     decimal,
+    language,
     ngettext,
     number,
     percent,
@@ -39,6 +40,8 @@ from mailclean.i18n import (
     when,
 )
 from mailclean.index import Index, IndexFileError
+from mailclean.rules import Protection, Rule, RuleError, explain, groups, load_rules, scan
+from mailclean.rules.reasons import UNSUBSCRIBE, reason
 from mailclean.sync import SyncProgress, SyncReport, sync_account
 
 err = Console(stderr=True, highlight=False)
@@ -74,7 +77,7 @@ class Group(click.Group):
         """Run the command, translating known exceptions."""
         try:
             return super().invoke(ctx)
-        except (cfg.ConfigError, ConnectorError, IndexFileError) as exc:
+        except (cfg.ConfigError, ConnectorError, IndexFileError, RuleError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             fail(_("interrupted: what was already stored stays in the index"), 130)
@@ -504,6 +507,235 @@ def print_stats(data: dict) -> None:
         )
     if data.get("synced_at"):
         out.print(_("Last sync: {when}").format(when=when(data["synced_at"])), style="dim")
+
+
+# -- rules ----------------------------------------------------------------------------
+
+rules_option = click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rules file (default: rules.toml beside the config file).",
+)
+
+
+def _rules(state: State, rules_file: Path | None) -> dict[str, Rule]:
+    if rules_file is not None and not rules_file.exists():
+        raise RuleError(_("no rules file {path}").format(path=rules_file))
+    return load_rules(rules_file or cfg.default_rules_path(state.config_path))
+
+
+def _scan(
+    state: State, account_name: str | None, rules_file: Path | None, only: tuple[str, ...] = (),
+    force: bool = False,
+):
+    config = state.config()
+    acc = config.account(account_name)
+    rules = _rules(state, rules_file)
+    unknown = [r for r in only if r not in rules or not rules[r].enabled]
+    if unknown:
+        raise RuleError(
+            _("unknown or disabled rule '{name}' (rules: {known})").format(
+                name=unknown[0], known=", ".join(n for n, r in rules.items() if r.enabled)
+            )
+        )
+    index = state.index()
+    if index.account(acc.name) is None:
+        index.close()
+        raise cfg.ConfigError(
+            _("account {name} has not been synced yet: run 'mailclean sync {name}'").format(
+                name=acc.name
+            )
+        )
+    result = scan(
+        index, acc.name, rules, Protection.from_config(config.protect), force=force,
+        only=list(only) or None,
+    )
+    return acc, index, rules, result
+
+
+@cli.command("scan")
+@click.argument("account_name", metavar="[ACCOUNT]", required=False)
+@click.option("--rule", "only", multiple=True, help="Only this rule (repeatable).")
+@rules_option
+@click.option("--rescan", is_flag=True, help="Run the rules even if nothing changed.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+@click.pass_obj
+def scan_command(
+    state: State, account_name: str | None, only: tuple[str, ...], rules_file: Path | None,
+    rescan: bool, as_json: bool, as_csv: bool,
+) -> None:
+    """Find what is worth cleaning: volume per rule, and the reclaimable total."""
+    acc, index, rules, result = _scan(state, account_name, rules_file, only, rescan)
+    index.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        return
+    if as_csv:
+        click.echo("rule,messages,bytes,share")
+        for r in result.rules:
+            click.echo(f"{r['rule']},{r['messages']},{r['bytes']},{r['share']}")
+        click.echo(f"reclaimable,{result.reclaimable_messages},{result.reclaimable_bytes},"
+                   f"{round(result.reclaimable_bytes / (result.total_bytes or 1), 4)}")
+        return
+    lang = language()
+    table = Table(
+        title=_("{account}: {messages} messages, {size}").format(
+            account=acc.name, messages=number(result.total_messages),
+            size=size(result.total_bytes),
+        ),
+        title_justify="left", box=None,
+    )
+    for col, justify in ((_("Rule"), "left"), (_("Messages"), "right"), (_("Size"), "right"),
+                         (_("Share"), "left"), ("", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in result.rules:
+        bar = "█" * round(r["share"] * 20)
+        table.add_row(rules[r["rule"]].text("title", lang), number(r["messages"]),
+                      size(r["bytes"]), f"{bar} {percent(r['share'])}", r["rule"])
+    out.print(table)
+    out.print(
+        _("Reclaimable: {messages} messages, {size} ({pct} of the mailbox); a message that "
+          "several rules flag counts once.").format(
+            messages=number(result.reclaimable_messages), size=size(result.reclaimable_bytes),
+            pct=percent(result.reclaimable_bytes / (result.total_bytes or 1)),
+        )
+    )
+    out.print(_("Flagged messages and what [protect] names in the config are never counted."),
+              style="dim", markup=False)
+
+
+@cli.command()
+@click.argument("account_name", metavar="[ACCOUNT]", required=False)
+@click.option("--rule", help="Only the hits of this rule (e.g. newsletters).")
+@click.option("--limit", default=30, show_default=True, help="How many groups (0: all).")
+@rules_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def senders(
+    state: State, account_name: str | None, rule: str | None, limit: int,
+    rules_file: Path | None, as_json: bool,
+) -> None:
+    """Who sends the volume: per sender or list, messages, size, how to unsubscribe."""
+    acc, index, _rules, _result = _scan(state, account_name, rules_file, (rule,) if rule else ())
+    try:
+        rows = groups(index, acc.name, rule, limit or None)
+    finally:
+        index.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(box=None)
+    for col, justify in ((_("Sender or list"), "left"), (_("Messages"), "right"),
+                         (_("Size"), "right"), (_("Unsubscribe"), "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(r["group"] or "–", number(r["messages"]), size(r["bytes"]),
+                      UNSUBSCRIBE[r["unsubscribe"]]())
+    out.print(table)
+
+
+@cli.command("explain")
+@click.argument("args", nargs=-1, required=True, metavar="[ACCOUNT] MESSAGE")
+@rules_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def explain_command(
+    state: State, args: tuple[str, ...], rules_file: Path | None, as_json: bool
+) -> None:
+    """Why a message was flagged (MESSAGE: its number in the index, or its Message-ID)."""
+    if len(args) > 2:
+        fail(_("give at most an account and a message"))
+    account_name, message = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+    acc, index, rules, _result = _scan(state, account_name, rules_file)
+    config = state.config()
+    try:
+        data = explain(index, acc.name, message, Protection.from_config(config.protect))
+    finally:
+        index.close()
+    lang = language()
+    for item in data["messages"]:
+        for hit in item["hits"]:
+            rule = rules.get(hit["rule"])
+            hit["title"] = rule.text("title", lang) if rule else hit["rule"]
+            hit["reason"] = reason(rule.type, hit["detail"]) if rule else ""
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for item in data["messages"]:
+        out.print(f"[bold]#{item['id']}[/] {item['subject'] or ''}", markup=True,
+                  highlight=False)
+        out.print(_("  {sender}, {date}, {size}, in {folder}").format(
+            sender=item["sender"] or "–", date=when(item["date"]), size=size(item["size"]),
+            folder=item["folder"]), markup=False)
+        if item["protected"]:
+            out.print(_("  protected (flagged, or named in [protect]): no rule flags it"),
+                      markup=False)
+        elif not item["hits"]:
+            out.print(_("  no rule flags this message"))
+        for hit in item["hits"]:
+            out.print(f"  • {hit['title']}: {hit['reason']}", markup=False)
+
+
+@cli.group("rules")
+def rules_group() -> None:
+    """List, show and check cleanup rules."""
+
+
+@rules_group.command("list")
+@rules_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def rules_list(state: State, rules_file: Path | None, as_json: bool) -> None:
+    """Every rule, built-in or yours, and whether it is enabled."""
+    rules = _rules(state, rules_file)
+    lang = language()
+    if as_json:
+        click.echo(json.dumps(
+            [{"name": r.name, "type": r.type, "enabled": r.enabled, "builtin": r.builtin,
+              "title": r.text("title", lang)} for r in rules.values()],
+            ensure_ascii=False, indent=2))
+        return
+    table = Table(box=None)
+    for col in (_("Rule"), _("Type"), _("Enabled"), _("Title")):
+        table.add_column(col)
+    for r in rules.values():
+        table.add_row(r.name, r.type, _("yes") if r.enabled else _("no"), r.text("title", lang))
+    out.print(table)
+
+
+@rules_group.command("show")
+@click.argument("name")
+@rules_option
+@click.pass_obj
+def rules_show(state: State, name: str, rules_file: Path | None) -> None:
+    """A rule's description and parameters."""
+    rules = _rules(state, rules_file)
+    if name not in rules:
+        fail(_("unknown rule '{name}' (rules: {known})").format(
+            name=name, known=", ".join(rules)))
+    r = rules[name]
+    lang = language()
+    out.print(f"[bold]{r.name}[/] — {r.text('title', lang)}", markup=True, highlight=False)
+    out.print(r.text("description", lang), markup=False)
+    out.print(f"type = {r.type}; group_by = {r.group_by}; enabled = {str(r.enabled).lower()}",
+              markup=False)
+    if r.folder_roles:
+        out.print(f"folder_roles = {list(r.folder_roles)}", markup=False)
+    for key, value in r.params.items():
+        shown = size(value) if key.endswith("size") else value
+        out.print(f"{key} = {shown}", markup=False)
+
+
+@rules_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def rules_check(file: Path) -> None:
+    """Validate a rules file: each mistake is named with its rule and key."""
+    rules = load_rules(file)
+    user = [r for r in rules.values() if not r.builtin]
+    out.print(_("{path}: OK ({n} rules, {m} of them new)").format(
+        path=file, n=len(rules), m=len(user)))
 
 
 # -- demo -----------------------------------------------------------------------------

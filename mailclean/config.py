@@ -89,6 +89,8 @@ class Config:
     path: Path
     accounts: dict[str, AccountConfig] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    protect: dict = field(default_factory=dict)
+    """The ``[protect]`` table: senders, domains, folders and subject keywords no rule flags."""
 
     def account(self, name: str | None) -> AccountConfig:
         """The named account, or the only one when ``name`` is None."""
@@ -137,6 +139,8 @@ class Config:
         data: dict = {}
         if self.settings:
             data["settings"] = self.settings
+        if self.protect:
+            data["protect"] = self.protect
         data["accounts"] = {n: a.to_toml() for n, a in sorted(self.accounts.items())}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
@@ -161,6 +165,11 @@ def default_db_path() -> Path:
     return platformdirs.user_data_path(APP) / "index.db"
 
 
+def default_rules_path(config_path: Path) -> Path:
+    """The user's rules file: ``rules.toml`` beside the configuration file."""
+    return config_path.with_name("rules.toml")
+
+
 def data_dir() -> Path:
     """Where mailclean keeps local data (the demo mailbox, exports)."""
     return platformdirs.user_data_path(APP)
@@ -182,7 +191,11 @@ def load(path: Path | None = None) -> Config:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    config = Config(path=path, settings=dict(data.get("settings") or {}))
+    config = Config(
+        path=path,
+        settings=dict(data.get("settings") or {}),
+        protect=dict(data.get("protect") or {}),
+    )
     accounts = data.get("accounts") or {}
     if not isinstance(accounts, dict):
         raise ConfigError(f"{path}: [accounts] must be a table of accounts")

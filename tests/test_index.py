@@ -34,10 +34,10 @@ def test_schema_wal_and_migrations_recorded(index: Index, tmp_path: Path) -> Non
     assert {"accounts", "folders", "messages", "attachments"} <= set(index.db.table_names())
     assert index.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [r["name"] for r in index.db["_sqlite_migrations"].rows]
-    assert applied == ["m001_accounts_folders_messages"]
+    assert applied == ["m001_accounts_folders_messages", "m002_hits_and_scans"]
     index.close()
     again = Index(tmp_path / "index.db")  # reopening applies nothing twice
-    assert len(list(again.db["_sqlite_migrations"].rows)) == 1
+    assert len(list(again.db["_sqlite_migrations"].rows)) == 2
     again.close()
 
 

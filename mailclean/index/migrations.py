@@ -95,3 +95,36 @@ def m001_accounts_folders_messages(db: Database) -> None:
         CREATE INDEX attachments_size ON attachments (decoded_size);
         """
     )
+
+
+@migrations()
+def m002_hits_and_scans(db: Database) -> None:
+    """Rule hits (facts as JSON, rendered in the reader's language) and scan bookkeeping."""
+    db.executescript(
+        """
+        CREATE TABLE hits (
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            rule TEXT NOT NULL,
+            group_key TEXT,
+            bytes INTEGER NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX hits_account_rule ON hits (account_id, rule, group_key, bytes);
+        CREATE INDEX hits_message ON hits (account_id, message_id, bytes);
+        CREATE TABLE scans (
+            account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+            fingerprint TEXT NOT NULL,
+            scanned_at TEXT NOT NULL,
+            seconds REAL,
+            summary TEXT
+        );
+        -- Covering indexes for the thread and duplicate rules; they make the two
+        -- narrower ones of m001 redundant.
+        CREATE INDEX messages_thread_dates
+            ON messages (account_id, thread_key, date, received_at);
+        CREATE INDEX messages_msgid_size ON messages (account_id, message_id, size);
+        DROP INDEX messages_account_thread;
+        DROP INDEX messages_account_msgid;
+        """
+    )

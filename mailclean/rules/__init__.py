@@ -1,0 +1,390 @@
+"""The rules engine: rules are data (TOML), compiled to SQL, run over the index.
+
+Built-in rules ship in ``builtin.toml``; a user rules file overrides them by name (any key,
+or ``enabled = false``) and adds rules of the same types. :func:`scan` writes the ``hits``
+table; :func:`summary`, :func:`groups` and :func:`explain` read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mailclean.index import Index, utcnow
+from mailclean.rules.types import GROUPS, TYPES, UNSUBSCRIBE_SQL, Param, RuleError, _check
+
+__all__ = ["Protection", "Rule", "RuleError", "explain", "groups", "load_rules", "scan",
+           "summary"]
+
+BUILTIN = Path(__file__).with_name("builtin.toml")
+_COMMON = {"type", "enabled", "group_by", "title", "description", "folder_roles"}
+#: The same indexes as migration m002 creates: covering, so that the figures per rule and
+#: the reclaimable total are read from the indexes alone.
+HITS_INDEXES = (
+    "CREATE INDEX hits_account_rule ON hits (account_id, rule, group_key, bytes)",
+    "CREATE INDEX hits_message ON hits (account_id, message_id, bytes)",
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule instance: a type, its checked parameters, how hits are grouped, its texts."""
+
+    name: str
+    type: str
+    params: dict[str, Any]
+    group_by: str
+    title: dict[str, str]
+    description: dict[str, str]
+    folder_roles: tuple[str, ...] = ()
+    enabled: bool = True
+    builtin: bool = True
+
+    def text(self, what: str, lang: str) -> str:
+        """Title or description in ``lang``, falling back to English, then the name."""
+        texts = self.title if what == "title" else self.description
+        return texts.get(lang) or texts.get("en") or self.name
+
+
+@dataclass(frozen=True)
+class Protection:
+    """What no rule may ever flag, besides flagged (starred) messages."""
+
+    senders: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    """Words that protect a message when its subject contains them (case-insensitive)."""
+
+    @classmethod
+    def from_config(cls, table: dict | None) -> Protection:
+        """From the config's ``[protect]`` table; RuleError names a wrong key."""
+        table = table or {}
+        unknown = set(table) - {"senders", "domains", "folders", "keywords"}
+        if unknown:
+            raise RuleError(f"[protect]: unknown key {sorted(unknown)[0]!r} "
+                            "(keys: senders, domains, folders, keywords)")
+        out = {}
+        for key in ("senders", "domains", "folders", "keywords"):
+            value = table.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise RuleError(f"[protect]: {key} must be a list of strings")
+            out[key] = tuple(v if key == "folders" else v.lower() for v in value)
+        return cls(**out)
+
+    def sql(self) -> str:
+        """A boolean SQL expression over ``m``: true when the message is protected."""
+        terms = ["m.flagged = 1"]
+        if self.senders:
+            terms.append(f"m.sender IN ({_literals(self.senders)})")
+        if self.domains:
+            terms.append(f"m.sender_domain IN ({_literals(self.domains)})")
+            terms += [f"m.sender_domain LIKE {_lit('%.' + d)}" for d in self.domains]
+        if self.folders:
+            terms.append(
+                f"m.folder_id IN (SELECT id FROM folders WHERE path IN ({_literals(self.folders)}))"
+            )
+        terms += [f"instr(lower(m.subject), {_lit(k)}) > 0" for k in self.keywords]
+        return "(" + " OR ".join(terms) + ")"
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _literals(values: tuple[str, ...]) -> str:
+    return ", ".join(_lit(v) for v in values)
+
+
+def _texts(rule: str, key: str, value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"en": value}
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return dict(value)
+    raise RuleError(f"rule {rule!r}, key {key!r}: text or {{ en = ..., fr = ... }} expected")
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"cannot read {path}: {exc}") from None
+    unknown = set(data) - {"rules"}
+    if unknown:
+        raise RuleError(f"{path}: unknown table {sorted(unknown)[0]!r} (rules go in [rules.NAME])")
+    rules = data.get("rules", {})
+    if not isinstance(rules, dict) or not all(isinstance(v, dict) for v in rules.values()):
+        raise RuleError(f"{path}: rules must be tables, written [rules.NAME]")
+    return rules
+
+
+def load_rules(user_file: Path | None = None) -> dict[str, Rule]:
+    """Built-in rules merged with the user's file; RuleError names the rule and key at fault."""
+    tables = {name: dict(t) for name, t in _read_toml(BUILTIN).items()}
+    builtin = set(tables)
+    if user_file is not None and user_file.exists():
+        for name, table in _read_toml(user_file).items():
+            tables[name] = {**tables.get(name, {}), **table}
+    rules = {}
+    for name, table in tables.items():
+        rules[name] = _build(name, table, name in builtin)
+    return rules
+
+
+def _build(name: str, table: dict, builtin: bool) -> Rule:
+    kind = table.get("type")
+    if kind not in TYPES:
+        raise RuleError(
+            f"rule {name!r}: key 'type' must be one of {', '.join(TYPES)}, not {kind!r}"
+        )
+    rtype = TYPES[kind]
+    params = rtype.validate(name, {k: v for k, v in table.items() if k not in _COMMON})
+    group = table.get("group_by", rtype.default_group)
+    if group not in GROUPS:
+        raise RuleError(f"rule {name!r}, key 'group_by': one of {', '.join(GROUPS)}, not {group!r}")
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise RuleError(f"rule {name!r}, key 'enabled': true or false, not {enabled!r}")
+    roles = _check(name, "folder_roles", Param("roles"), table.get("folder_roles", []))
+    return Rule(
+        name=name, type=kind, params=params, group_by=group,
+        title=_texts(name, "title", table.get("title")),
+        description=_texts(name, "description", table.get("description")),
+        folder_roles=tuple(roles), enabled=enabled, builtin=builtin,
+    )
+
+
+def fingerprint(rules: dict[str, Rule], protection: Protection) -> str:
+    """Changes when the rules or the protection change: hits must then be recomputed."""
+    data = json.dumps(
+        [[r.name, r.type, r.params, r.group_by, r.folder_roles, r.enabled]
+         for r in sorted(rules.values(), key=lambda r: r.name)] + [protection.__dict__],
+        sort_keys=True, default=list,
+    )
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+@dataclass
+class ScanResult:
+    """What a scan found, per rule and in total (a message hit twice counts once)."""
+
+    account: str
+    total_messages: int
+    total_bytes: int
+    reclaimable_messages: int
+    reclaimable_bytes: int
+    rules: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    cached: bool = False
+
+    def as_dict(self) -> dict:
+        """JSON-ready form."""
+        return {
+            "account": self.account, "total_messages": self.total_messages,
+            "total_bytes": self.total_bytes, "reclaimable_messages": self.reclaimable_messages,
+            "reclaimable_bytes": self.reclaimable_bytes, "rules": self.rules,
+            "seconds": round(self.seconds, 3), "cached": self.cached,
+        }
+
+
+def scan(
+    index: Index,
+    account: str,
+    rules: dict[str, Rule],
+    protection: Protection | None = None,
+    *,
+    now: datetime | None = None,
+    force: bool = False,
+    only: list[str] | None = None,
+) -> ScanResult:
+    """Run every enabled rule over the account's messages into ``hits``, one transaction.
+
+    Hits are reused when nothing changed since the last scan (same rules and protection,
+    no sync since), unless ``force``. ``only`` limits the figures to those rules.
+    """
+    protection = protection or Protection()
+    row = index.account(account)
+    if row is None:
+        raise RuleError(f"account {account!r} has not been synced yet")
+    account_id = row["id"]
+    started = time.monotonic()
+    mark = fingerprint(rules, protection)
+    last = index.conn.execute(
+        "SELECT fingerprint, scanned_at, summary FROM scans WHERE account_id = ?", [account_id]
+    ).fetchone()
+    fresh = (
+        not force and now is None and last is not None and last[0] == mark
+        and (row["synced_at"] or "") <= last[1]
+    )
+    if fresh and not only and last[2]:
+        # Nothing changed since the last scan: its figures stand.
+        result = ScanResult(**json.loads(last[2]))
+        result.seconds = time.monotonic() - started
+        result.cached = True
+        return result
+    if not fresh:
+        _run(index, account_id, rules, protection, now or datetime.now(UTC))
+    result = summary(index, account, rules, only)
+    result.seconds = time.monotonic() - started
+    result.cached = fresh
+    if not fresh or not only:
+        stored = None if only else json.dumps(
+            {k: v for k, v in result.as_dict().items() if k not in ("seconds", "cached")}
+        )
+        with index.db.atomic():
+            index.conn.execute(
+                "INSERT OR REPLACE INTO scans (account_id, fingerprint, scanned_at, seconds,"
+                " summary) VALUES (?, ?, ?, ?, ?)",
+                [account_id, mark, utcnow(), result.seconds, stored],
+            )
+    return result
+
+
+def _run(
+    index: Index, account_id: int, rules: dict[str, Rule], protection: Protection, now: datetime
+) -> None:
+    protected = protection.sql()
+    with index.db.atomic():
+        # Building the hits' indexes once at the end is several times cheaper than
+        # maintaining them row by row for hundreds of thousands of hits.
+        index.conn.execute("DROP INDEX IF EXISTS hits_account_rule")
+        index.conn.execute("DROP INDEX IF EXISTS hits_message")
+        index.conn.execute("DELETE FROM hits WHERE account_id = ?", [account_id])
+        for rule in rules.values():
+            if not rule.enabled:
+                continue
+            select, args = TYPES[rule.type].select(rule.params, now)
+            select = select.replace(":account", str(int(account_id)))
+            select = select.replace(":protected", protected)
+            roles = ""
+            if rule.folder_roles:
+                roles = (
+                    " AND m.folder_id IN (SELECT id FROM folders WHERE role IN ("
+                    + ", ".join(_lit(r) for r in rule.folder_roles) + "))"
+                )
+            index.conn.execute(
+                f"""INSERT INTO hits (account_id, message_id, rule, group_key, bytes, detail)
+                    WITH r(id, detail) AS ({select})
+                    SELECT m.account_id, m.id, {_lit(rule.name)}, {GROUPS[rule.group_by]},
+                           m.size, r.detail
+                    FROM r JOIN messages m ON m.id = r.id
+                    WHERE m.account_id = {int(account_id)} AND NOT {protected}{roles}""",
+                args,
+            )
+        for statement in HITS_INDEXES:
+            index.conn.execute(statement)
+
+
+def summary(
+    index: Index, account: str, rules: dict[str, Rule], only: list[str] | None = None
+) -> ScanResult:
+    """Per-rule and total figures from the hits table (no rule is run); ``only`` limits
+    them, the reclaimable total included, to those rules."""
+    row = index.account(account)
+    if row is None:
+        raise RuleError(f"account {account!r} has not been synced yet")
+    aid = row["id"]
+    total_m, total_b = index.conn.execute(
+        "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE account_id = ?", [aid]
+    ).fetchone()
+    chosen = [r.name for r in rules.values() if r.enabled and (not only or r.name in only)]
+    marks = ", ".join("?" for _ in chosen) or "NULL"
+    subset = f" AND rule IN ({marks})" if only else ""
+    # One row per message however many rules flag it: each is freed once.
+    rec_m, rec_b = index.conn.execute(
+        "SELECT count(*), coalesce(sum(b), 0) FROM (SELECT message_id, max(bytes) AS b"
+        f" FROM hits WHERE account_id = ?{subset} GROUP BY message_id)",
+        [aid, *(chosen if only else [])],
+    ).fetchone()
+    per_rule = {
+        r[0]: (r[1], r[2])
+        for r in index.conn.execute(
+            "SELECT rule, count(*), sum(bytes) FROM hits WHERE account_id = ? GROUP BY rule",
+            [aid],
+        )
+    }
+    out = []
+    for rule in rules.values():
+        if rule.name not in chosen:
+            continue
+        n, b = per_rule.get(rule.name, (0, 0))
+        out.append({"rule": rule.name, "messages": n, "bytes": b,
+                    "share": round(b / total_b, 4) if total_b else 0.0})
+    return ScanResult(account, total_m, total_b, rec_m, rec_b, out)
+
+
+def groups(
+    index: Index, account: str, rule: str | None = None, limit: int | None = 50
+) -> list[dict]:
+    """Hits per group (sender, list, thread or folder, as the rule groups), largest first,
+    with the best way to unsubscribe where the messages say."""
+    row = index.account(account)
+    if row is None:
+        raise RuleError(f"account {account!r} has not been synced yet")
+    where = "h.account_id = ?" + (" AND h.rule = ?" if rule else "")
+    args: list[Any] = [row["id"]] + ([rule] if rule else [])
+    # One row per (group, message): a message several rules flag counts once.
+    sql = f"""
+        WITH g AS (SELECT h.group_key AS k, h.message_id AS mid, group_concat(h.rule) AS rules
+                   FROM hits h WHERE {where} GROUP BY h.group_key, h.message_id)
+        SELECT g.k, count(*), sum(m.size),
+               max(CASE {UNSUBSCRIBE_SQL} WHEN 'one-click' THEN 3 WHEN 'https' THEN 2
+                   WHEN 'mailto' THEN 1 ELSE 0 END),
+               group_concat(g.rules)
+        FROM g JOIN messages m ON m.id = g.mid
+        GROUP BY g.k ORDER BY 3 DESC, 1 {"LIMIT ?" if limit else ""}"""
+    methods = {3: "one-click", 2: "https", 1: "mailto", 0: "none"}
+    return [
+        {"group": r[0], "messages": r[1], "bytes": r[2] or 0, "unsubscribe": methods[r[3] or 0],
+         "rules": sorted(set((r[4] or "").split(",")))}
+        for r in index.conn.execute(sql, args + ([limit] if limit else []))
+    ]
+
+
+def explain(index: Index, account: str, message: str, protection: Protection | None = None
+            ) -> dict:
+    """Everything about one message (index id or Message-ID): where, what, and each flag."""
+    row = index.account(account)
+    if row is None:
+        raise RuleError(f"account {account!r} has not been synced yet")
+    cols = ("id", "folder", "subject", "sender", "date", "size", "flagged", "message_id",
+            "attachment_count", "list_id")
+    query = (
+        "SELECT m.id, f.path, m.subject, m.sender, coalesce(m.date, m.received_at), m.size,"
+        " m.flagged, m.message_id, m.attachment_count, m.list_id"
+        " FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.account_id = ? AND "
+    )
+    key = message.strip().strip("<>")
+    found = index.conn.execute(
+        query + ("m.id = ?" if key.isdigit() else "m.message_id = ?"),
+        [row["id"], int(key) if key.isdigit() else key],
+    ).fetchall()
+    if not found:
+        raise RuleError(f"no message {message!r} in account {account!r}")
+    out = []
+    protected_sql = (protection or Protection()).sql()
+    for r in found:
+        item = dict(zip(cols, r, strict=True))
+        item["protected"] = bool(index.conn.execute(
+            f"SELECT {protected_sql} FROM messages m WHERE m.id = ?", [r[0]]
+        ).fetchone()[0])
+        item["hits"] = [
+            {"rule": h[0], "group": h[1], "bytes": h[2], "detail": json.loads(h[3] or "{}")}
+            for h in index.conn.execute(
+                "SELECT rule, group_key, bytes, detail FROM hits WHERE message_id = ?"
+                " ORDER BY rule", [r[0]]
+            )
+        ]
+        out.append(item)
+    return {"account": account, "messages": out}
+

@@ -1,0 +1,60 @@
+"""Why a message was flagged, in the reader's language, from the facts a hit stores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailclean.i18n import _, ngettext, size, when
+
+
+def reason(rule_type: str, detail: dict[str, Any]) -> str:
+    """One sentence for a hit of a rule of ``rule_type`` with these facts."""
+    if rule_type == "large-attachments":
+        names = ", ".join(n for n in detail.get("names") or [] if n)
+        return ngettext(
+            "{n} attachment, {size}: {names}", "{n} attachments, {size}: {names}",
+            detail.get("count") or 0,
+        ).format(n=detail.get("count") or 0, size=size(detail.get("bytes")), names=names)
+    if rule_type == "old-threads":
+        return ngettext(
+            "conversation of {n} message, silent since {date}",
+            "conversation of {n} messages, silent since {date}",
+            detail.get("messages") or 1,
+        ).format(n=detail.get("messages") or 1, date=when(detail.get("last"))[:10])
+    if rule_type == "bulk":
+        parts = []
+        if detail.get("list"):
+            parts.append(_("mailing list {list}").format(list=detail["list"]))
+        elif detail.get("precedence"):
+            parts.append(_("bulk mail (Precedence: {value})").format(value=detail["precedence"]))
+        elif detail.get("mailer"):
+            parts.append(_("sent by a mailing platform ({mailer})").format(mailer=detail["mailer"]))
+        else:
+            parts.append(_("bulk mail"))
+        parts.append(UNSUBSCRIBE.get(detail.get("unsubscribe") or "none", lambda: "")())
+        return "; ".join(p for p in parts if p)
+    if rule_type == "automatic":
+        if detail.get("auto_submitted"):
+            return _("automatic message (Auto-Submitted: {value})").format(
+                value=detail["auto_submitted"]
+            )
+        return _("sent by a robot address ({sender})").format(sender=detail.get("sender"))
+    if rule_type == "duplicates":
+        return ngettext(
+            "{n} copy of this message; the one in {folder} is kept",
+            "{n} copies of this message; the one in {folder} is kept",
+            detail.get("copies") or 2,
+        ).format(n=detail.get("copies") or 2, folder=detail.get("kept_folder"))
+    if rule_type == "folder-role":
+        return _("in {folder}: still uses space on the server until it is emptied").format(
+            folder=detail.get("folder")
+        )
+    return rule_type
+
+
+UNSUBSCRIBE = {
+    "one-click": lambda: _("one-click unsubscribe available"),
+    "https": lambda: _("unsubscribe link available"),
+    "mailto": lambda: _("unsubscribe by e-mail"),
+    "none": lambda: _("no unsubscribe link"),
+}
