@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,8 @@ from mailclean.rules import Protection, Rule, RuleError, explain, groups, load_r
 from mailclean.rules.reasons import UNSUBSCRIBE, reason
 from mailclean.sync import SyncProgress, SyncReport, sync_account
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 
 @dataclass
@@ -79,6 +80,10 @@ class Group(click.Group):
             return super().invoke(ctx)
         except (cfg.ConfigError, ConnectorError, IndexFileError, RuleError) as exc:
             fail(str(exc))
+        except sqlite3.Error as exc:
+            state = ctx.find_object(State)
+            fail(_("the index {path} cannot be used ({error}); move it away and sync again").format(
+                path=state.db_path if state else "?", error=exc))
         except KeyboardInterrupt:
             fail(_("interrupted: what was already stored stays in the index"), 130)
 
@@ -675,7 +680,8 @@ def explain_command(
         elif not item["hits"]:
             out.print(_("  no rule flags this message"))
         for hit in item["hits"]:
-            out.print(f"  • {hit['title']}: {hit['reason']}", markup=False)
+            out.print(_("  • {title}: {reason}").format(title=hit["title"], reason=hit["reason"]),
+                      markup=False)
 
 
 @cli.group("rules")

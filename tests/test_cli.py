@@ -128,3 +128,68 @@ def test_demo_builds_and_indexes(run, tmp_path: Path) -> None:  # type: ignore[n
     stats = json.loads(run("stats", "demo", "--json").output)
     assert stats["messages"] == report["messages"]
     assert stats["attachment_bytes"] > 0
+
+
+def test_scan_senders_explain_rules(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("demo", "--messages", "200", "--dir", str(tmp_path / "d"), "--json")
+    scanned = json.loads(run("scan", "--json").output)
+    for key in ("account", "total_messages", "total_bytes", "reclaimable_messages",
+                "reclaimable_bytes", "rules"):
+        assert key in scanned
+    assert {r["rule"] for r in scanned["rules"]} == {
+        "large-attachments", "old-threads", "newsletters", "notifications", "duplicates",
+        "trash-and-junk", "sent-attachments"}
+    assert 0 < scanned["reclaimable_bytes"] <= scanned["total_bytes"]
+    again = json.loads(run("scan", "--json").output)
+    assert again["cached"] is True and again["reclaimable_bytes"] == scanned["reclaimable_bytes"]
+    only = json.loads(run("scan", "--rule", "newsletters", "--json").output)
+    news = next(r for r in scanned["rules"] if r["rule"] == "newsletters")
+    assert only["reclaimable_bytes"] == news["bytes"]
+    csv_lines = run("scan", "--csv").output.splitlines()
+    assert csv_lines[0] == "rule,messages,bytes,share" and csv_lines[-1].startswith("reclaimable,")
+    text = run("scan").output
+    assert "Newsletters and mailing" in text and "Reclaimable" in text
+    assert "Lettres d'information" in run("--lang", "fr", "scan").output.replace("\n", " ")
+
+    senders = json.loads(run("senders", "--rule", "newsletters", "--json").output)
+    assert senders and set(senders[0]) >= {"group", "messages", "bytes", "unsubscribe"}
+    assert sum(s["bytes"] for s in json.loads(
+        run("senders", "--rule", "newsletters", "--limit", "0", "--json").output)) == news["bytes"]
+
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "index.db")
+    flagged_hit, = db.execute(
+        "SELECT h.message_id FROM hits h WHERE h.rule = 'newsletters' LIMIT 1").fetchone()
+    starred, = db.execute("SELECT id FROM messages WHERE flagged = 1 LIMIT 1").fetchone()
+    db.close()
+    explained = json.loads(run("explain", "demo", str(flagged_hit), "--json").output)
+    hit = explained["messages"][0]["hits"][0]
+    assert hit["rule"] in {"newsletters", "old-threads", "notifications"} and hit["reason"]
+    assert "protected" in run("explain", str(starred)).output
+    assert "no message" in run("explain", "999999", code=1).output
+
+    assert "newsletters" in run("rules", "list").output
+    assert "5.0 MB" in run("rules", "show", "large-attachments").output
+    good = tmp_path / "ok.toml"
+    good.write_text("[rules.mine]\ntype = 'folder-role'\nroles = ['archive']\n")
+    assert "OK (8 rules, 1 of them new)" in run("rules", "check", str(good)).output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[rules.newsletters]\nplatforms = 'x'\n")
+    result = run("rules", "check", str(bad), code=1)
+    assert "rule 'newsletters', key 'platforms'" in result.output
+    result = run("scan", "--rules", str(bad), code=1)
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert "unknown or disabled rule 'nope'" in run("scan", "--rule", "nope", code=1).output
+
+
+def test_damaged_index_is_one_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    run("demo", "--messages", "150", "--dir", str(tmp_path / "d"), "--json")
+    db = sqlite3.connect(tmp_path / "index.db")
+    db.execute("DROP TABLE scans")
+    db.commit()
+    db.close()
+    result = run("scan", code=1)
+    assert "cannot be used" in result.output and "Traceback" not in result.output
