@@ -41,7 +41,16 @@ from mailclean.i18n import (
     when,
 )
 from mailclean.index import Index, IndexFileError
-from mailclean.rules import Protection, Rule, RuleError, explain, groups, load_rules, scan
+from mailclean.rules import (
+    Protection,
+    Rule,
+    RuleError,
+    ScanResult,
+    explain,
+    groups,
+    load_rules,
+    scan,
+)
 from mailclean.rules.reasons import UNSUBSCRIBE, reason
 from mailclean.sync import SyncProgress, SyncReport, sync_account
 
@@ -533,7 +542,8 @@ def _rules(state: State, rules_file: Path | None) -> dict[str, Rule]:
 def _scan(
     state: State, account_name: str | None, rules_file: Path | None, only: tuple[str, ...] = (),
     force: bool = False,
-):
+) -> tuple[cfg.AccountConfig, Index, dict[str, Rule], ScanResult]:
+    """Account, open index, rules and an up-to-date scan; the caller closes the index."""
     config = state.config()
     acc = config.account(account_name)
     rules = _rules(state, rules_file)

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from mailclean.index import Index, utcnow
-from mailclean.rules.types import GROUPS, TYPES, UNSUBSCRIBE_SQL, Param, RuleError, _check
+from mailclean.rules.types import GROUPS, TYPES, UNSUBSCRIBE_SQL, Param, RuleError, check_param
 
-__all__ = ["Protection", "Rule", "RuleError", "explain", "groups", "load_rules", "scan",
-           "summary"]
+__all__ = ["Protection", "Rule", "RuleError", "ScanResult", "explain", "groups", "load_rules",
+           "scan", "summary"]
 
 BUILTIN = Path(__file__).with_name("builtin.toml")
 _COMMON = {"type", "enabled", "group_by", "title", "description", "folder_roles"}
@@ -155,7 +155,7 @@ def _build(name: str, table: dict, builtin: bool) -> Rule:
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
         raise RuleError(f"rule {name!r}, key 'enabled': true or false, not {enabled!r}")
-    roles = _check(name, "folder_roles", Param("roles"), table.get("folder_roles", []))
+    roles = check_param(name, "folder_roles", Param("roles"), table.get("folder_roles", []))
     return Rule(
         name=name, type=kind, params=params, group_by=group,
         title=_texts(name, "title", table.get("title")),

@@ -50,7 +50,8 @@ class Param:
     default: Any = None
 
 
-def _check(name: str, key: str, p: Param, value: Any) -> Any:
+def check_param(name: str, key: str, p: Param, value: Any) -> Any:
+    """``value`` checked and normalised for parameter ``key`` of rule ``name``."""
     where = f"rule {name!r}, key {key!r}"
     if p.kind == "size":
         return parse_size(value, where)
@@ -91,7 +92,7 @@ class RuleType:
                 raise RuleError(
                     f"rule {rule!r}: unknown key {key!r} for type {cls.name!r} (keys: {known})"
                 )
-            out[key] = _check(rule, key, cls.params[key], value)
+            out[key] = check_param(rule, key, cls.params[key], value)
         return out
 
     @staticmethod
