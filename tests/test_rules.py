@@ -202,8 +202,15 @@ def test_scan_is_reused_until_something_changes(index: Index, tmp_path: Path) ->
     changed = scan(index, "work", load_rules(rules_file))
     assert changed.cached is False
     assert "duplicates" not in {r["rule"] for r in changed.rules}
-    index.mark_account_synced(index.account("work")["id"])
-    index.conn.execute("UPDATE accounts SET synced_at = '9999-01-01T00:00:00+00:00'")
+    assert scan(index, "work", load_rules(rules_file)).cached is True
+    # Any change to the messages, a flag included (it decides protection), is a new index.
+    folder = next(f for f in index.folders(index.account("work")["id"]) if f.path == "INBOX")
+    sid = next(iter(index.known_ids(folder.id)))
+    assert index.update_flags(folder.id, [(sid, True, True)]) == 1
+    assert scan(index, "work", load_rules(rules_file)).cached is False
+    assert index.update_flags(folder.id, [(sid, True, True)]) == 0  # no change, no new scan
+    assert scan(index, "work", load_rules(rules_file)).cached is True
+    index.remove_messages(folder.id, [sid])
     assert scan(index, "work", load_rules(rules_file)).cached is False
 
 

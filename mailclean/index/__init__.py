@@ -172,6 +172,7 @@ class Index:
                 "UPDATE folders SET path = ?, delimiter = ?, role = ? WHERE id = ?",
                 [info.path, info.delimiter, info.role, folder_id],
             )
+            self._touch(folder_id)
 
     def delete_folder(self, folder_id: int) -> int:
         """Drop a folder that no longer exists on the server; returns messages dropped."""
@@ -179,6 +180,7 @@ class Index:
             n = self.conn.execute(
                 "SELECT count(*) FROM messages WHERE folder_id = ?", [folder_id]
             ).fetchone()[0]
+            self._touch(folder_id)
             self.conn.execute("DELETE FROM folders WHERE id = ?", [folder_id])
         return int(n)
 
@@ -200,6 +202,8 @@ class Index:
                 "DELETE FROM messages WHERE folder_id = ?", [folder_id]
             ).rowcount
             self._save_state(folder_id, state)
+            if n:
+                self._touch(folder_id)
         return n
 
     def add_messages(
@@ -229,6 +233,8 @@ class Index:
             if attachment_rows:
                 conn.executemany(_INSERT_ATTACHMENT, attachment_rows)
             self._save_state(folder_id, state)
+            if messages:
+                self._touch(folder_id)
 
     def remove_messages(self, folder_id: int, server_ids: Iterable[str]) -> int:
         """Drop messages gone from the server; returns how many rows went."""
@@ -237,6 +243,8 @@ class Index:
                 "DELETE FROM messages WHERE folder_id = ? AND server_id = ?",
                 [(folder_id, s) for s in server_ids],
             )
+            if cur.rowcount:
+                self._touch(folder_id)
         return cur.rowcount
 
     def update_flags(self, folder_id: int, flags: Iterable[tuple[str, bool, bool]]) -> int:
@@ -247,6 +255,8 @@ class Index:
                 " AND (seen != ? OR flagged != ?)",
                 [(int(s), int(f), folder_id, sid, int(s), int(f)) for sid, s, f in flags],
             )
+            if cur.rowcount:
+                self._touch(folder_id)
         return cur.rowcount
 
     def finish_folder(
@@ -264,6 +274,14 @@ class Index:
                 " WHERE id = ?",
                 [server_messages, server_bytes, utcnow(), folder_id],
             )
+
+    def _touch(self, folder_id: int) -> None:
+        # Inside the caller's transaction: results computed before this are stale.
+        self.conn.execute(
+            "UPDATE accounts SET changed_at = ? WHERE id ="
+            " (SELECT account_id FROM folders WHERE id = ?)",
+            [datetime.now(UTC).isoformat(), folder_id],
+        )
 
     def _save_state(self, folder_id: int, state: FolderState) -> None:
         self.conn.execute(

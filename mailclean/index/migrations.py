@@ -126,5 +126,8 @@ def m002_hits_and_scans(db: Database) -> None:
         CREATE INDEX messages_msgid_size ON messages (account_id, message_id, size);
         DROP INDEX messages_account_thread;
         DROP INDEX messages_account_msgid;
+        -- Stamped by every write that changes an account's messages: what rule results
+        -- computed before it no longer describe.
+        ALTER TABLE accounts ADD COLUMN changed_at TEXT;
         """
     )

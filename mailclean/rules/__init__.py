@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mailclean.index import Index, utcnow
+from mailclean.index import Index
 from mailclean.rules.types import GROUPS, TYPES, UNSUBSCRIBE_SQL, Param, RuleError, check_param
 
 __all__ = ["Protection", "Rule", "RuleError", "ScanResult", "explain", "groups", "load_rules",
@@ -224,7 +224,7 @@ def scan(
     ).fetchone()
     fresh = (
         not force and now is None and last is not None and last[0] == mark
-        and (row["synced_at"] or "") <= last[1]
+        and (row["changed_at"] or "") < last[1]
     )
     if fresh and not only and last[2]:
         # Nothing changed since the last scan: its figures stand.
@@ -232,6 +232,8 @@ def scan(
         result.seconds = time.monotonic() - started
         result.cached = True
         return result
+    # Microsecond stamps, taken before the rules run: a write during the scan is newer.
+    scanned_at = datetime.now(UTC).isoformat()
     if not fresh:
         _run(index, account_id, rules, protection, now or datetime.now(UTC))
     result = summary(index, account, rules, only)
@@ -245,7 +247,7 @@ def scan(
             index.conn.execute(
                 "INSERT OR REPLACE INTO scans (account_id, fingerprint, scanned_at, seconds,"
                 " summary) VALUES (?, ?, ?, ?, ?)",
-                [account_id, mark, utcnow(), result.seconds, stored],
+                [account_id, mark, scanned_at, result.seconds, stored],
             )
     return result
 
