@@ -237,7 +237,7 @@ def _sync_folder(
     report: SyncReport,
     progress: SyncProgress,
 ) -> None:
-    row = next(r for r in index.folders(account_id) if r.path == info.path)
+    row = index.folders(account_id, info.path)[0]
     folder_id = row.id
     for change in connector.sync_folder(info, row.state, lambda: index.known_ids(folder_id)):
         if isinstance(change, MessagesAdded):

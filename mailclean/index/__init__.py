@@ -135,14 +135,14 @@ class Index:
 
     # -- folders ----------------------------------------------------------------------
 
-    def folders(self, account_id: int) -> list[FolderRow]:
-        """Every folder the index knows for the account, by path."""
+    def folders(self, account_id: int, path: str | None = None) -> list[FolderRow]:
+        """Every folder the index knows for the account (or just ``path``), by path."""
         rows = self.conn.execute(
             "SELECT id, account_id, path, role, uidvalidity, uidnext, highestmodseq, cursor,"
             " sync_token, server_messages, server_bytes,"
             " (SELECT count(*) FROM messages m WHERE m.folder_id = folders.id)"
-            " FROM folders WHERE account_id = ? ORDER BY path",
-            [account_id],
+            " FROM folders WHERE account_id = ? AND (? IS NULL OR path = ?) ORDER BY path",
+            [account_id, path, path],
         ).fetchall()
         return [
             FolderRow(
