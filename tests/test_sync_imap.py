@@ -468,3 +468,27 @@ def test_quota_matches_dovecot_rule(index: Index, server: Dovecot) -> None:
     vsize = sum(b for _, b in server.status(USER).values())
     assert account["quota_used"] == math.ceil(vsize / 1024) * 1024
     assert account["quota_limit"] == 1024**3
+
+
+def test_list_status_gives_the_same_folders_in_one_command(dovecot: Dovecot) -> None:
+    """With LIST-STATUS the counters of every folder come with LIST: no STATUS per folder."""
+    dovecot.reset_user(USER)
+    dovecot.seed(USER, corpus())
+    conn = connector(dovecot)
+    conn.connect()
+    try:
+        assert "LIST-STATUS" in conn.capabilities
+        per_folder = conn.client.folder_status  # type: ignore[union-attr]
+
+        def refuse(*args: object) -> None:
+            raise AssertionError("STATUS sent although LIST-STATUS is advertised")
+
+        conn.client.folder_status = refuse  # type: ignore[union-attr, method-assign]
+        combined = conn.list_folders()
+        conn.client.folder_status = per_folder  # type: ignore[union-attr, method-assign]
+        conn.capabilities = conn.capabilities - {"LIST-STATUS"}
+        assert conn.list_folders() == combined
+        assert "Projets/Délibérations" in {f.path for f in combined}
+        assert all(f.messages is not None for f in combined if f.selectable)
+    finally:
+        conn.close()

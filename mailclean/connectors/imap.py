@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imap_utf7 import decode as decode_utf7
 
 from mailclean import mime
 from mailclean.connectors import imapwire
@@ -191,15 +192,21 @@ class ImapConnector(Connector):
     # -- folders ----------------------------------------------------------------------
 
     def list_folders(self) -> list[FolderInfo]:
-        """LIST every folder, with roles and STATUS counters (SIZE where advertised)."""
-        c = self._c
-        with self._errors():
-            listed = c.list_folders()
+        """LIST every folder, with roles and STATUS counters (SIZE where advertised).
+
+        With LIST-STATUS (RFC 5819) one command brings every folder's counters; otherwise
+        each selectable folder costs a STATUS round trip.
+        """
         items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"]
         if "CONDSTORE" in self.capabilities:
             items.append("HIGHESTMODSEQ")
         if "STATUS=SIZE" in self.capabilities:
             items.append("SIZE")
+        with self._errors():
+            if "LIST-STATUS" in self.capabilities:
+                listed, statuses = self._list_status(items)
+            else:
+                listed, statuses = self._c.list_folders(), {}
         folders = []
         for flags, delimiter, name in listed:
             path = name if isinstance(name, str) else name.decode("utf-8", "replace")
@@ -213,8 +220,10 @@ class ImapConnector(Connector):
                 selectable=selectable,
             )
             if selectable:
-                with self._errors():
-                    st = c.folder_status(path, items)
+                st = statuses.get(path)
+                if st is None:
+                    with self._errors():
+                        st = self._c.folder_status(path, items)
                 info = replace(
                     info,
                     uidvalidity=st.get(b"UIDVALIDITY"),
@@ -225,6 +234,34 @@ class ImapConnector(Connector):
                 )
             folders.append(info)
         return folders
+
+    def _list_status(self, items: list[str]) -> tuple[list, dict[str, dict[bytes, int]]]:
+        """``LIST "" "*" RETURN (STATUS (...))``: the folders and their counters by path."""
+        imap = self._c._imap
+        for name in ("LIST", "STATUS"):
+            imap.untagged_responses.pop(name, None)
+        typ, data = imap._simple_command(
+            "LIST", '""', '"*"', "RETURN", f"(STATUS ({' '.join(items)}))"
+        )
+        if typ != "OK":
+            raise ConnectorError(f"LIST failed: {_text(data)}")
+        typ, data = imap._untagged_response(typ, data, "LIST")
+        listed = self._c._proc_folder_list(data)
+        statuses: dict[str, dict[bytes, int]] = {}
+        raw = imap.untagged_responses.pop("STATUS", [])
+        values = imapwire.parse_tokens(raw)
+        for i in range(0, len(values) - 1, 2):
+            name, counters = values[i], values[i + 1]
+            if isinstance(name, int):
+                name = str(name).encode()
+            if not isinstance(name, bytes) or not isinstance(counters, list):
+                continue
+            statuses[decode_utf7(name)] = {
+                k.upper(): v
+                for k, v in zip(counters[::2], counters[1::2], strict=False)
+                if isinstance(k, bytes) and isinstance(v, int)
+            }
+        return listed, statuses
 
     def quota(self) -> Quota | None:
         """GETQUOTAROOT INBOX's STORAGE resource, in bytes; None without QUOTA."""
