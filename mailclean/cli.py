@@ -40,7 +40,7 @@ from mailclean.i18n import (
     size,
     when,
 )
-from mailclean.index import Index, IndexFileError
+from mailclean.index import AccountNotIndexed, Index, IndexFileError
 from mailclean.rules import (
     Protection,
     Rule,
@@ -87,7 +87,9 @@ class Group(click.Group):
         """Run the command, translating known exceptions."""
         try:
             return super().invoke(ctx)
-        except (cfg.ConfigError, ConnectorError, IndexFileError, RuleError) as exc:
+        except (
+            cfg.ConfigError, ConnectorError, IndexFileError, AccountNotIndexed, RuleError
+        ) as exc:
             fail(str(exc))
         except sqlite3.Error as exc:
             state = ctx.find_object(State)
@@ -442,13 +444,7 @@ def print_sync_summary(report: SyncReport) -> None:
 
 def account_stats(index: Index, name: str) -> dict:
     """Totals, folders and quota of an indexed account."""
-    row = index.account(name)
-    if row is None:
-        raise cfg.ConfigError(
-            _("account {name} has not been synced yet: run 'mailclean sync {name}'").format(
-                name=name
-            )
-        )
+    row = index.require_account(name)
     stats = index.stats(row["id"])
     stats["account"] = name
     stats["synced_at"] = row["synced_at"]
@@ -539,11 +535,22 @@ def _rules(state: State, rules_file: Path | None) -> dict[str, Rule]:
     return load_rules(rules_file or cfg.default_rules_path(state.config_path))
 
 
+@dataclass
+class Scanned:
+    """What the rule commands share: the account, the open index (the caller closes it),
+    the rules and protection in force, and an up-to-date scan."""
+
+    account: cfg.AccountConfig
+    index: Index
+    rules: dict[str, Rule]
+    protection: Protection
+    result: ScanResult
+
+
 def _scan(
     state: State, account_name: str | None, rules_file: Path | None, only: tuple[str, ...] = (),
     force: bool = False,
-) -> tuple[cfg.AccountConfig, Index, dict[str, Rule], ScanResult]:
-    """Account, open index, rules and an up-to-date scan; the caller closes the index."""
+) -> Scanned:
     config = state.config()
     acc = config.account(account_name)
     rules = _rules(state, rules_file)
@@ -554,19 +561,14 @@ def _scan(
                 name=unknown[0], known=", ".join(n for n, r in rules.items() if r.enabled)
             )
         )
+    protection = Protection.from_config(config.protect)
     index = state.index()
-    if index.account(acc.name) is None:
+    try:
+        result = scan(index, acc.name, rules, protection, force=force, only=list(only) or None)
+    except BaseException:
         index.close()
-        raise cfg.ConfigError(
-            _("account {name} has not been synced yet: run 'mailclean sync {name}'").format(
-                name=acc.name
-            )
-        )
-    result = scan(
-        index, acc.name, rules, Protection.from_config(config.protect), force=force,
-        only=list(only) or None,
-    )
-    return acc, index, rules, result
+        raise
+    return Scanned(acc, index, rules, protection, result)
 
 
 @cli.command("scan")
@@ -582,8 +584,9 @@ def scan_command(
     rescan: bool, as_json: bool, as_csv: bool,
 ) -> None:
     """Find what is worth cleaning: volume per rule, and the reclaimable total."""
-    acc, index, rules, result = _scan(state, account_name, rules_file, only, rescan)
-    index.close()
+    scanned = _scan(state, account_name, rules_file, only, rescan)
+    scanned.index.close()
+    acc, rules, result = scanned.account, scanned.rules, scanned.result
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
         return
@@ -633,11 +636,11 @@ def senders(
     rules_file: Path | None, as_json: bool,
 ) -> None:
     """Who sends the volume: per sender or list, messages, size, how to unsubscribe."""
-    acc, index, _rules, _result = _scan(state, account_name, rules_file, (rule,) if rule else ())
+    scanned = _scan(state, account_name, rules_file, (rule,) if rule else ())
     try:
-        rows = groups(index, acc.name, rule, limit or None)
+        rows = groups(scanned.index, scanned.account.name, rule, limit or None)
     finally:
-        index.close()
+        scanned.index.close()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -663,12 +666,12 @@ def explain_command(
     if len(args) > 2:
         fail(_("give at most an account and a message"))
     account_name, message = (args[0], args[1]) if len(args) == 2 else (None, args[0])
-    acc, index, rules, _result = _scan(state, account_name, rules_file)
-    config = state.config()
+    scanned = _scan(state, account_name, rules_file)
+    rules = scanned.rules
     try:
-        data = explain(index, acc.name, message, Protection.from_config(config.protect))
+        data = explain(scanned.index, scanned.account.name, message, scanned.protection)
     finally:
-        index.close()
+        scanned.index.close()
     lang = language()
     for item in data["messages"]:
         for hit in item["hits"]:

@@ -193,3 +193,11 @@ def test_damaged_index_is_one_line(run, tmp_path: Path) -> None:  # type: ignore
     db.close()
     result = run("scan", code=1)
     assert "cannot be used" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [("stats",), ("scan",), ("senders",), ("explain", "1")])
+def test_unsynced_account_is_one_line(run, tmp_path: Path, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    run("account", "add", "x", "--maildir", str(tmp_path / "M"))
+    result = run(*command, code=1)
+    assert "has not been synced yet: run 'mailclean sync x'" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -15,13 +15,25 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from mailclean.connectors.base import FolderInfo, FolderState, MessageMeta, Quota
+from mailclean.i18n import _
 from mailclean.index.migrations import migrations
 
-__all__ = ["FolderRow", "Index", "IndexFileError", "utcnow"]
+__all__ = ["AccountNotIndexed", "FolderRow", "Index", "IndexFileError", "utcnow"]
 
 
 class IndexFileError(Exception):
     """The index file cannot be opened or is not a mailclean index."""
+
+
+class AccountNotIndexed(Exception):
+    """The account has never been synced into this index."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            _("account {name} has not been synced yet: run 'mailclean sync {name}'").format(
+                name=name
+            )
+        )
 
 
 def utcnow() -> str:
@@ -104,6 +116,13 @@ class Index:
         """The accounts row of ``name`` as a dict, or None."""
         rows = list(self.db["accounts"].rows_where("name = ?", [name]))
         return rows[0] if rows else None
+
+    def require_account(self, name: str) -> dict:
+        """The accounts row of ``name``; AccountNotIndexed when it was never synced."""
+        row = self.account(name)
+        if row is None:
+            raise AccountNotIndexed(name)
+        return row
 
     def remove_account(self, name: str) -> bool:
         """Forget everything indexed for ``name``; True if there was anything."""

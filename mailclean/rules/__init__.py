@@ -213,9 +213,7 @@ def scan(
     no sync since), unless ``force``. ``only`` limits the figures to those rules.
     """
     protection = protection or Protection()
-    row = index.account(account)
-    if row is None:
-        raise RuleError(f"account {account!r} has not been synced yet")
+    row = index.require_account(account)
     account_id = row["id"]
     started = time.monotonic()
     mark = fingerprint(rules, protection)
@@ -292,9 +290,7 @@ def summary(
 ) -> ScanResult:
     """Per-rule and total figures from the hits table (no rule is run); ``only`` limits
     them, the reclaimable total included, to those rules."""
-    row = index.account(account)
-    if row is None:
-        raise RuleError(f"account {account!r} has not been synced yet")
+    row = index.require_account(account)
     aid = row["id"]
     total_m, total_b = index.conn.execute(
         "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE account_id = ?", [aid]
@@ -330,9 +326,7 @@ def groups(
 ) -> list[dict]:
     """Hits per group (sender, list, thread or folder, as the rule groups), largest first,
     with the best way to unsubscribe where the messages say."""
-    row = index.account(account)
-    if row is None:
-        raise RuleError(f"account {account!r} has not been synced yet")
+    row = index.require_account(account)
     where = "h.account_id = ?" + (" AND h.rule = ?" if rule else "")
     args: list[Any] = [row["id"]] + ([rule] if rule else [])
     # One row per (group, message): a message several rules flag counts once.
@@ -356,9 +350,7 @@ def groups(
 def explain(index: Index, account: str, message: str, protection: Protection | None = None
             ) -> dict:
     """Everything about one message (index id or Message-ID): where, what, and each flag."""
-    row = index.account(account)
-    if row is None:
-        raise RuleError(f"account {account!r} has not been synced yet")
+    row = index.require_account(account)
     cols = ("id", "folder", "subject", "sender", "date", "size", "flagged", "message_id",
             "attachment_count", "list_id")
     query = (
