@@ -312,14 +312,6 @@ class Index:
 
     # -- reading ----------------------------------------------------------------------
 
-    def folder_totals(self, folder_id: int) -> tuple[int, int]:
-        """(messages, bytes) indexed in the folder."""
-        n, b = self.conn.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE folder_id = ?",
-            [folder_id],
-        ).fetchone()
-        return int(n), int(b)
-
     def stats(self, account_id: int) -> dict:
         """Totals and per-folder figures of an account, from the index."""
         folders = [
