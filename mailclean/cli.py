@@ -6,6 +6,7 @@ import json
 import sqlite3
 import sys
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from mailclean import __version__
+from mailclean import __version__, actions
 from mailclean import config as cfg
 from mailclean.connectors import connector_for
 from mailclean.connectors.base import Connector, ConnectorError
@@ -41,6 +42,7 @@ from mailclean.i18n import (
     when,
 )
 from mailclean.index import AccountNotIndexed, Index, IndexFileError
+from mailclean.index.journal import Journal
 from mailclean.rules import (
     Protection,
     Rule,
@@ -52,6 +54,7 @@ from mailclean.rules import (
     scan,
 )
 from mailclean.rules.reasons import UNSUBSCRIBE, reason
+from mailclean.rules.types import parse_size
 from mailclean.sync import SyncProgress, SyncReport, sync_account
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -88,7 +91,8 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except (
-            cfg.ConfigError, ConnectorError, IndexFileError, AccountNotIndexed, RuleError
+            cfg.ConfigError, ConnectorError, IndexFileError, AccountNotIndexed, RuleError,
+            actions.ActionError,
         ) as exc:
             fail(str(exc))
         except sqlite3.Error as exc:
@@ -356,6 +360,13 @@ def run_sync(
     index = state.index()
     try:
         connector = _connector(acc)
+        row = index.account(acc.name)
+        if row is not None and actions.needs_reconcile(index, row["id"]):
+            connector.connect()
+            try:
+                _reconcile_first(index, acc, connector)
+            finally:
+                connector.close()
         with Progress(
             TextColumn("{task.description}", style="bold"),
             BarColumn(),
@@ -755,6 +766,470 @@ def rules_check(file: Path) -> None:
     user = [r for r in rules.values() if not r.builtin]
     out.print(_("{path}: OK ({n} rules, {m} of them new)").format(
         path=file, n=len(rules), m=len(user)))
+
+
+# -- actions --------------------------------------------------------------------------
+
+
+class RichActionProgress(actions.ActionProgress):
+    """A progress bar on stderr for an action: step, bar, messages, volume, elapsed."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task(_("checking the server"), total=None)
+
+    def start(self, messages: int, size: int) -> None:
+        self.progress.update(self.task, total=max(messages, 1), completed=0)
+
+    def advance(self, messages: int, size: int) -> None:
+        self.progress.advance(self.task, messages)
+
+    def phase(self, text: str) -> None:
+        self.progress.update(self.task, description=text)
+
+
+def _action_progress(show: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}", style="bold"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show or not err.is_terminal,
+    )
+
+
+def parse_age(value: str) -> int:
+    """``"3y"``, ``"6m"``, ``"2w"``, ``"90d"`` (French a/m/s/j too) -> days."""
+    units = {"y": 365, "a": 365, "m": 30, "w": 7, "s": 7, "d": 1, "j": 1}
+    text = value.strip().lower()
+    if text[:-1].isdigit() and text[-1:] in units:
+        return int(text[:-1]) * units[text[-1]]
+    if text.isdigit():
+        return int(text)
+    raise click.BadParameter(
+        _("{value!r} is not an age: write it like 3y, 6m, 2w or 90d").format(value=value)
+    )
+
+
+def _size_option(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value, "--larger-than")
+    except RuleError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _reconcile_first(index: Index, acc: cfg.AccountConfig, connector: Connector) -> None:
+    """Settle actions a dead process left halfway before doing anything new."""
+    row = index.account(acc.name)
+    if row is None or not actions.needs_reconcile(index, row["id"]):
+        return
+    for action in actions.reconcile(index, connector, acc.name):
+        err.print(
+            _("action {id} had been interrupted; the journal now matches the server "
+              "({state}, {done} done, {left} left)").format(
+                id=action.id, state=action.state, done=number(action.count("done")[0]),
+                left=number(action.unfinished),
+            )
+        )
+
+
+def print_plan(p: actions.Plan, dry_run: bool) -> None:
+    """What the action will do, in plain words, with the volume and whether it frees space."""
+    n, volume = number(p.messages), size(p.bytes)
+    if p.kind == "trash":
+        out.print(_("Move {n} messages ({size}) to {trash}.").format(
+            n=n, size=volume, trash=p.target))
+        out.print(_("Moving to the Trash frees nothing on the server until the Trash is "
+                    "emptied."), style="yellow")
+    elif p.kind == "delete":
+        out.print(_("Delete {n} messages ({size}) for good.").format(n=n, size=volume))
+        if p.outside_trash:
+            out.print(_("{n} of them are not in the Trash: they cannot be recovered "
+                        "afterwards.").format(n=number(p.outside_trash)), style="bold red")
+        else:
+            out.print(_("This frees {size} on the server as soon as it is done.").format(
+                size=volume), style="green")
+    elif p.kind == "undo":
+        out.print(_("Put {n} messages ({size}) back where they were.").format(
+            n=n, size=volume))
+    else:
+        out.print(_("Export {n} messages ({size}).").format(n=n, size=volume))
+    for folder, (count, b) in sorted(p.folders.items(), key=lambda kv: -kv[1][1]):
+        out.print(f"  {folder}: {number(count)} · {size(b)}", markup=False)
+    if p.protected:
+        out.print(_("{n} protected messages (flagged, or protected in the config) are left "
+                    "out.").format(n=number(p.protected)), style="dim")
+    if p.already_there:
+        out.print(_("{n} messages already in the Trash are left out.").format(
+            n=number(p.already_there)), style="dim")
+    if dry_run:
+        out.print(_("Dry run: nothing was changed. Add --yes to do it."), style="bold")
+
+
+def print_outcome(o: actions.Outcome, account: str) -> None:
+    """What was done, what was skipped and why, and what it means for server space."""
+    a = o.action
+    done, done_bytes = a.count("done")
+    if o.export_action is not None:
+        e = o.export_action
+        out.print(_("Exported {n} messages ({size}) to {path}, read back and checked.").format(
+            n=number(e.count("done")[0]), size=size(e.count("done")[1]), path=e.target))
+    if a.kind == "trash":
+        out.print(_("Moved {n} messages ({size}) to {trash} (action {id}).").format(
+            n=number(done), size=size(done_bytes), trash=a.target, id=a.id))
+        if done:
+            out.print(_("Nothing is freed on the server until the Trash is emptied: "
+                        "mailclean clean {account} --folder '{trash}' --action delete --yes"
+                        ).format(account=account, trash=a.target), style="yellow")
+            out.print(_("Changed your mind? mailclean undo {id}").format(id=a.id), style="dim")
+    elif a.kind == "delete":
+        out.print(_("Deleted {n} messages for good: {size} freed on the server (action {id})."
+                    ).format(n=number(done), size=size(done_bytes), id=a.id))
+    elif a.kind == "undo":
+        out.print(_("Put back {n} messages ({size}) (action {id}).").format(
+            n=number(done), size=size(done_bytes), id=a.id))
+    elif a.kind == "export":
+        out.print(_("Exported {n} messages ({size}) to {path}, read back and checked.").format(
+            n=number(done), size=size(done_bytes), path=a.target))
+    skipped, skipped_bytes = a.count("skipped", "failed")
+    if skipped:
+        out.print(_("{n} messages ({size}) were left alone because they are no longer what "
+                    "the index said (changed, moved or deleted on the server meanwhile)."
+                    ).format(n=number(skipped), size=size(skipped_bytes)), style="yellow")
+    if a.error:
+        out.print(a.error, style="yellow", markup=False)
+    if a.unfinished:
+        out.print(_("{n} messages are still to do: mailclean journal resume {id} --yes").format(
+            n=number(a.unfinished), id=a.id), style="bold")
+
+
+@cli.command()
+@click.argument("account_name", metavar="[ACCOUNT]", required=False)
+@click.option("--rule", "rules_", multiple=True, help="Messages this rule flags (repeatable).")
+@click.option("--group", "groups_", multiple=True,
+              help="Only this group of the rule's hits: a sender, list, thread or folder.")
+@click.option("--sender", "senders_", multiple=True, help="From this address or domain, or this list (as `senders` shows).")
+@click.option("--list", "lists", multiple=True, help="Of this mailing list (List-Id).")
+@click.option("--folder", "folders", multiple=True, help="In this folder (repeatable).")
+@click.option("--older-than", help="Older than this: 3y, 6m, 2w, 90d.")
+@click.option("--larger-than", help="At least this size: 5MB, 500KB.")
+@click.option("--action", "kind", type=click.Choice(["trash", "delete", "export"]),
+              default="trash", show_default=True, help="What to do with them.")
+@click.option("--export", "export_to", type=click.Path(path_type=Path),
+              help="First export them to this .mbox file (or folder of .eml files).")
+@click.option("--format", "export_format", type=click.Choice(["mbox", "eml"]),
+              help="Export format (default: from the name).")
+@click.option("--permanent", is_flag=True, help="Allow deleting messages outside the Trash.")
+@click.option("--confirm-count", type=int, metavar="N",
+              help="With --permanent: the number of messages you expect to delete.")
+@click.option("--yes", is_flag=True, help="Do it (without it, only say what would happen).")
+@rules_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--batch-size", type=click.IntRange(1), default=actions.BATCH, hidden=True)
+@click.pass_obj
+def clean(
+    state: State, account_name: str | None, rules_: tuple[str, ...], groups_: tuple[str, ...],
+    senders_: tuple[str, ...], lists: tuple[str, ...], folders: tuple[str, ...],
+    older_than: str | None, larger_than: str | None, kind: str, export_to: Path | None,
+    export_format: str | None, permanent: bool, confirm_count: int | None, yes: bool,
+    rules_file: Path | None, as_json: bool, batch_size: int,
+) -> None:
+    """Trash, delete or export the messages you choose (a dry run unless --yes)."""
+    selection = actions.Selection(
+        rules=rules_, groups=groups_, senders=senders_, lists=lists, folders=folders,
+        older_than_days=parse_age(older_than) if older_than else None,
+        larger_than=_size_option(larger_than),
+    )
+    if kind == "export" and export_to is None:
+        fail(_("--action export needs --export FILE"))
+    scanned = _scan(state, account_name, rules_file, rules_) if rules_ else None
+    acc = scanned.account if scanned else state.config().account(account_name)
+    index = scanned.index if scanned else state.index()
+    protection = scanned.protection if scanned else Protection.from_config(
+        state.config().protect)
+    try:
+        def make_plan() -> actions.Plan:
+            return actions.plan(index, acc.name, kind, selection, protection=protection,
+                                permanent=permanent)
+
+        p = make_plan()
+        if not yes:
+            if as_json:
+                click.echo(json.dumps({**p.as_dict(), "dry_run": True}, indent=2,
+                                      ensure_ascii=False))
+            else:
+                print_plan(p, dry_run=True)
+                for a in actions.mark_interrupted(index, p.account_id):
+                    err.print(_("action {id} was interrupted: mailclean journal reconcile "
+                                "{account}").format(id=a.id, account=acc.name), style="yellow")
+            return
+        p.check()
+        if not p.items:
+            fail(_("nothing to do: no message matches"), 0)
+        if kind == "delete" and p.outside_trash:
+            _confirm_permanent(p, confirm_count)
+        connector = _connector(acc)
+        connector.connect()
+        try:
+            _reconcile_first(index, acc, connector)
+            # The index may be older than the server: sync what is affected, plan again.
+            actions.refresh(index, connector, acc.name, [*p.folders, p.target])
+            if rules_:
+                scan(index, acc.name, scanned.rules, protection, only=list(rules_))
+            shown = p.messages
+            p = make_plan()
+            if kind == "delete" and p.outside_trash and p.messages != shown:
+                fail(_("the selection changed on the server ({n} messages now, not {shown}): "
+                       "nothing was deleted; run the command again").format(
+                    n=number(p.messages), shown=number(shown)))
+            with _action_progress(not as_json) as progress:
+                outcome = actions.execute(
+                    index, connector, p, export_to=export_to, export_format=export_format,
+                    progress=RichActionProgress(progress), batch=batch_size,
+                )
+        finally:
+            connector.close()
+    except actions.ActionError as exc:
+        fail(str(exc))
+    finally:
+        index.close()
+    if as_json:
+        click.echo(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_outcome(outcome, acc.name)
+
+
+def _confirm_permanent(p: actions.Plan, confirm_count: int | None) -> None:
+    """A second, explicit confirmation for deleting outside the Trash: the exact count."""
+    if confirm_count is not None:
+        if confirm_count != p.messages:
+            fail(_("--confirm-count {given} does not match the {n} messages selected: nothing "
+                   "was deleted").format(given=confirm_count, n=p.messages))
+        return
+    if not sys.stdin.isatty():
+        fail(_("deleting {n} messages outside the Trash is permanent: confirm with "
+               "--confirm-count {n}").format(n=p.messages))
+    print_plan(p, dry_run=False)
+    typed = click.prompt(_("Type the number of messages to delete for good ({n})").format(
+        n=p.messages), default="", show_default=False, err=True)
+    if typed.strip() != str(p.messages):
+        fail(_("not confirmed: nothing was deleted"))
+
+
+def _account_of_action(state: State, index: Index, action_id: int) -> cfg.AccountConfig:
+    row = index.conn.execute(
+        "SELECT a.name FROM actions x JOIN accounts a ON a.id = x.account_id WHERE x.id = ?",
+        [action_id],
+    ).fetchone()
+    if row is None:
+        fail(_("no action {id} in the journal").format(id=action_id))
+    return state.config().account(row[0])
+
+
+@cli.command("undo")
+@click.argument("action_id", type=int)
+@click.option("--dry-run", is_flag=True, help="Only say what would be put back.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def undo_command(state: State, action_id: int, dry_run: bool, as_json: bool) -> None:
+    """Put the messages of a trash action back where they were."""
+    index = state.index()
+    try:
+        acc = _account_of_action(state, index, action_id)
+        if dry_run:
+            p, _outcome = actions.undo(index, None, acc.name, action_id, dry_run=True)  # type: ignore[arg-type]
+            if as_json:
+                click.echo(json.dumps({**p.as_dict(), "dry_run": True}, indent=2,
+                                      ensure_ascii=False))
+            else:
+                print_plan(p, dry_run=True)
+            return
+        connector = _connector(acc)
+        connector.connect()
+        try:
+            _reconcile_first(index, acc, connector)
+            with _action_progress(not as_json) as progress:
+                _plan, outcome = actions.undo(index, connector, acc.name, action_id,
+                                              progress=RichActionProgress(progress))
+        finally:
+            connector.close()
+    except actions.ActionError as exc:
+        fail(str(exc))
+    finally:
+        index.close()
+    assert outcome is not None
+    if as_json:
+        click.echo(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_outcome(outcome, acc.name)
+
+
+@cli.command()
+@click.argument("account_name", metavar="[ACCOUNT]", required=False)
+@click.option("--since", help="Only actions from this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def freed(state: State, account_name: str | None, since: str | None, as_json: bool) -> None:
+    """What mailclean has freed in an account: trashed, deleted, exported."""
+    acc = state.config().account(account_name)
+    if since is not None:
+        try:
+            since = date.fromisoformat(since).isoformat()
+        except ValueError:
+            fail(_("--since {value!r} is not a date (YYYY-MM-DD)").format(value=since))
+    index = state.index()
+    try:
+        row = index.require_account(acc.name)
+        actions.mark_interrupted(index, row["id"])
+        data = {"account": acc.name, "since": since, **Journal(index).freed(row["id"], since)}
+    finally:
+        index.close()
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    out.print(_("{account}: {n} messages ({size}) cleaned out of your folders").format(
+        account=acc.name, n=number(data["messages"]), size=size(data["bytes"])), style="bold")
+    out.print(_("  freed on the server (deleted for good): {size}").format(
+        size=size(data["deleted_bytes"])), style="green")
+    out.print(_("  moved to the Trash: {size}, of which {left} still in the Trash (not freed "
+                "until the Trash is emptied)").format(
+        size=size(data["trashed_bytes"]), left=size(data["still_in_trash_bytes"])))
+    if data["exported_messages"]:
+        out.print(_("  exported: {n} messages ({size})").format(
+            n=number(data["exported_messages"]), size=size(data["exported_bytes"])))
+    if data["restored_messages"]:
+        out.print(_("  put back (undo): {n} messages ({size})").format(
+            n=number(data["restored_messages"]), size=size(data["restored_bytes"])))
+
+
+class _JournalGroup(Group):
+    """``journal ACCOUNT`` lists; ``journal reconcile|resume|show ...`` do the rest."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args.insert(0, "list")
+        return super().resolve_command(ctx, args)
+
+
+@cli.group("journal", cls=_JournalGroup, invoke_without_command=True)
+@click.pass_context
+def journal_group(ctx: click.Context) -> None:
+    """Every action, its state and its volume; reconcile or resume interrupted ones."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(journal_list)
+
+
+@journal_group.command("list")
+@click.argument("account_name", metavar="[ACCOUNT]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def journal_list(state: State, account_name: str | None = None, as_json: bool = False) -> None:
+    """Every action of an account, oldest first."""
+    acc = state.config().account(account_name)
+    index = state.index()
+    try:
+        row = index.require_account(acc.name)
+        actions.mark_interrupted(index, row["id"])
+        rows = Journal(index).actions(row["id"])
+    finally:
+        index.close()
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        out.print(_("{account}: no action yet").format(account=acc.name))
+        return
+    table = Table(box=None, title=_("{account}: journal").format(account=acc.name),
+                  title_justify="left")
+    for title, justify in ((_("#"), "right"), (_("When"), "left"), (_("Action"), "left"),
+                           (_("State"), "left"), (_("Messages"), "right"),
+                           (_("Size"), "right"), (_("Skipped"), "right")):
+        table.add_column(title, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        done, b = r.count("done")
+        table.add_row(str(r.id), when(r.started_at), _kind_label(r.kind),
+                      _state_label(r.state), number(done), size(b),
+                      number(r.count("skipped", "failed")[0]))
+    out.print(table)
+
+
+def _kind_label(kind: str) -> str:
+    return {"trash": _("to Trash"), "delete": _("deleted"), "export": _("export"),
+            "undo": _("undo")}.get(kind, kind)
+
+
+def _state_label(state: str) -> str:
+    return {"running": _("running"), "done": _("done"), "partial": _("done, some skipped"),
+            "interrupted": _("interrupted"), "cancelled": _("cancelled"),
+            "failed": _("failed"), "undone": _("undone")}.get(state, state)
+
+
+@journal_group.command("reconcile")
+@click.argument("account_name", metavar="[ACCOUNT]", required=False)
+@click.pass_obj
+def journal_reconcile(state: State, account_name: str | None) -> None:
+    """Ask the server what became of interrupted actions and correct the journal."""
+    acc = state.config().account(account_name)
+    index = state.index()
+    try:
+        index.require_account(acc.name)
+        connector = _connector(acc)
+        connector.connect()
+        try:
+            settled = actions.reconcile(index, connector, acc.name)
+        finally:
+            connector.close()
+    finally:
+        index.close()
+    if not settled:
+        out.print(_("{account}: no interrupted action").format(account=acc.name))
+    for a in settled:
+        out.print(_("action {id} ({kind}): {state}; {done} done, {left} still to do").format(
+            id=a.id, kind=_kind_label(a.kind), state=_state_label(a.state),
+            done=number(a.count("done")[0]), left=number(a.unfinished)))
+        if a.unfinished and a.kind != "export":
+            out.print(_("  to finish it: mailclean journal resume {id} --yes").format(id=a.id),
+                      style="dim")
+
+
+@journal_group.command("resume")
+@click.argument("action_id", type=int)
+@click.option("--yes", is_flag=True, help="Do it (without it, only say what is left).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> None:
+    """Finish an interrupted or cancelled action (identities are checked again)."""
+    index = state.index()
+    try:
+        acc = _account_of_action(state, index, action_id)
+        row = Journal(index).action(action_id)
+        assert row is not None
+        if not yes:
+            n, b = row.count("pending", "sent", "copied")
+            out.print(_("action {id} ({kind}): {n} messages ({size}) still to do. Add --yes to "
+                        "finish it.").format(id=action_id, kind=_kind_label(row.kind),
+                                             n=number(n), size=size(b)))
+            return
+        connector = _connector(acc)
+        connector.connect()
+        try:
+            with _action_progress(not as_json) as progress:
+                outcome = actions.resume(index, connector, acc.name, action_id,
+                                         progress=RichActionProgress(progress))
+        finally:
+            connector.close()
+    except actions.ActionError as exc:
+        fail(str(exc))
+    finally:
+        index.close()
+    if as_json:
+        click.echo(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_outcome(outcome, acc.name)
 
 
 # -- demo -----------------------------------------------------------------------------

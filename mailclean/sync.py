@@ -106,6 +106,7 @@ def sync_account(
     retries: int = 4,
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    connected: bool = False,
 ) -> SyncReport:
     """Bring the index of ``account`` up to date with the mail store behind ``connector``.
 
@@ -113,6 +114,7 @@ def sync_account(
     ``full`` drops the folders' incremental state and re-indexes them from scratch.
     A dropped connection is retried ``retries`` times with exponential backoff, then
     ConnectionFailed is raised; everything stored before it stays stored.
+    ``connected`` says the caller has connected the connector and will close it.
     """
     progress = progress or SyncProgress()
     report = SyncReport(account=account)
@@ -144,7 +146,8 @@ def sync_account(
             except ConnectionFailed as exc:
                 reconnect(exc)
 
-    connector.connect()
+    if not connected:
+        connector.connect()
     try:
         server = retrying(connector.list_folders)
         rows = _reconcile_folders(index, account_id, server, folders, report)
@@ -176,7 +179,8 @@ def sync_account(
         if not folders:
             index.mark_account_synced(account_id)
     finally:
-        connector.close()
+        if not connected:
+            connector.close()
     totals = index.stats(account_id)
     report.messages = totals["messages"]
     report.bytes = totals["bytes"]

@@ -2,6 +2,7 @@
 
 - ``dovecot``: every capability Dovecot has, plus IMAPS on ``tls_port`` (CA file ``cafile``).
 - ``dovecot_minimal``: advertises only :data:`tests.dovecot.MINIMAL_CAPABILITIES`.
+- ``dovecot_nomove``: :data:`tests.dovecot.NOMOVE_CAPABILITIES`, UIDPLUS without MOVE.
 
 Both are shared by the whole session: a test that needs a known mailbox calls
 ``server.reset_user(name)`` first, then ``server.seed(...)``. ``pytest --dovecot-keep`` leaves
@@ -19,7 +20,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.dovecot import MINIMAL_CAPABILITIES, Dovecot, group_processes
+from tests.dovecot import (
+    MINIMAL_CAPABILITIES,
+    NOMOVE_CAPABILITIES,
+    Dovecot,
+    group_processes,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,3 +80,9 @@ def dovecot(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
 def dovecot_minimal(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
     """A Dovecot advertising only MINIMAL_CAPABILITIES (no MOVE, CONDSTORE, SPECIAL-USE...)."""
     yield from _serve(pytestconfig, "dovecot_minimal", capabilities=MINIMAL_CAPABILITIES)
+
+
+@pytest.fixture(scope="session")
+def dovecot_nomove(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
+    """A Dovecot without MOVE but with UIDPLUS: moves are COPY then UID EXPUNGE."""
+    yield from _serve(pytestconfig, "dovecot_nomove", capabilities=NOMOVE_CAPABILITIES)

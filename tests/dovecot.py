@@ -68,6 +68,12 @@ MINIMAL_CAPABILITIES = (
     "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE UNSELECT CHILDREN QUOTA"
 )
 
+#: Everything a careful client uses except MOVE: moves are COPY, \Deleted, UID EXPUNGE.
+NOMOVE_CAPABILITIES = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE UNSELECT CHILDREN QUOTA"
+    " UIDPLUS CONDSTORE QRESYNC ESEARCH LIST-EXTENDED LIST-STATUS SPECIAL-USE STATUS=SIZE"
+)
+
 #: The system user that owns the mail when the suite runs as root.
 MAIL_USER = "mailclean-test"
 
@@ -329,6 +335,52 @@ class Dovecot:
         # Dovecot keeps its indexes, uidlist and subscriptions inside the Maildir (no INDEX=
         # elsewhere) and caches nothing between sessions, so removing the directory is enough.
         shutil.rmtree(self.root / "mail" / user, ignore_errors=True)
+
+    def add_users(self, *users: User) -> None:
+        """Declare more users on the running server (a user already there is left alone).
+
+        The session servers are shared: a test module that needs mailboxes of its own adds
+        them under its own names. Dovecot re-reads a changed passwd-file at most once a
+        second, so this waits (about a second at most) until the last new user can log in.
+        """
+        if not self._root_made:
+            raise DovecotError("the test server is not started")
+        known = {u.name: u for u in self.users}
+        new = []
+        for user in users:
+            if any(c in user.name for c in ":*\n/") or any(c in user.password for c in ":\n"):
+                raise ValueError(f"user name or password unfit for a passwd-file: {user}")
+            if user.name in known:
+                if known[user.name].password != user.password:
+                    raise ValueError(f"user {user.name!r} already exists with another password")
+                continue
+            known[user.name] = user
+            new.append(user)
+        if not new:
+            return
+        self.users = (*self.users, *new)
+        path = self.root / "users"
+        # Replaced whole and atomically, so the auth process never reads half a file.
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{u.name}:{{PLAIN}}{u.password}::::::\n" for u in self.users))
+        shutil.copymode(path, tmp)
+        if self._as_root:
+            os.chown(tmp, 0, grp.getgrnam("dovecot").gr_gid)
+        os.replace(tmp, path)
+        import imapclient
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            client = imapclient.IMAPClient(self.host, self.port, ssl=False, timeout=10)
+            try:
+                client.login(new[-1].name, new[-1].password)
+                client.logout()
+                return
+            except imapclient.exceptions.LoginError:
+                client.shutdown()
+                if time.monotonic() > deadline:
+                    raise DovecotError(f"Dovecot did not take the new users {new}") from None
+                time.sleep(0.1)
 
     def kick(self, user: str) -> None:
         """Disconnect every IMAP session of ``user`` (no error if there is none)."""

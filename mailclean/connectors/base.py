@@ -73,6 +73,24 @@ class FolderNotFound(ConnectorError):
     """A folder named by the user does not exist on the server."""
 
 
+class NotSupported(ConnectorError):
+    """The mail store cannot do what was asked (an action this connector does not have)."""
+
+
+class UnsafeExpunge(ConnectorError):
+    """Removing the chosen messages would also remove others the user had marked deleted.
+
+    Without UIDPLUS, IMAP can only EXPUNGE every message marked ``\\Deleted`` in a folder;
+    when some other program (or the user) marked messages that are not part of the
+    selection, mailclean refuses rather than remove them too.
+    """
+
+    def __init__(self, folder: str, others: int, message: str) -> None:
+        super().__init__(message)
+        self.folder = folder
+        self.others = others
+
+
 @dataclass(frozen=True, slots=True)
 class FolderInfo:
     """A folder as the server lists it, with its status counters where cheap to get."""
@@ -164,6 +182,37 @@ class Quota:
     root: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """A message as the index knew it when an action was planned.
+
+    Before acting, a connector checks that the server still holds exactly this message
+    under ``server_id``: same size and Message-ID (IMAP, Maildir), same change key (EWS).
+    """
+
+    server_id: str
+    size: int
+    message_id: str | None = None
+    change_key: str | None = None
+
+
+#: Why a message cannot be acted on (values of :meth:`Connector.verify`'s answer).
+VANISHED = "vanished"
+"""No message with that server id any more (deleted or moved by someone else)."""
+CHANGED = "changed"
+"""A message is there but it is not the one the index knew (other size or Message-ID)."""
+RESET = "reset"
+"""The folder's identity changed (UIDVALIDITY): every server id of it is meaningless."""
+
+
+@dataclass(slots=True)
+class MoveResult:
+    """What a move did: source server id -> its id in the target (None when unknown)."""
+
+    moved: dict[str, str | None]
+    target_validity: int | None = None
+
+
 # Changes a connector yields while syncing one folder. Each is applied in its own
 # transaction together with the state it carries, which is what makes resumption exact.
 
@@ -247,6 +296,61 @@ class Connector(ABC):
     def quota(self) -> Quota | None:
         """Storage quota of the mailbox, or None where the store has none."""
         return None
+
+    # -- actions: every method acts on exactly the refs given, never on anything else ----
+
+    def folder_validity(self, folder: str) -> int | None:
+        """The folder's current identity (IMAP UIDVALIDITY), None where ids never reset.
+
+        Raises FolderNotFound.
+        """
+        raise NotSupported(self._unsupported("actions"))
+
+    def next_id(self, folder: str) -> str | None:
+        """A mark such that messages arriving in ``folder`` from now on have ids at or
+        above it (IMAP UIDNEXT); None where ids are not ordered. Used to recognise our own
+        copies after an interruption."""
+        return None
+
+    def verify(self, folder: str, validity: int | None, refs: list[ItemRef]) -> dict[str, str]:
+        """Check that ``folder`` still holds each ref as the index knew it.
+
+        Returns ``{server_id: VANISHED | CHANGED | RESET}`` for the refs that must not be
+        touched; a ref absent from the answer is verified.
+        """
+        raise NotSupported(self._unsupported("actions"))
+
+    def move(self, folder: str, refs: list[ItemRef], target: str) -> MoveResult:
+        """Move exactly ``refs`` (already verified) from ``folder`` to ``target``.
+
+        Raises UnsafeExpunge, before anything is moved, when the move cannot be done
+        without removing other messages.
+        """
+        raise NotSupported(self._unsupported("move"))
+
+    def delete(self, folder: str, refs: list[ItemRef]) -> list[str]:
+        """Remove exactly ``refs`` from ``folder`` for good; the server ids removed.
+
+        Raises UnsafeExpunge before anything is removed when that would remove others.
+        """
+        raise NotSupported(self._unsupported("delete"))
+
+    def fetch(self, folder: str, refs: list[ItemRef]) -> Iterator[tuple[str, bytes]]:
+        """``(server_id, whole message)`` for each ref still present, in order."""
+        raise NotSupported(self._unsupported("export"))
+
+    def locate(self, folder: str, refs: list[ItemRef], floor: str | None) -> dict[str, str]:
+        """Find in ``folder`` a message with each ref's Message-ID and size, with an id at
+        or above ``floor`` when given; ``{ref server_id: id found}``. Each id found answers
+        one ref only."""
+        raise NotSupported(self._unsupported("undo"))
+
+    def create_folder(self, path: str) -> None:
+        """Create ``path`` (an undo whose original folder was deleted meanwhile)."""
+        raise NotSupported(self._unsupported("create folder"))
+
+    def _unsupported(self, what: str) -> str:
+        return f"the {self.kind} connector cannot {what}"
 
     def __enter__(self) -> Connector:
         self.connect()

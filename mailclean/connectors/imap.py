@@ -12,6 +12,7 @@ import contextlib
 import imaplib
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import ssl
@@ -28,6 +29,9 @@ from imapclient.imap_utf7 import decode as decode_utf7
 from mailclean import mime
 from mailclean.connectors import imapwire
 from mailclean.connectors.base import (
+    CHANGED,
+    RESET,
+    VANISHED,
     AuthenticationError,
     Change,
     ConnectionFailed,
@@ -39,11 +43,14 @@ from mailclean.connectors.base import (
     FolderReset,
     FolderState,
     FolderSynced,
+    ItemRef,
     MessageMeta,
     MessagesAdded,
     MessagesRemoved,
+    MoveResult,
     Quota,
     TLSError,
+    UnsafeExpunge,
     folder_role,
 )
 from mailclean.connectors.headers import meta_from_headers
@@ -69,6 +76,15 @@ FETCH_CHUNK = 500
 #: reading the next chunk, parsing this one and storing the last one overlap. Below it,
 #: starting the workers costs more than it saves.
 PARALLEL_FROM = 2_000
+#: Messages per FETCH (RFC822.SIZE) when a folder's size is summed by hand.
+SIZE_CHUNK = 20_000
+_RFC822_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+#: UIDs per identity-check FETCH, and per MOVE/COPY/STORE/EXPUNGE command. Sequence sets
+#: compress ranges, so the command line stays under the server's limit either way.
+VERIFY_CHUNK = 5_000
+ACTION_CHUNK = 2_000
+#: Bytes of whole messages asked for in one FETCH when exporting.
+FETCH_BYTES = 8_000_000
 
 @dataclass(frozen=True, slots=True)
 class ImapSettings:
@@ -83,6 +99,9 @@ class ImapSettings:
     insecure_tls: bool = False
     cafile: str | None = None
     timeout: float = 60.0
+    authzid: str | None = None
+    """Log in as ``user`` on behalf of this mailbox with SASL PLAIN's authorization identity
+    (RFC 4616): how an administrator reaches other mailboxes on Cyrus, Zimbra or Dovecot."""
 
 
 class ImapConnector(Connector):
@@ -95,6 +114,9 @@ class ImapConnector(Connector):
         self.client: imapclient.IMAPClient | None = None
         self.capabilities: frozenset[str] = frozenset()
         self._pool: ProcessPoolExecutor | None = None
+        self._selected: str | None = None
+        """The folder selected read-write for actions (sync selects read-only)."""
+        self._validity: int | None = None
 
     # -- session ----------------------------------------------------------------------
 
@@ -142,7 +164,10 @@ class ImapConnector(Connector):
         except IMAPClientError as exc:
             raise ConnectionFailed(f"{where}: {_text(exc)}") from exc
         try:
-            client.login(s.user, s.password)
+            if s.authzid:
+                client.plain_login(s.user, s.password, s.authzid)
+            else:
+                client.login(s.user, s.password)
         except LoginError as exc:
             _safe_logout(client)
             raise AuthenticationError(
@@ -176,6 +201,7 @@ class ImapConnector(Connector):
         if self.client is not None:
             _safe_logout(self.client)
         self.client = None
+        self._selected = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -262,6 +288,28 @@ class ImapConnector(Connector):
                 if isinstance(k, bytes) and isinstance(v, int)
             }
         return listed, statuses
+
+    def folder_size(self, path: str) -> tuple[int, int]:
+        """(messages, bytes) of a folder as the sum of its RFC822.SIZE: for servers without
+        STATUS=SIZE. The folder is EXAMINEd (read-only): no flag, not even \\Recent, changes."""
+        with self._errors():
+            exists = int(self._select(path).get(b"EXISTS", 0))
+            total = 0
+            imap = self._c._imap
+            for start in range(1, exists + 1, SIZE_CHUNK):
+                end = min(start + SIZE_CHUNK - 1, exists)
+                imap.untagged_responses.pop("FETCH", None)
+                tag = imap._command("FETCH", f"{start}:{end}", "(RFC822.SIZE)")
+                typ, data = imap._command_complete("FETCH", tag)
+                if typ != "OK":
+                    raise ConnectorError(f"FETCH failed: {_text(data)}")
+                _typ, data = imap._untagged_response(typ, data, "FETCH")
+                # A regular expression rather than the parser: only one number per line
+                # matters, and a large folder sends hundreds of thousands of lines.
+                total += sum(
+                    int(n) for d in data if isinstance(d, bytes) for n in _RFC822_SIZE.findall(d)
+                )
+        return exists, total
 
     def quota(self) -> Quota | None:
         """GETQUOTAROOT INBOX's STORAGE resource, in bytes; None without QUOTA."""
@@ -356,13 +404,16 @@ class ImapConnector(Connector):
             data = self._uid_command("FETCH", known_range, "(UID FLAGS)")
             flags = _flags(data)
             present = {f[0] for f in flags}
-        gone = known_ids() - present
+        # Rows above the cursor were put there by an action (a move with COPYUID), not by
+        # a sync: the fetch of new UIDs that follows replaces them.
+        gone = {k for k in known_ids() - present if int(k) <= state.cursor}
         if gone:
             yield MessagesRemoved(sorted(gone, key=int))
         if flags:
             yield FlagsChanged(flags)
 
     def _select(self, path: str) -> dict:
+        self._selected = None
         try:
             sel = self._c.select_folder(path, readonly=True)
         except IMAPClientAbortError:
@@ -437,6 +488,236 @@ class ImapConnector(Connector):
                 max_workers=min(cpus or 1, 4), mp_context=context, initializer=_worker_init
             )
         return self._pool
+
+    # -- actions ----------------------------------------------------------------------
+    # Every action command names exact UIDs. Nothing here ever sends a bare EXPUNGE while
+    # messages outside the selection are marked \Deleted.
+
+    def _open(self, folder: str) -> int | None:
+        """SELECT ``folder`` read-write (once per folder); its UIDVALIDITY."""
+        if self._selected == folder:
+            return self._validity
+        try:
+            sel = self._c.select_folder(folder, readonly=False)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as exc:
+            raise FolderNotFound(
+                _("cannot open folder '{path}': {reason}").format(path=folder, reason=_text(exc))
+            ) from exc
+        self._selected = folder
+        self._validity = sel.get(b"UIDVALIDITY")
+        return self._validity
+
+    def folder_validity(self, folder: str) -> int | None:
+        """UIDVALIDITY of ``folder`` (selected read-write for the action that follows)."""
+        with self._errors():
+            return self._open(folder)
+
+    def next_id(self, folder: str) -> str | None:
+        """UIDNEXT of ``folder``: copies we make from now on get UIDs at or above it."""
+        with self._errors():
+            st = self._c.folder_status(folder, ["UIDNEXT"])
+        value = st.get(b"UIDNEXT")
+        return str(value) if value is not None else None
+
+    def verify(self, folder: str, validity: int | None, refs: list[ItemRef]) -> dict[str, str]:
+        """Same UIDVALIDITY, and for each UID the same RFC822.SIZE and Message-ID."""
+        with self._errors():
+            current = self._open(folder)
+            if validity is not None and current != validity:
+                return {r.server_id: RESET for r in refs}
+            found: dict[int, tuple[int, str | None]] = {}
+            uids = sorted({int(r.server_id) for r in refs})
+            for chunk in imapwire.chunk_uids(uids, VERIFY_CHUNK):
+                data = self._uid_command(
+                    "FETCH", imapwire.sequence_set(chunk),
+                    "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+                )
+                for item in imapwire.parse_fetch(data):
+                    uid, size = item.get(b"UID"), item.get(b"RFC822.SIZE")
+                    if not isinstance(uid, int) or not isinstance(size, int):
+                        continue  # an unsolicited flag update, not our answer
+                    header = next(
+                        (v for k, v in item.items() if k.startswith(b"BODY[HEADER")), b""
+                    )
+                    headers = mime.parse_header_block(header if isinstance(header, bytes) else b"")
+                    found[uid] = (size, mime.normalize_message_id(headers.get("message-id")))
+        problems: dict[str, str] = {}
+        for r in refs:
+            got = found.get(int(r.server_id))
+            if got is None:
+                problems[r.server_id] = VANISHED
+            elif got != (r.size, r.message_id):
+                problems[r.server_id] = CHANGED
+        return problems
+
+    def move(self, folder: str, refs: list[ItemRef], target: str) -> MoveResult:
+        """``UID MOVE`` where the server has it; else COPY, then ``\\Deleted`` and
+        ``UID EXPUNGE`` of exactly those UIDs (or a plain EXPUNGE only when nothing else
+        in the folder is marked deleted)."""
+        uids = sorted(int(r.server_id) for r in refs)
+        with self._errors():
+            self._open(folder)
+            if "MOVE" not in self.capabilities:
+                self._check_expunge_safe(folder, uids)
+            mapping: dict[int, int] = {}
+            target_validity: int | None = None
+            for chunk in imapwire.chunk_uids(uids, ACTION_CHUNK):
+                uid_set = imapwire.sequence_set(chunk)
+                self._c._imap.untagged_responses.pop("COPYUID", None)
+                if "MOVE" in self.capabilities:
+                    self._uid_simple("MOVE", uid_set, self._c._normalise_folder(target))
+                else:
+                    self._uid_simple("COPY", uid_set, self._c._normalise_folder(target))
+                copied = self._c._imap.untagged_responses.pop("COPYUID", [])
+                for code in copied:
+                    validity, pairs = _copyuid(code)
+                    target_validity = validity or target_validity
+                    mapping.update(pairs)
+                if "MOVE" not in self.capabilities:
+                    self._expunge(folder, chunk)
+            if "UIDPLUS" in self.capabilities and mapping:
+                moved: dict[str, str | None] = {str(s): str(d) for s, d in mapping.items()}
+            else:
+                # The server does not say where each message went: what left the folder
+                # is what moved (the target ids are found later by Message-ID if needed).
+                present = set(self._search_uids(imapwire.sequence_set(uids)))
+                moved = {str(u): None for u in uids if u not in present}
+                for s, d in mapping.items():
+                    if str(s) in moved:
+                        moved[str(s)] = str(d)
+        return MoveResult(moved, target_validity)
+
+    def delete(self, folder: str, refs: list[ItemRef]) -> list[str]:
+        """``\\Deleted`` then ``UID EXPUNGE`` of exactly ``refs``; the UIDs gone."""
+        uids = sorted(int(r.server_id) for r in refs)
+        with self._errors():
+            self._open(folder)
+            self._check_expunge_safe(folder, uids)
+            for chunk in imapwire.chunk_uids(uids, ACTION_CHUNK):
+                self._expunge(folder, chunk)
+            present = set(self._search_uids(imapwire.sequence_set(uids)))
+        return [str(u) for u in uids if u not in present]
+
+    def _expunge(self, folder: str, uids: list[int]) -> None:
+        uid_set = imapwire.sequence_set(uids)
+        self._uid_simple("STORE", uid_set, "+FLAGS.SILENT", "(\\Deleted)")
+        if "UIDPLUS" in self.capabilities:
+            self._uid_simple("EXPUNGE", uid_set)
+            return
+        # Checked again right before the expunge: another client may have marked
+        # messages since the check made before the first command.
+        self._check_expunge_safe(folder, uids, ours_marked=True)
+        with self._errors():
+            self._c.expunge()
+
+    def _check_expunge_safe(self, folder: str, uids: list[int], ours_marked: bool = False) -> None:
+        """Without UIDPLUS, refuse when messages outside ``uids`` are marked \\Deleted."""
+        if "UIDPLUS" in self.capabilities:
+            return
+        marked = set(self._search_uids_criteria("DELETED"))
+        others = marked - set(uids)
+        if others:
+            if ours_marked:
+                # Put our own marks back: the messages stay where they were.
+                self._uid_simple(
+                    "STORE", imapwire.sequence_set(uids), "-FLAGS.SILENT", "(\\Deleted)"
+                )
+            raise UnsafeExpunge(
+                folder,
+                len(others),
+                _(
+                    "{count} other messages in '{folder}' are marked for deletion by another "
+                    "program, and this server (no UIDPLUS) can only remove all marked messages "
+                    "at once: nothing was removed from '{folder}'. Remove or unmark them in "
+                    "your mail program, then try again."
+                ).format(count=len(others), folder=folder),
+            )
+
+    def _search_uids_criteria(self, *criteria: str) -> list[int]:
+        if "ESEARCH" in self.capabilities:
+            data = self._uid_command("SEARCH", "RETURN", "(ALL)", *criteria)
+            uids = imapwire.parse_esearch(self._c._imap.untagged_responses.pop("ESEARCH", []))
+            return sorted(set(uids + imapwire.parse_esearch(data)))
+        return sorted(set(imapwire.parse_search(self._uid_command("SEARCH", *criteria))))
+
+    def _uid_simple(self, *args: str) -> None:
+        """``UID <args>`` whose untagged answers (EXPUNGE, FETCH...) are not needed."""
+        imap = self._c._imap
+        tag = imap._command("UID", *args)
+        typ, data = imap._command_complete(args[0], tag)
+        for name in ("FETCH", "EXPUNGE", "VANISHED"):
+            imap.untagged_responses.pop(name, None)
+        if typ != "OK":
+            raise ConnectorError(f"UID {args[0]} failed: {_text(data)}")
+
+    def fetch(self, folder: str, refs: list[ItemRef]) -> Iterator[tuple[str, bytes]]:
+        """Whole messages, ``BODY.PEEK[]`` (nothing is marked seen), a few MB per command."""
+        with self._errors():
+            self._open(folder)
+            batch: list[int] = []
+            weight = 0
+            for r in sorted(refs, key=lambda r: int(r.server_id)):
+                batch.append(int(r.server_id))
+                weight += r.size
+                if weight >= FETCH_BYTES or len(batch) >= ACTION_CHUNK:
+                    yield from self._fetch_bodies(batch)
+                    batch, weight = [], 0
+            if batch:
+                yield from self._fetch_bodies(batch)
+
+    def _fetch_bodies(self, uids: list[int]) -> Iterator[tuple[str, bytes]]:
+        data = self._uid_command("FETCH", imapwire.sequence_set(uids), "(UID BODY.PEEK[])")
+        bodies: dict[int, bytes] = {}
+        for item in imapwire.parse_fetch(data):
+            uid, body = item.get(b"UID"), item.get(b"BODY[]")
+            if isinstance(uid, int) and isinstance(body, bytes):
+                bodies[uid] = body
+        for uid in uids:
+            if uid in bodies:
+                yield str(uid), bodies[uid]
+
+    def locate(self, folder: str, refs: list[ItemRef], floor: str | None) -> dict[str, str]:
+        """Search ``folder`` by Message-ID (UIDs from ``floor``), match on size too."""
+        found: dict[str, str] = {}
+        taken: set[int] = set()
+        with self._errors():
+            self._open(folder)
+            uid_range = f"{int(floor)}:*" if floor else "1:*"
+            for r in refs:
+                if not r.message_id:
+                    continue
+                candidates = self._search_uids_criteria(
+                    "UID", uid_range, "HEADER", "MESSAGE-ID", _quote(r.message_id)
+                )
+                candidates = [u for u in candidates if u not in taken]
+                if floor:
+                    candidates = [u for u in candidates if u >= int(floor)]
+                if not candidates:
+                    continue
+                sizes = self._sizes(candidates)
+                match = next((u for u in candidates if sizes.get(u) == r.size), None)
+                if match is not None:
+                    taken.add(match)
+                    found[r.server_id] = str(match)
+        return found
+
+    def _sizes(self, uids: list[int]) -> dict[int, int]:
+        data = self._uid_command("FETCH", imapwire.sequence_set(uids), "(UID RFC822.SIZE)")
+        out: dict[int, int] = {}
+        for item in imapwire.parse_fetch(data):
+            uid, size = item.get(b"UID"), item.get(b"RFC822.SIZE")
+            if isinstance(uid, int) and isinstance(size, int):
+                out[uid] = size
+        return out
+
+    def create_folder(self, path: str) -> None:
+        """CREATE ``path`` (and subscribe to it, so mail programs show it)."""
+        with self._errors():
+            self._c.create_folder(path)
+            with contextlib.suppress(IMAPClientError):
+                self._c.subscribe_folder(path)
 
 
 def messages_from_fetch(data: list, uids: list[int]) -> list[MessageMeta]:
@@ -518,6 +799,24 @@ def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def _copyuid(code: bytes | tuple) -> tuple[int | None, dict[int, int]]:
+    """``b"1234 1:3,7 10:13"`` (the data of a COPYUID response code) -> validity, pairs."""
+    if isinstance(code, tuple):
+        code = code[0]
+    words = code.split() if isinstance(code, bytes) else []
+    if len(words) < 3 or not words[0].isdigit():
+        return None, {}
+    sources = imapwire.expand_sequence_set(words[1])
+    targets = imapwire.expand_sequence_set(words[2])
+    if len(sources) != len(targets):
+        return int(words[0]), {}
+    return int(words[0]), dict(zip(sources, targets, strict=True))
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _safe_logout(client: imapclient.IMAPClient) -> None:

@@ -1,4 +1,4 @@
-"""Local Maildir++ connector (the layout Dovecot and Courier use), read side.
+"""Local Maildir++ connector (the layout Dovecot and Courier use).
 
 Offline analysis, the demo mailbox and tests. Folder ``A/B`` lives in ``<root>/.A.B``
 with its name in modified UTF-7; the inbox is the root itself. A message's server id is
@@ -8,6 +8,7 @@ records as ``,W=`` in the name, else computed from the file.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
@@ -17,9 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.imap_utf7 import encode as encode_utf7
 
 from mailclean import mime
 from mailclean.connectors.base import (
+    CHANGED,
+    VANISHED,
     Change,
     Connector,
     ConnectorError,
@@ -28,9 +32,11 @@ from mailclean.connectors.base import (
     FolderNotFound,
     FolderState,
     FolderSynced,
+    ItemRef,
     MessageMeta,
     MessagesAdded,
     MessagesRemoved,
+    MoveResult,
     folder_role,
 )
 from mailclean.connectors.headers import meta_from_headers
@@ -118,6 +124,118 @@ class MaildirConnector(Connector):
             yield MessagesAdded(batch, state)
         total = sum(e.size or 0 for e in entries.values())
         yield FolderSynced(state, len(entries), total)
+
+
+    # -- actions: files move between folder directories under the same unique name ----
+
+    def _dir(self, folder: str) -> Path:
+        directory = self._dirs.get(folder)
+        if directory is None or not directory.is_dir():
+            self.list_folders()
+            directory = self._dirs.get(folder)
+        if directory is None or not directory.is_dir():
+            raise FolderNotFound(f"no folder {folder!r} in {self.root}")
+        return directory
+
+    def folder_validity(self, folder: str) -> int | None:
+        """Maildir names never get reused: there is no validity to check."""
+        self._dir(folder)
+        return None
+
+    def verify(self, folder: str, validity: int | None, refs: list[ItemRef]) -> dict[str, str]:
+        """Same unique name, same size and Message-ID."""
+        entries = _scan(self._dir(folder))
+        problems = {}
+        for r in refs:
+            entry = entries.get(r.server_id)
+            if entry is None:
+                problems[r.server_id] = VANISHED
+            elif _identity(entry) != (r.size, r.message_id):
+                problems[r.server_id] = CHANGED
+        return problems
+
+    def move(self, folder: str, refs: list[ItemRef], target: str) -> MoveResult:
+        """Rename each file into the target's ``cur/`` (atomic on one file system)."""
+        entries = _scan(self._dir(folder))
+        cur = self._dir(target) / "cur"
+        moved: dict[str, str | None] = {}
+        for r in refs:
+            entry = entries.get(r.server_id)
+            if entry is None:
+                continue
+            try:
+                os.rename(entry.path, cur / entry.path.name)
+            except FileNotFoundError:
+                continue
+            moved[r.server_id] = r.server_id
+        return MoveResult(moved)
+
+    def delete(self, folder: str, refs: list[ItemRef]) -> list[str]:
+        """Unlink each file."""
+        entries = _scan(self._dir(folder))
+        removed = []
+        for r in refs:
+            entry = entries.get(r.server_id)
+            if entry is None:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                entry.path.unlink()
+                removed.append(r.server_id)
+        return removed
+
+    def fetch(self, folder: str, refs: list[ItemRef]) -> Iterator[tuple[str, bytes]]:
+        """The files' bytes."""
+        entries = _scan(self._dir(folder))
+        for r in refs:
+            entry = entries.get(r.server_id)
+            if entry is None:
+                continue
+            try:
+                yield r.server_id, entry.path.read_bytes()
+            except FileNotFoundError:
+                continue
+
+    def locate(self, folder: str, refs: list[ItemRef], floor: str | None) -> dict[str, str]:
+        """The same unique name if there; else a message with the same Message-ID and size."""
+        entries = _scan(self._dir(folder))
+        found: dict[str, str] = {}
+        by_identity: dict[tuple[int, str | None], list[str]] | None = None
+        for r in refs:
+            entry = entries.get(r.server_id)
+            if entry is not None and _identity(entry) == (r.size, r.message_id):
+                found[r.server_id] = r.server_id
+                continue
+            if by_identity is None:
+                by_identity = {}
+                for key, e in entries.items():
+                    by_identity.setdefault(_identity(e), []).append(key)
+            candidates = [
+                k for k in by_identity.get((r.size, r.message_id), []) if k not in found.values()
+            ]
+            if candidates:
+                found[r.server_id] = candidates[0]
+        return found
+
+    def create_folder(self, path: str) -> None:
+        """Create ``.A.B`` with its ``cur``, ``new`` and ``tmp``."""
+        name = "." + encode_utf7(path.replace("/", ".")).decode("ascii")
+        for sub in ("cur", "new", "tmp"):
+            (self.root / name / sub).mkdir(parents=True, exist_ok=True)
+        self._dirs = {}
+
+
+def _identity(entry: _Entry) -> tuple[int, str | None]:
+    """(CRLF size, Message-ID) of a message file, read from its header."""
+    try:
+        data = entry.path.read_bytes()
+    except FileNotFoundError:
+        return (-1, None)
+    size = entry.size
+    if size is None:
+        size = len(data) + data.count(b"\n") - data.count(b"\r\n")
+    end = data.find(b"\n\n")
+    header = data[: end + 2] if end != -1 else data
+    return size, mime.normalize_message_id(mime.parse_header_block(header).get("message-id"))
 
 
 def _scan(directory: Path) -> dict[str, _Entry]:

@@ -266,6 +266,37 @@ class Index:
                 self._touch(folder_id)
         return cur.rowcount
 
+    def follow_moves(
+        self, folder_id: int, moves: dict[str, str | None], target_folder_id: int | None
+    ) -> None:
+        """Follow messages an action moved out of ``folder_id``.
+
+        A row whose new server id is known moves to the target folder under it; the others
+        are dropped, and the target's next sync indexes them.
+        """
+        with self.db.atomic():
+            known = [(s, d) for s, d in moves.items() if d is not None]
+            if known and target_folder_id is not None:
+                self.conn.executemany(
+                    "DELETE FROM messages WHERE folder_id = ? AND server_id = ?",
+                    [(target_folder_id, d) for _, d in known],
+                )
+                self.conn.executemany(
+                    "UPDATE messages SET folder_id = ?, server_id = ?,"
+                    " uid = CASE WHEN uid IS NULL THEN NULL ELSE CAST(? AS INTEGER) END"
+                    " WHERE folder_id = ? AND server_id = ?",
+                    [(target_folder_id, d, d, folder_id, s) for s, d in known],
+                )
+                self._touch(target_folder_id)
+            else:
+                known = []
+            moved = {s for s, _ in known}
+            self.conn.executemany(
+                "DELETE FROM messages WHERE folder_id = ? AND server_id = ?",
+                [(folder_id, s) for s in moves if s not in moved],
+            )
+            self._touch(folder_id)
+
     def update_flags(self, folder_id: int, flags: Iterable[tuple[str, bool, bool]]) -> int:
         """Apply new seen/flagged values; returns how many rows changed."""
         with self.db.atomic():

@@ -131,3 +131,58 @@ def m002_hits_and_scans(db: Database) -> None:
         ALTER TABLE accounts ADD COLUMN changed_at TEXT;
         """
     )
+
+
+@migrations()
+def m003_journal(db: Database) -> None:
+    """The journal of actions: one row per action, one per message it touches."""
+    db.executescript(
+        """
+        CREATE TABLE actions (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,          -- trash, delete, export, undo
+            state TEXT NOT NULL,         -- running, done, partial, interrupted, cancelled, failed
+            selection TEXT,              -- JSON: what the user asked for
+            target TEXT,                 -- the Trash folder, or the export file
+            export_format TEXT,
+            undo_of INTEGER REFERENCES actions(id),
+            after INTEGER REFERENCES actions(id),   -- the export this trash/delete follows
+            pid INTEGER,
+            host TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            planned_messages INTEGER NOT NULL,
+            planned_bytes INTEGER NOT NULL,
+            error TEXT
+        );
+        CREATE INDEX actions_account ON actions (account_id, started_at);
+        -- Identity as the index knew it when the action was planned: the server must
+        -- still hold exactly this before anything is done to it.
+        CREATE TABLE action_items (
+            id INTEGER PRIMARY KEY,
+            action_id INTEGER NOT NULL REFERENCES actions(id) ON DELETE CASCADE,
+            folder TEXT NOT NULL,
+            validity INTEGER,
+            server_id TEXT NOT NULL,
+            message_id TEXT,
+            change_key TEXT,
+            size INTEGER NOT NULL,
+            -- pending, sent (command in flight), copied (copy made, original not yet
+            -- removed), done, skipped (not the same message any more), failed
+            state TEXT NOT NULL,
+            target_folder TEXT,
+            target_validity INTEGER,
+            target_floor TEXT,           -- the target's next id before the command
+            target_id TEXT,
+            -- The item of an earlier action this one follows: for an undo, the trash item
+            -- it reverses; for a delete from Trash, the trash item that put it there.
+            origin INTEGER,
+            reason TEXT,
+            updated_at TEXT
+        );
+        CREATE INDEX action_items_action ON action_items (action_id, state);
+        CREATE INDEX action_items_origin ON action_items (origin);
+        CREATE INDEX action_items_target ON action_items (target_folder, target_id);
+        """
+    )

@@ -1,0 +1,337 @@
+"""The journal of actions: written before anything is sent to a server, updated after each
+batch, closed at the end, and read back to say what was freed.
+
+An action row carries what the user asked for; its items carry each message's identity
+as the index knew it when the action was planned, and where the message went.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from mailclean.connectors.base import ItemRef
+from mailclean.index import Index, utcnow
+
+KINDS = ("trash", "delete", "export", "undo")
+#: Item states. "sent" means a command was in flight: only the server knows the outcome.
+PENDING, SENT, COPIED, DONE, SKIPPED, FAILED = (
+    "pending", "sent", "copied", "done", "skipped", "failed"
+)
+#: Action states.
+RUNNING, FINISHED, PARTIAL, INTERRUPTED, CANCELLED, ABORTED, UNDONE = (
+    "running", "done", "partial", "interrupted", "cancelled", "failed", "undone"
+)
+
+
+@dataclass(slots=True)
+class PlannedItem:
+    """A message an action will touch, with its identity as the index knows it now."""
+
+    folder: str
+    validity: int | None
+    server_id: str
+    size: int
+    message_id: str | None = None
+    change_key: str | None = None
+    target_folder: str | None = None
+    origin: int | None = None
+
+
+@dataclass(slots=True)
+class JournalItem:
+    """One message of an action, as the journal knows it."""
+
+    id: int
+    action_id: int
+    folder: str
+    validity: int | None
+    server_id: str
+    message_id: str | None
+    change_key: str | None
+    size: int
+    state: str
+    target_folder: str | None
+    target_validity: int | None
+    target_floor: str | None
+    target_id: str | None
+    origin: int | None
+    reason: str | None
+
+    def ref(self) -> ItemRef:
+        """The identity the server must still hold."""
+        return ItemRef(self.server_id, self.size, self.message_id, self.change_key)
+
+
+@dataclass(slots=True)
+class ActionRow:
+    """An action with its items counted by state: ``{state: (messages, bytes)}``."""
+
+    id: int
+    account_id: int
+    kind: str
+    state: str
+    selection: dict
+    target: str | None
+    export_format: str | None
+    undo_of: int | None
+    after: int | None
+    pid: int | None
+    host: str | None
+    started_at: str
+    finished_at: str | None
+    planned_messages: int
+    planned_bytes: int
+    error: str | None
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def count(self, *states: str) -> tuple[int, int]:
+        """Messages and bytes of the items in ``states``."""
+        n = sum(self.counts.get(s, (0, 0))[0] for s in states)
+        b = sum(self.counts.get(s, (0, 0))[1] for s in states)
+        return n, b
+
+    @property
+    def unfinished(self) -> int:
+        """Items still to do or whose outcome is unknown (pending, sent, copied)."""
+        return self.count(PENDING, SENT, COPIED)[0]
+
+    def as_dict(self) -> dict:
+        """JSON-ready summary."""
+        done, done_bytes = self.count(DONE)
+        skipped, skipped_bytes = self.count(SKIPPED, FAILED)
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "target": self.target,
+            "undo_of": self.undo_of,
+            "planned_messages": self.planned_messages,
+            "planned_bytes": self.planned_bytes,
+            "messages": done,
+            "bytes": done_bytes,
+            "skipped_messages": skipped,
+            "skipped_bytes": skipped_bytes,
+            "unfinished_messages": self.unfinished,
+            "error": self.error,
+        }
+
+
+_ITEM_COLUMNS = (
+    "id, action_id, folder, validity, server_id, message_id, change_key, size, state,"
+    " target_folder, target_validity, target_floor, target_id, origin, reason"
+)
+_ACTION_COLUMNS = (
+    "id, account_id, kind, state, selection, target, export_format, undo_of, after, pid,"
+    " host, started_at, finished_at, planned_messages, planned_bytes, error"
+)
+
+
+class Journal:
+    """Reads and writes the ``actions`` and ``action_items`` tables of an index."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.conn = index.conn
+
+    def begin(
+        self,
+        account_id: int,
+        kind: str,
+        items: Sequence[PlannedItem],
+        *,
+        selection: dict | None = None,
+        target: str | None = None,
+        export_format: str | None = None,
+        undo_of: int | None = None,
+        after: int | None = None,
+    ) -> int:
+        """Record an action and all its items (pending) in one transaction; its id."""
+        now = utcnow()
+        with self.index.db.atomic():
+            cur = self.conn.execute(
+                "INSERT INTO actions (account_id, kind, state, selection, target,"
+                " export_format, undo_of, after, pid, host, started_at, planned_messages,"
+                " planned_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    account_id, kind, RUNNING, json.dumps(selection or {}), target,
+                    export_format, undo_of, after, os.getpid(), socket.gethostname(), now,
+                    len(items), sum(i.size for i in items),
+                ],
+            )
+            action_id = int(cur.lastrowid or 0)
+            self.conn.executemany(
+                "INSERT INTO action_items (action_id, folder, validity, server_id, message_id,"
+                " change_key, size, state, target_folder, origin, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (action_id, i.folder, i.validity, i.server_id, i.message_id, i.change_key,
+                     i.size, PENDING, i.target_folder, i.origin, now)
+                    for i in items
+                ],
+            )
+        return action_id
+
+    def claim(self, action_id: int) -> None:
+        """This process takes the action over (a resume): state running, our pid."""
+        with self.index.db.atomic():
+            self.conn.execute(
+                "UPDATE actions SET state = ?, pid = ?, host = ?, finished_at = NULL"
+                " WHERE id = ?",
+                [RUNNING, os.getpid(), socket.gethostname(), action_id],
+            )
+
+    def items(self, action_id: int, states: Iterable[str] | None = None) -> list[JournalItem]:
+        """The action's items (only those in ``states`` when given), in journal order."""
+        sql = f"SELECT {_ITEM_COLUMNS} FROM action_items WHERE action_id = ?"
+        args: list = [action_id]
+        if states is not None:
+            states = list(states)
+            sql += f" AND state IN ({', '.join('?' * len(states))})"
+            args += states
+        return [JournalItem(*row) for row in self.conn.execute(sql + " ORDER BY id", args)]
+
+    def set_state(
+        self,
+        item_ids: Iterable[int],
+        state: str,
+        *,
+        reason: str | None = None,
+        target_floor: str | None = None,
+        target_validity: int | None = None,
+    ) -> None:
+        """Move items to ``state`` in one transaction (floor/validity kept unless given)."""
+        now = utcnow()
+        with self.index.db.atomic():
+            self.conn.executemany(
+                "UPDATE action_items SET state = ?, reason = ?, updated_at = ?,"
+                " target_floor = coalesce(?, target_floor),"
+                " target_validity = coalesce(?, target_validity) WHERE id = ?",
+                [(state, reason, now, target_floor, target_validity, i) for i in item_ids],
+            )
+
+    def set_outcomes(
+        self, outcomes: Iterable[tuple[int, str, str | None, str | None]],
+        target_validity: int | None = None,
+    ) -> None:
+        """``(item id, state, target id, reason)`` for several items, one transaction."""
+        now = utcnow()
+        with self.index.db.atomic():
+            self.conn.executemany(
+                "UPDATE action_items SET state = ?, target_id = coalesce(?, target_id),"
+                " reason = ?, target_validity = coalesce(?, target_validity), updated_at = ?"
+                " WHERE id = ?",
+                [(state, tid, reason, target_validity, now, i) for i, state, tid, reason
+                 in outcomes],
+            )
+
+    def finish(self, action_id: int, state: str, error: str | None = None) -> None:
+        """Close the action."""
+        with self.index.db.atomic():
+            self.conn.execute(
+                "UPDATE actions SET state = ?, finished_at = ?, error = ? WHERE id = ?",
+                [state, utcnow(), error, action_id],
+            )
+
+    def action(self, action_id: int) -> ActionRow | None:
+        """One action with its counts, or None."""
+        rows = self._actions("a.id = ?", [action_id])
+        return rows[0] if rows else None
+
+    def actions(self, account_id: int, since: str | None = None) -> list[ActionRow]:
+        """The account's actions, oldest first (from ``since``, an ISO date, when given)."""
+        return self._actions(
+            "a.account_id = ? AND (? IS NULL OR a.started_at >= ?)", [account_id, since, since]
+        )
+
+    def _actions(self, where: str, args: list) -> list[ActionRow]:
+        rows = self.conn.execute(
+            f"SELECT {_ACTION_COLUMNS} FROM actions a WHERE {where} ORDER BY a.id", args
+        ).fetchall()
+        out = []
+        for r in rows:
+            row = ActionRow(*r[:4], json.loads(r[4] or "{}"), *r[5:])
+            for state, n, b in self.conn.execute(
+                "SELECT state, count(*), coalesce(sum(size), 0) FROM action_items"
+                " WHERE action_id = ? GROUP BY state",
+                [row.id],
+            ):
+                row.counts[state] = (n, b)
+            out.append(row)
+        return out
+
+    def trash_origins(
+        self, account_id: int, folder: str, validity: int | None, server_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """For messages now in ``folder``: the done trash item that put each one there."""
+        out: dict[str, int] = {}
+        for i in range(0, len(server_ids), 500):
+            chunk = list(server_ids[i : i + 500])
+            for item_id, target_id in self.conn.execute(
+                "SELECT i.id, i.target_id FROM action_items i JOIN actions a"
+                " ON a.id = i.action_id WHERE a.account_id = ? AND a.kind = 'trash'"
+                " AND i.state = 'done' AND i.target_folder = ?"
+                " AND (? IS NULL OR i.target_validity = ?)"
+                f" AND i.target_id IN ({', '.join('?' * len(chunk))})",
+                [account_id, folder, validity, validity, *chunk],
+            ):
+                out[target_id] = item_id
+        return out
+
+    def freed(self, account_id: int, since: str | None = None) -> dict:
+        """What mailclean's actions did to the account, counted honestly.
+
+        Trashed bytes still take server space until Trash is emptied; deleted bytes were
+        removed for good. A trashed message later put back (undo) no longer counts, and
+        one trashed then deleted counts as deleted.
+        """
+        args = [account_id, since, since]
+        scope = "a.account_id = ? AND (? IS NULL OR a.started_at >= ?)"
+
+        def total(sql: str) -> tuple[int, int]:
+            n, b = self.conn.execute(
+                "SELECT count(*), coalesce(sum(i.size), 0) FROM action_items i"
+                f" JOIN actions a ON a.id = i.action_id WHERE {scope} AND {sql}",
+                args,
+            ).fetchone()
+            return int(n), int(b)
+
+        undone = (
+            "i.id IN (SELECT u.origin FROM action_items u JOIN actions ua ON ua.id ="
+            " u.action_id WHERE ua.kind = 'undo' AND u.state = 'done')"
+        )
+        emptied = (
+            "i.id IN (SELECT d.origin FROM action_items d JOIN actions da ON da.id ="
+            " d.action_id WHERE da.kind = 'delete' AND d.state = 'done')"
+        )
+        trashed = total(f"a.kind = 'trash' AND i.state = 'done' AND NOT {undone}")
+        in_trash = total(
+            f"a.kind = 'trash' AND i.state = 'done' AND NOT {undone} AND NOT {emptied}"
+        )
+        deleted = total("a.kind = 'delete' AND i.state = 'done'")
+        deleted_direct = total("a.kind = 'delete' AND i.state = 'done' AND i.origin IS NULL")
+        exported = total("a.kind = 'export' AND i.state = 'done'")
+        restored = total("a.kind = 'undo' AND i.state = 'done'")
+        return {
+            "trashed_messages": trashed[0],
+            "trashed_bytes": trashed[1],
+            "still_in_trash_messages": in_trash[0],
+            "still_in_trash_bytes": in_trash[1],
+            "deleted_messages": deleted[0],
+            "deleted_bytes": deleted[1],
+            "exported_messages": exported[0],
+            "exported_bytes": exported[1],
+            "restored_messages": restored[0],
+            "restored_bytes": restored[1],
+            # Messages taken out of the mailbox's folders: trashed ones (not put back)
+            # and ones deleted without passing through mailclean's trash.
+            "messages": trashed[0] + deleted_direct[0],
+            "bytes": trashed[1] + deleted_direct[1],
+            "freed_on_server_bytes": deleted[1],
+            "actions": [a.as_dict() for a in self.actions(account_id, since)],
+        }

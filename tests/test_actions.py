@@ -1,0 +1,654 @@
+"""Actions against real mail stores: Dovecot with every extension, without MOVE (COPY +
+UID EXPUNGE), without MOVE and UIDPLUS (the minimal server), and a local Maildir.
+
+The oracle is the store itself (``doveadm mailbox status``, or the Maildir's files), never
+mailclean's own index: exactly the chosen messages move, nothing else does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from mailclean import actions, mailgen
+from mailclean import export as exporting
+from mailclean.connectors.base import ConnectionFailed, Connector
+from mailclean.connectors.imap import ImapConnector, ImapSettings
+from mailclean.connectors.maildir import MaildirConnector
+from mailclean.index import Index
+from mailclean.index.journal import Journal
+from mailclean.rules import load_rules, scan
+from mailclean.sync import sync_account
+from tests.dovecot import Dovecot
+
+USER, PASSWORD = "user1", "secret1"
+ACCOUNT = "work"
+
+
+@lru_cache(maxsize=1)
+def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
+    return tuple(mailgen.generate(11, messages=400))
+
+
+@dataclass
+class Box:
+    """A seeded mailbox, its index, and how to reach and inspect it."""
+
+    kind: str
+    index: Index
+    connect: Callable[[], Connector]
+    status: Callable[[], dict[str, tuple[int, int]]]
+    server: Dovecot | None = None
+    root: Path | None = None
+
+    def connector(self) -> Connector:
+        c = self.connect()
+        c.connect()
+        return c
+
+    def sync(self) -> None:
+        sync_account(self.index, ACCOUNT, self.connect(), sleep=lambda s: None)
+
+    def client(self) -> imapclient.IMAPClient:
+        assert self.server is not None
+        return self.server.client(USER)
+
+    def bodies(self, folder: str) -> dict[str, bytes]:
+        """Every message of ``folder`` by Message-ID (the store's own bytes, CRLF)."""
+        if self.server is None:
+            c = MaildirConnector(self.root)  # type: ignore[arg-type]
+            c.list_folders()
+            out = {}
+            for sub in ("cur", "new"):
+                for f in (c._dirs[folder] / sub).iterdir():
+                    raw = f.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+                    out[_msgid(raw)] = raw
+            return out
+        client = self.client()
+        try:
+            client.select_folder(folder, readonly=True)
+            data = client.fetch(client.search("ALL"), ["BODY.PEEK[]"])
+        finally:
+            client.logout()
+        return {_msgid(v[b"BODY[]"]): v[b"BODY[]"] for v in data.values()}
+
+
+def _msgid(raw: bytes) -> str:
+    from mailclean import mime
+
+    header = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    return mime.normalize_message_id(mime.parse_header_block(header).get("message-id")) or ""
+
+
+def maildir_status(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        f.path: (f.messages or 0, f.bytes or 0) for f in MaildirConnector(root).list_folders()
+    }
+
+
+@pytest.fixture(params=["dovecot", "dovecot_nomove", "dovecot_minimal", "maildir"])
+def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Box]:
+    index = Index(tmp_path / "index.db")
+    if request.param == "maildir":
+        root = tmp_path / "Maildir"
+        mailgen.write_maildir(root, corpus())
+        b = Box("maildir", index, lambda: MaildirConnector(root), lambda: maildir_status(root),
+                root=root)
+    else:
+        server: Dovecot = request.getfixturevalue(request.param)
+        server.reset_user(USER)
+        server.seed(USER, corpus())
+        b = Box(
+            request.param, index,
+            lambda: ImapConnector(ImapSettings(server.host, USER, PASSWORD, port=server.port,
+                                               security="none")),
+            lambda: server.status(USER), server=server,
+        )
+    b.sync()
+    scan(index, ACCOUNT, load_rules())
+    yield b
+    index.close()
+
+
+def _run(box: Box, kind: str, selection: actions.Selection, **kw: object) -> actions.Outcome:
+    c = box.connector()
+    try:
+        p = actions.plan(box.index, ACCOUNT, kind, selection)
+        return actions.execute(box.index, c, p, **kw)  # type: ignore[arg-type]
+    finally:
+        c.close()
+
+
+NEWSLETTERS = actions.Selection(rules=("newsletters",))
+
+
+def _expected_moves(
+    box: Box, selection: actions.Selection
+) -> tuple[dict[str, tuple[int, int]], actions.Plan]:
+    p = actions.plan(box.index, ACCOUNT, "trash", selection)
+    return dict(p.folders), p
+
+
+def test_trash_moves_exactly_the_selection(box: Box) -> None:
+    before = box.status()
+    moves, p = _expected_moves(box, NEWSLETTERS)
+    assert p.messages > 20 and len(moves) >= 2
+    outcome = _run(box, "trash", NEWSLETTERS)
+    after = box.status()
+    assert outcome.action.state == "done"
+    assert outcome.action.count("done") == (p.messages, p.bytes)
+    for folder, (n, b) in before.items():
+        if folder == p.target:
+            assert after[folder] == (n + p.messages, b + p.bytes)
+        else:
+            dn, db = moves.get(folder, (0, 0))
+            assert after[folder] == (n - dn, b - db), folder
+    # The index followed the moves: a sync afterwards finds nothing removed.
+    report = sync_account(box.index, ACCOUNT, box.connect(), sleep=lambda s: None)
+    assert report.removed == 0
+    stats = {f["name"]: (f["messages"], f["bytes"]) for f in box.index.stats(1)["folders"]}
+    assert stats == after
+    freed = Journal(box.index).freed(1)
+    assert freed["trashed_bytes"] == p.bytes == freed["still_in_trash_bytes"]
+    assert freed["deleted_bytes"] == 0 == freed["freed_on_server_bytes"]
+
+
+def test_undo_restores_messages_byte_for_byte(box: Box) -> None:
+    before = box.status()
+    selection = actions.Selection(rules=("newsletters", "large-attachments"))
+    p = actions.plan(box.index, ACCOUNT, "trash", selection)
+    originals = {f: box.bodies(f) for f in p.folders}
+    chosen = {i.message_id for i in p.items}
+    outcome = _run(box, "trash", selection)
+    assert box.status() != before
+    c = box.connector()
+    try:
+        _plan, undone = actions.undo(box.index, c, ACCOUNT, outcome.action.id)
+    finally:
+        c.close()
+    assert undone is not None and undone.action.state == "done"
+    assert undone.action.count("done") == (p.messages, p.bytes)
+    assert box.status() == before
+    for folder, bodies in originals.items():
+        now = box.bodies(folder)
+        for msgid, raw in bodies.items():
+            if msgid in chosen:
+                assert now[msgid] == raw
+    freed = Journal(box.index).freed(1)
+    assert freed["trashed_bytes"] == 0 and freed["restored_bytes"] == p.bytes
+    assert Journal(box.index).action(outcome.action.id).state == "undone"  # type: ignore[union-attr]
+    with pytest.raises(actions.ActionError):
+        c = box.connector()
+        try:
+            actions.undo(box.index, c, ACCOUNT, outcome.action.id)
+        finally:
+            c.close()
+
+
+def test_export_then_trash_reads_back_identical(box: Box, tmp_path: Path) -> None:
+    selection = actions.Selection(rules=("large-attachments",))
+    p = actions.plan(box.index, ACCOUNT, "trash", selection)
+    originals = {}
+    for folder in p.folders:
+        originals.update(box.bodies(folder))
+    chosen = {i.message_id for i in p.items}
+    for fmt, target in (("mbox", tmp_path / "big.mbox"), ("eml", tmp_path / "eml")):
+        c = box.connector()
+        try:
+            outcome = actions.execute(
+                box.index, c, actions.plan(box.index, ACCOUNT, "export", selection),
+                export_to=target,
+            )
+        finally:
+            c.close()
+        assert outcome.action.kind == "export" and outcome.action.state == "done"
+        back = list(exporting.read(target, fmt))
+        assert len(back) == p.messages
+        assert sorted(exporting.digest(r) for r in back) == sorted(
+            exporting.digest(originals[m]) for m in chosen
+        )
+        if fmt == "eml" and box.server is not None:
+            # .eml files hold the server's bytes exactly.
+            assert sorted(hashlib.sha256(r).digest() for r in back) == sorted(
+                hashlib.sha256(originals[m]).digest() for m in chosen
+            )
+    before = box.status()
+    outcome = _run(box, "trash", selection, export_to=tmp_path / "then-trash.mbox")
+    assert outcome.export_action is not None and outcome.export_action.state == "done"
+    assert outcome.action.count("done") == (p.messages, p.bytes)
+    assert box.status()[p.target][0] == before[p.target][0] + p.messages  # type: ignore[index]
+
+
+def test_export_refuses_an_existing_file_and_removes_nothing(box: Box, tmp_path: Path) -> None:
+    target = tmp_path / "exists.mbox"
+    target.write_text("From x\n\nkeep me\n")
+    before = box.status()
+    with pytest.raises(actions.ActionError, match="already exists"):
+        _run(box, "trash", NEWSLETTERS, export_to=target)
+    assert box.status() == before
+    assert target.read_text() == "From x\n\nkeep me\n"
+
+
+def test_delete_from_trash_frees_and_counts_once(box: Box) -> None:
+    trash = actions.trash_folder(box.index, 1)
+    _run(box, "trash", NEWSLETTERS)
+    before = box.status()
+    p = actions.plan(box.index, ACCOUNT, "delete", actions.Selection(folders=(trash,)))
+    assert p.outside_trash == 0 and p.frees_now
+    outcome = _run(box, "delete", actions.Selection(folders=(trash,)))
+    assert outcome.action.count("done") == (p.messages, p.bytes)
+    assert box.status()[trash] == (0, 0)
+    total_after = sum(n for n, _ in box.status().values())
+    assert total_after == sum(n for n, _ in before.values()) - p.messages
+    freed = Journal(box.index).freed(1)
+    assert freed["deleted_bytes"] == p.bytes == freed["freed_on_server_bytes"]
+    assert freed["still_in_trash_bytes"] == 0
+    # Messages trashed by mailclean then deleted count once: every message deleted here
+    # was in the Trash, so the messages taken out of the folders are exactly those deleted.
+    assert freed["trashed_messages"] > 0
+    assert freed["messages"] == freed["deleted_messages"]
+
+
+def test_delete_outside_trash_needs_permanent(box: Box) -> None:
+    sel = actions.Selection(folders=("INBOX",), larger_than=1_000_000)
+    p = actions.plan(box.index, ACCOUNT, "delete", sel)
+    assert p.outside_trash == p.messages > 0
+    before = box.status()
+    with pytest.raises(actions.ActionError, match="--permanent"):
+        _run(box, "delete", sel)
+    assert box.status() == before
+    c = box.connector()
+    try:
+        outcome = actions.execute(
+            box.index, c, actions.plan(box.index, ACCOUNT, "delete", sel, permanent=True)
+        )
+    finally:
+        c.close()
+    assert outcome.action.count("done") == (p.messages, p.bytes)
+    assert box.status()["INBOX"] == (before["INBOX"][0] - p.messages, before["INBOX"][1] - p.bytes)
+
+
+def test_a_message_that_changed_or_vanished_is_skipped(box: Box) -> None:
+    p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
+    gone, altered = p.items[0], p.items[1]
+    # The index thinks the second message has another Message-ID: not the same message.
+    altered.message_id = "someone-else@example.org"
+    # Another program removes the first one after the plan was made.
+    c = box.connector()
+    try:
+        from mailclean.connectors.base import ItemRef
+
+        assert c.delete(gone.folder, [ItemRef(gone.server_id, gone.size, gone.message_id)])
+        before = box.status()
+        outcome = actions.execute(box.index, c, p)
+    finally:
+        c.close()
+    reasons = {(f, s): r for f, s, r in outcome.skipped}
+    assert reasons == {(gone.folder, gone.server_id): "vanished",
+                       (altered.folder, altered.server_id): "changed"}
+    assert outcome.action.state == "partial"
+    after = box.status()
+    assert after[p.target][0] == before[p.target][0] + p.messages - 2  # type: ignore[index]
+
+
+def test_dry_run_changes_nothing(box: Box, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mailclean.cli import cli
+    from mailclean.config import AccountConfig, Config
+
+    config = Config(tmp_path / "config.toml")
+    if box.server is None:
+        config.add(AccountConfig(ACCOUNT, "maildir", path=str(box.root)))
+    else:
+        config.add(AccountConfig(ACCOUNT, "imap", host=box.server.host, port=box.server.port,
+                                 user=USER, security="none", password="env",
+                                 password_env="MC_TEST_PW"))
+    config.save()
+    before = box.status()
+    flags_before = _flags(box)
+    runner = CliRunner()
+    env = {"MAILCLEAN_CONFIG": str(config.path), "MAILCLEAN_DB": str(box.index.path),
+           "MC_TEST_PW": PASSWORD}
+    for args in (["clean", ACCOUNT, "--rule", "newsletters"],
+                 ["clean", ACCOUNT, "--folder", "INBOX", "--action", "delete", "--permanent"],
+                 ["clean", ACCOUNT, "--rule", "large-attachments", "--export",
+                  str(tmp_path / "x.mbox")]):
+        result = runner.invoke(cli, args, env=env)
+        assert result.exit_code == 0, result.output
+        assert "Dry run" in result.output
+    assert box.status() == before
+    assert _flags(box) == flags_before
+    assert not (tmp_path / "x.mbox").exists()
+    result = runner.invoke(cli, ["clean", ACCOUNT, "--folder", "INBOX", "--action", "delete",
+                                 "--permanent", "--yes"], env=env)
+    assert result.exit_code == 1 and "--confirm-count" in result.output
+    assert box.status() == before
+    result = runner.invoke(cli, ["clean", ACCOUNT, "--rule", "newsletters", "--yes", "--json"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["freed", ACCOUNT, "--json"], env=env)
+    import json
+
+    data = json.loads(result.output)
+    assert data["trashed_bytes"] > 0 and data["deleted_bytes"] == 0
+    assert {"trashed_bytes", "deleted_bytes", "exported_bytes", "messages", "actions"} <= set(data)
+    assert data["actions"][0]["kind"] == "trash"
+
+
+def _flags(box: Box) -> dict:
+    if box.server is None:
+        return {p: sorted(x.name for x in (box.root.rglob("*")) if x.is_file())  # type: ignore[union-attr]
+                for p in ["all"]}
+    client = box.client()
+    try:
+        out = {}
+        for _f, _d, name in client.list_folders():
+            client.select_folder(name, readonly=True)
+            out[name] = client.get_flags(client.search("ALL"))
+        return out
+    finally:
+        client.logout()
+
+
+# -- IMAP only ----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["dovecot", "dovecot_nomove", "dovecot_minimal"])
+def imapbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Box]:
+    index = Index(tmp_path / "index.db")
+    server: Dovecot = request.getfixturevalue(request.param)
+    server.reset_user(USER)
+    server.seed(USER, corpus())
+    b = Box(
+        request.param, index,
+        lambda: ImapConnector(ImapSettings(server.host, USER, PASSWORD, port=server.port,
+                                           security="none")),
+        lambda: server.status(USER), server=server,
+    )
+    b.sync()
+    scan(index, ACCOUNT, load_rules())
+    yield b
+    index.close()
+
+
+def test_user_deleted_marks_and_new_mail_are_never_expunged(imapbox: Box) -> None:
+    box = imapbox
+    p = actions.plan(box.index, ACCOUNT, "trash", actions.Selection(folders=("INBOX",),
+                                                                     rules=("newsletters",)))
+    chosen = {int(i.server_id) for i in p.items}
+    client = box.client()
+    try:
+        client.select_folder("INBOX")
+        others = [u for u in client.search("ALL") if u not in chosen]
+        marked = others[:2]
+        client.add_flags(marked, [b"\\Deleted"])
+        client.append("INBOX", b"From: a@b.example\r\nSubject: arrived meanwhile\r\n"
+                      b"Message-ID: <new@b.example>\r\n\r\nhello\r\n")
+    finally:
+        client.logout()
+    before = box.status()
+    c = box.connector()
+    try:
+        outcome = actions.execute(box.index, c, p)
+    finally:
+        c.close()
+    after = box.status()
+    client = box.client()
+    try:
+        client.select_folder("INBOX", readonly=True)
+        still = set(client.search("ALL"))
+        arrived = client.search(["HEADER", "Message-ID", "<new@b.example>"])
+    finally:
+        client.logout()
+    assert set(marked) <= still, "a message the user had marked deleted was expunged"
+    assert arrived
+    if "UIDPLUS" in c.capabilities or "MOVE" in c.capabilities:  # type: ignore[attr-defined]
+        assert outcome.action.count("done") == (p.messages, p.bytes)
+        assert after["INBOX"] == (before["INBOX"][0] - p.messages, before["INBOX"][1] - p.bytes)
+    else:
+        # No MOVE, no UIDPLUS: expunging would take the user's marked messages too, so
+        # mailclean refuses, explains, and leaves everything as it was.
+        assert outcome.action.count("done") == (0, 0)
+        assert outcome.action.error and "marked for deletion" in outcome.action.error
+        assert after == before
+        assert {r for _f, _s, r in outcome.skipped} == {"unsafe-expunge"}
+
+
+def test_uidvalidity_change_acts_on_nothing(imapbox: Box) -> None:
+    box = imapbox
+    assert box.server is not None
+    p = actions.plan(box.index, ACCOUNT, "trash", actions.Selection(folders=("INBOX",),
+                                                                     rules=("newsletters",)))
+    validity = box.index.folders(1, "INBOX")[0].uidvalidity
+    box.server.doveadm("mailbox", "update", "-u", USER, "--uid-validity",
+                       str(validity + 1000), "INBOX")
+    before = box.status()
+    c = box.connector()
+    try:
+        outcome = actions.execute(box.index, c, p)
+    finally:
+        c.close()
+    assert box.status() == before
+    assert outcome.action.count("done") == (0, 0)
+    assert {r for _f, _s, r in outcome.skipped} == {"reset"}
+
+
+def test_a_dropped_connection_mid_action_is_resumed(imapbox: Box) -> None:
+    box = imapbox
+    assert box.server is not None
+    server = box.server
+    p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
+    before = box.status()
+
+    class KickOnce(actions.ActionProgress):
+        kicked = False
+
+        def advance(self, messages: int, size: int) -> None:
+            if not self.kicked:
+                self.kicked = True
+                server.kick(USER)
+
+    c = box.connector()
+    try:
+        outcome = actions._drive(
+            box.index, c,
+            actions._begin(box.index, p, "trash", target=p.target),
+            KickOnce(), None, 10, None, p.bytes, p.messages,
+        )
+    finally:
+        c.close()
+    assert outcome.action.state == "done"
+    assert outcome.action.count("done") == (p.messages, p.bytes)
+    after = box.status()
+    assert after[p.target][0] == before[p.target][0] + p.messages  # type: ignore[index]
+    assert sum(n for n, _ in after.values()) == sum(n for n, _ in before.values())
+
+
+def test_crash_between_copy_and_expunge_is_reconciled_without_duplicates(tmp_path: Path,
+                                                                         dovecot_nomove: Dovecot
+                                                                         ) -> None:
+    server = dovecot_nomove
+    server.reset_user(USER)
+    server.seed(USER, corpus())
+    index = Index(tmp_path / "index.db")
+    make = lambda: ImapConnector(ImapSettings(server.host, USER, PASSWORD,  # noqa: E731
+                                              port=server.port, security="none"))
+    sync_account(index, ACCOUNT, make())
+    scan(index, ACCOUNT, load_rules())
+    p = actions.plan(index, ACCOUNT, "trash", actions.Selection(folders=("INBOX",),
+                                                                rules=("newsletters",)))
+    before = server.status(USER)
+    journal = Journal(index)
+    action_id = actions._begin(index, p, "trash", target=p.target)
+    items = journal.items(action_id)
+    half = items[: len(items) // 2]
+    client = server.client(USER)
+    floor = str(client.folder_status(p.target, ["UIDNEXT"])[b"UIDNEXT"])
+    journal.set_state([i.id for i in items], "sent", target_floor=floor)
+    # What a process killed between COPY and EXPUNGE leaves behind: copies of half the
+    # batch in the Trash, the originals still there and marked \Deleted.
+    client.select_folder("INBOX")
+    uids = [int(i.server_id) for i in half]
+    client.copy(uids, p.target)
+    client.add_flags(uids, [b"\\Deleted"])
+    client.logout()
+    with index.db.atomic():
+        index.conn.execute("UPDATE actions SET pid = 999999999 WHERE id = ?", [action_id])
+    c = make()
+    c.connect()
+    try:
+        settled = actions.reconcile(index, c, ACCOUNT)
+        assert [a.id for a in settled] == [action_id]
+        row = journal.action(action_id)
+        assert row is not None
+        assert row.count("copied")[0] == len(half)
+        assert row.count("pending")[0] == len(items) - len(half)
+        assert row.count("sent")[0] == 0
+        outcome = actions.resume(index, c, ACCOUNT, action_id)
+    finally:
+        c.close()
+    assert outcome.action.state == "done"
+    after = server.status(USER)
+    assert after[p.target] == (before[p.target][0] + p.messages, before[p.target][1] + p.bytes)
+    assert after["INBOX"] == (before["INBOX"][0] - p.messages, before["INBOX"][1] - p.bytes)
+    index.close()
+
+
+@pytest.mark.parametrize("server_name", ["dovecot", "dovecot_minimal"])
+def test_kill_9_mid_action_then_reconcile_matches_the_server(
+    request: pytest.FixtureRequest, tmp_path: Path, server_name: str
+) -> None:
+    server: Dovecot = request.getfixturevalue(server_name)
+    server.reset_user(USER)
+    server.seed(USER, mailgen.generate_bulk(3000, seed=5))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[accounts.{ACCOUNT}]\nkind = "imap"\nhost = "{server.host}"\nport = {server.port}\n'
+        f'user = "{USER}"\nsecurity = "none"\npassword = "env"\npassword_env = "MC_TEST_PW"\n'
+    )
+    db = tmp_path / "index.db"
+    env = {**os.environ, "MAILCLEAN_CONFIG": str(config), "MAILCLEAN_DB": str(db),
+           "MC_TEST_PW": PASSWORD}
+    subprocess.run([sys.executable, "-m", "mailclean", "sync", ACCOUNT], env=env, check=True,
+                   capture_output=True)
+    before = server.status(USER)
+    trash = "Trash"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailclean", "clean", ACCOUNT, "--folder", "INBOX",
+         "--larger-than", "0", "--yes", "--batch-size", "25"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    index = Index(db)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            row = index.conn.execute(
+                "SELECT count(*) FROM action_items WHERE state = 'done'").fetchone()
+            if row[0] >= 100:
+                break
+            assert proc.poll() is None, "the action ended before it could be killed"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        c = ImapConnector(ImapSettings(server.host, USER, PASSWORD, port=server.port,
+                                       security="none"))
+        c.connect()
+        try:
+            settled = actions.reconcile(index, c, ACCOUNT)
+        finally:
+            c.close()
+        assert len(settled) == 1
+        action = settled[0]
+        planned = action.planned_messages
+        assert action.state == "interrupted" and action.count("sent")[0] == 0
+        mid = server.status(USER)
+        done_n, done_b = action.count("done")
+        copied_n, _ = action.count("copied")
+        assert 0 < done_n < planned
+        # The journal is the truth: what it says is done left INBOX and sits in Trash.
+        assert mid["INBOX"][0] == before["INBOX"][0] - done_n
+        assert mid["INBOX"][1] == before["INBOX"][1] - done_b
+        assert mid[trash][0] == before[trash][0] + done_n + copied_n
+        # Then the journal finishes the job without acting twice.
+        result = subprocess.run(
+            [sys.executable, "-m", "mailclean", "journal", "resume", str(action.id), "--yes",
+             "--json"], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        index.close()
+    after = server.status(USER)
+    # Everything chosen moved exactly once; what protection left out (flagged) stayed.
+    assert after["INBOX"] == (before["INBOX"][0] - planned,
+                              before["INBOX"][1] - action.planned_bytes)
+    assert after[trash] == (before[trash][0] + planned, before[trash][1] + action.planned_bytes)
+
+
+def test_cancel_stops_between_batches_and_resume_finishes(imapbox: Box) -> None:
+    box = imapbox
+    p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
+    cancel = threading.Event()
+
+    class CancelAfterFirst(actions.ActionProgress):
+        def advance(self, messages: int, size: int) -> None:
+            cancel.set()
+
+    c = box.connector()
+    try:
+        outcome = actions.execute(box.index, c, p, progress=CancelAfterFirst(), cancel=cancel,
+                                  batch=10)
+        assert outcome.action.state == "cancelled"
+        done = outcome.action.count("done")[0]
+        assert 0 < done < p.messages and outcome.action.unfinished == p.messages - done
+        resumed = actions.resume(box.index, c, ACCOUNT, outcome.action.id)
+    finally:
+        c.close()
+    assert resumed.action.state == "done"
+    assert resumed.action.count("done") == (p.messages, p.bytes)
+
+
+def test_connection_refused_for_good_leaves_an_interrupted_action(imapbox: Box) -> None:
+    box = imapbox
+    p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
+    before = box.status()
+
+    class Broken(ImapConnector):
+        def move(self, *a, **kw):  # type: ignore[no-untyped-def]
+            raise ConnectionFailed("the connection to the server was lost: test")
+
+    assert box.server is not None
+    c = Broken(ImapSettings(box.server.host, USER, PASSWORD, port=box.server.port,
+                            security="none"))
+    c.connect()
+    action_id = actions._begin(box.index, p, "trash", target=p.target)
+    try:
+        runner = actions._Runner(box.index, c, action_id, actions.ActionProgress(), None, 50,
+                                 retries=1, sleep=lambda s: None)
+        with pytest.raises(ConnectionFailed):
+            runner.run()
+    finally:
+        c.close()
+    Journal(box.index).finish(action_id, "interrupted", "lost")
+    assert box.status() == before
+    c2 = box.connector()
+    try:
+        (settled,) = actions.reconcile(box.index, c2, ACCOUNT)
+    finally:
+        c2.close()
+    # Nothing reached the server: the batch in flight is pending again, nothing is done.
+    assert settled.id == action_id and settled.state == "interrupted"
+    assert settled.count("pending")[0] == p.messages
