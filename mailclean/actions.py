@@ -62,8 +62,10 @@ from mailclean.index.journal import (
 )
 from mailclean.rules import Protection
 
-#: Messages per verified batch: one identity check and one command each.
+#: Messages per batch: one command and one journal update each.
 BATCH = 1_000
+#: Identity is checked this many batches ahead, in one command.
+VERIFY_AHEAD = 5
 
 
 class ActionError(Exception):
@@ -392,6 +394,8 @@ class _Runner:
         self.sleep = sleep
         self.skipped: list[tuple[str, str, str]] = []
         self._folder_ids: dict[str, int | None] = {}
+        self._targets: set[str] = set()
+        self._floors: dict[str, str] = {}
 
     # The connection may drop at any point: reconnect, ask the server what became of
     # the batch in flight, and carry on with what is left.
@@ -439,10 +443,18 @@ class _Runner:
                 continue
             if kind in ("trash", "undo") and target is not None:
                 self._ensure_target(target)
-            for start in range(0, len(items), self.batch):
+            # Identity is checked a few batches ahead in one command: a UID never
+            # names another message while UIDVALIDITY holds, so what was verified stays
+            # true until it is moved or expunged (and then the command reports it).
+            window = self.batch * VERIFY_AHEAD
+            for start in range(0, len(items), window):
                 if self._cancelled():
                     return
-                self._batch(kind, folder, target, items[start : start + self.batch])
+                good = self._verify(folder, items[start : start + window])
+                for b in range(0, len(good), self.batch):
+                    if self._cancelled():
+                        return
+                    self._batch(kind, folder, target, good[b : b + self.batch])
 
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -460,28 +472,38 @@ class _Runner:
         return [i for i in items if i.validity is None or i.validity == validity]
 
     def _ensure_target(self, target: str) -> None:
+        if target in self._targets:
+            return
         try:
             self.connector.folder_validity(target)
         except FolderNotFound:
             if self.row.kind != "undo":
                 raise
             self.connector.create_folder(target)
+        self._targets.add(target)
 
-    def _batch(self, kind: str, folder: str, target: str | None, items: list[JournalItem]) -> None:
-        c = self.connector
-        problems = c.verify(folder, items[0].validity, [i.ref() for i in items])
+    def _verify(self, folder: str, items: list[JournalItem]) -> list[JournalItem]:
+        """Skip the items the server no longer holds as the index knew them."""
+        problems = self.connector.verify(folder, items[0].validity, [i.ref() for i in items])
+        bad = [i for i in items if i.server_id in problems]
         for reason in set(problems.values()):
-            self._skip([i for i in items if problems.get(i.server_id) == reason], reason, None)
-        good = [i for i in items if i.server_id not in problems]
-        if not good:
-            self.progress.advance(len(items), sum(i.size for i in items))
-            return
-        floor = c.next_id(target) if target is not None else None
+            self._skip([i for i in bad if problems[i.server_id] == reason], reason, None)
+        if bad:
+            self.progress.advance(len(bad), sum(i.size for i in bad))
+        return [i for i in items if i.server_id not in problems]
+
+    def _batch(self, kind: str, folder: str, target: str | None, good: list[JournalItem]) -> None:
+        c = self.connector
+        floor = None
+        if target is not None:
+            floor = self._floors.pop(target, None) or c.next_id(target)
         self.journal.set_state([i.id for i in good], SENT, target_floor=floor)
         try:
             if kind in ("trash", "undo"):
                 assert target is not None
                 result = c.move(folder, [i.ref() for i in good], target)
+                if result.floor_after is not None:
+                    self._floors[target] = result.floor_after
                 self._moved(folder, target, good, result.moved, result.target_validity)
             elif kind == "delete":
                 removed = set(c.delete(folder, [i.ref() for i in good]))
@@ -490,7 +512,7 @@ class _Runner:
             # Nothing was touched (the check comes before any command): say why.
             self._skip(good, "unsafe-expunge", str(exc))
             self.row.error = str(exc)
-        self.progress.advance(len(items), sum(i.size for i in items))
+        self.progress.advance(len(good), sum(i.size for i in good))
 
     def _moved(
         self, folder: str, target: str, items: list[JournalItem],

@@ -48,8 +48,17 @@ def test_every_command_has_help_and_is_documented(run, command: str) -> None:  #
 
 
 def test_accounts_round_trip(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    run("account", "add", "work", "--imap", "mail.example.org", "--user", "jdupont",
-        "--password-env", "MAIL_PW")
+    run(
+        "account",
+        "add",
+        "work",
+        "--imap",
+        "mail.example.org",
+        "--user",
+        "jdupont",
+        "--password-env",
+        "MAIL_PW",
+    )
     run("account", "add", "local", "--maildir", str(tmp_path / "Maildir"))
     listed = json.loads(run("account", "list", "--json").output)
     assert [a["name"] for a in listed] == ["local", "work"]
@@ -93,8 +102,21 @@ def test_sync_and_stats_against_dovecot(  # type: ignore[no-untyped-def]
     dovecot.reset_user("user1")
     dovecot.seed("user1", corpus())
     monkeypatch.setenv("TEST_PW", "secret1")
-    run("account", "add", "work", "--imap", dovecot.host, "--port", str(dovecot.port),
-        "--user", "user1", "--security", "none", "--password-env", "TEST_PW")
+    run(
+        "account",
+        "add",
+        "work",
+        "--imap",
+        dovecot.host,
+        "--port",
+        str(dovecot.port),
+        "--user",
+        "user1",
+        "--security",
+        "none",
+        "--password-env",
+        "TEST_PW",
+    )
     report = json.loads(run("sync", "work", "--json").output)
     for key in ("account", "folders", "messages", "bytes", "new", "removed", "seconds"):
         assert key in report
@@ -120,8 +142,9 @@ def test_sync_and_stats_against_dovecot(  # type: ignore[no-untyped-def]
 
 
 def test_demo_builds_and_indexes(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    report = json.loads(run("demo", "--messages", "150", "--dir", str(tmp_path / "d"),
-                            "--json").output)
+    report = json.loads(
+        run("demo", "--messages", "150", "--dir", str(tmp_path / "d"), "--json").output
+    )
     assert report["account"] == "demo"
     assert report["new"] == report["messages"] >= 150
     assert report["folders"] >= 9
@@ -133,12 +156,24 @@ def test_demo_builds_and_indexes(run, tmp_path: Path) -> None:  # type: ignore[n
 def test_scan_senders_explain_rules(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("demo", "--messages", "200", "--dir", str(tmp_path / "d"), "--json")
     scanned = json.loads(run("scan", "--json").output)
-    for key in ("account", "total_messages", "total_bytes", "reclaimable_messages",
-                "reclaimable_bytes", "rules"):
+    for key in (
+        "account",
+        "total_messages",
+        "total_bytes",
+        "reclaimable_messages",
+        "reclaimable_bytes",
+        "rules",
+    ):
         assert key in scanned
     assert {r["rule"] for r in scanned["rules"]} == {
-        "large-attachments", "old-threads", "newsletters", "notifications", "duplicates",
-        "trash-and-junk", "sent-attachments"}
+        "large-attachments",
+        "old-threads",
+        "newsletters",
+        "notifications",
+        "duplicates",
+        "trash-and-junk",
+        "sent-attachments",
+    }
     assert 0 < scanned["reclaimable_bytes"] <= scanned["total_bytes"]
     again = json.loads(run("scan", "--json").output)
     assert again["cached"] is True and again["reclaimable_bytes"] == scanned["reclaimable_bytes"]
@@ -153,15 +188,23 @@ def test_scan_senders_explain_rules(run, tmp_path: Path) -> None:  # type: ignor
 
     senders = json.loads(run("senders", "--rule", "newsletters", "--json").output)
     assert senders and set(senders[0]) >= {"group", "messages", "bytes", "unsubscribe"}
-    assert sum(s["bytes"] for s in json.loads(
-        run("senders", "--rule", "newsletters", "--limit", "0", "--json").output)) == news["bytes"]
+    assert (
+        sum(
+            s["bytes"]
+            for s in json.loads(
+                run("senders", "--rule", "newsletters", "--limit", "0", "--json").output
+            )
+        )
+        == news["bytes"]
+    )
 
     import sqlite3
 
     db = sqlite3.connect(tmp_path / "index.db")
-    flagged_hit, = db.execute(
-        "SELECT h.message_id FROM hits h WHERE h.rule = 'newsletters' LIMIT 1").fetchone()
-    starred, = db.execute("SELECT id FROM messages WHERE flagged = 1 LIMIT 1").fetchone()
+    (flagged_hit,) = db.execute(
+        "SELECT h.message_id FROM hits h WHERE h.rule = 'newsletters' LIMIT 1"
+    ).fetchone()
+    (starred,) = db.execute("SELECT id FROM messages WHERE flagged = 1 LIMIT 1").fetchone()
     db.close()
     explained = json.loads(run("explain", "demo", str(flagged_hit), "--json").output)
     hit = explained["messages"][0]["hits"][0]
@@ -201,3 +244,36 @@ def test_unsynced_account_is_one_line(run, tmp_path: Path, command: tuple[str, .
     result = run(*command, code=1)
     assert "has not been synced yet: run 'mailclean sync x'" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_clean_journal_undo_freed_on_the_demo(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("demo", "--messages", "200", "--dir", str(tmp_path / "d"), "--json")
+    senders = json.loads(run("senders", "--rule", "newsletters", "--json").output)
+    group = senders[0]["group"]
+    dry = json.loads(run("clean", "--rule", "newsletters", "--sender", group, "--json").output)
+    # What already sits in the Trash is not moved again, and is said so.
+    assert dry["dry_run"]
+    assert dry["messages"] + dry["already_in_target"] == senders[0]["messages"]
+    assert dry["frees_server_space_now"] is False
+    text = run("clean", "--rule", "newsletters", "--sender", group).output
+    assert "frees nothing on the server until the Trash is emptied" in text
+    assert "Dry run" in text
+    done = json.loads(run("clean", "--rule", "newsletters", "--sender", group, "--yes",
+                          "--json").output)
+    assert done["state"] == "done" and done["messages"] == dry["messages"]
+    assert done["bytes"] == dry["bytes"]
+    journal = run("journal").output
+    assert "to Trash" in journal and "done" in journal
+    assert json.loads(run("journal", "list", "--json").output)[0]["id"] == done["id"]
+    assert "no interrupted action" in run("journal", "reconcile").output
+    freed = json.loads(run("freed", "--json").output)
+    assert freed["trashed_bytes"] == dry["bytes"] and freed["freed_on_server_bytes"] == 0
+    assert "still in the Trash" in run("freed").output
+    undone = json.loads(run("undo", str(done["id"]), "--json").output)
+    assert undone["kind"] == "undo" and undone["messages"] == dry["messages"]
+    assert json.loads(run("freed", "--json").output)["trashed_bytes"] == 0
+    assert "already undone" in run("undo", str(done["id"]), code=1).output
+    # Errors are one line, never a trace.
+    assert "say what to clean" in run("clean", "--yes", code=1).output
+    assert "no action 999" in run("undo", "999", code=1).output
+    assert "not an age" in run("clean", "--older-than", "soon", code=2).output

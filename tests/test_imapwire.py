@@ -17,7 +17,7 @@ def fetch_response(uid: int, with_literal_in_structure: bool = False) -> list:
     if with_literal_in_structure:
         return [
             (
-                b'%d (UID %d RFC822.SIZE 1234 FLAGS (\\Seen $Label1) INTERNALDATE '
+                b"%d (UID %d RFC822.SIZE 1234 FLAGS (\\Seen $Label1) INTERNALDATE "
                 b'"17-Jul-1996 02:44:25 -0700" BODYSTRUCTURE (("text" "plain" ("charset" '
                 b'"utf-8") NIL NIL "7bit" 10 1 NIL NIL NIL NIL)("application" "pdf" ("name" {8}'
                 % (uid, uid),
@@ -66,9 +66,10 @@ def test_same_result_as_imapclient() -> None:
     for uid, item in theirs.items():
         assert ours[uid][b"RFC822.SIZE"] == item[b"RFC822.SIZE"]
         assert tuple(ours[uid][b"FLAGS"]) == item[b"FLAGS"]
-        assert ours[uid][b"BODY[HEADER.FIELDS (FROM SUBJECT)]"] == item[
-            b"BODY[HEADER.FIELDS (FROM SUBJECT)]"
-        ]
+        assert (
+            ours[uid][b"BODY[HEADER.FIELDS (FROM SUBJECT)]"]
+            == item[b"BODY[HEADER.FIELDS (FROM SUBJECT)]"]
+        )
 
         assert tup(ours[uid][b"BODYSTRUCTURE"]) == ungroup(item[b"BODYSTRUCTURE"])
 
@@ -93,8 +94,11 @@ def test_unsolicited_and_nil_and_garbage() -> None:
     assert list(imapwire.parse_fetch([b"5 (UID 1 RFC822.SIZE (", b"]]] {x}"])) is not None
 
 
-@given(st.lists(st.one_of(st.binary(max_size=80), st.tuples(st.binary(max_size=40),
-                                                             st.binary(max_size=40)))))
+@given(
+    st.lists(
+        st.one_of(st.binary(max_size=80), st.tuples(st.binary(max_size=40), st.binary(max_size=40)))
+    )
+)
 def test_never_raises(chunks: list) -> None:
     list(imapwire.parse_fetch(chunks))
 
@@ -130,9 +134,11 @@ def test_damaged_answers_keep_the_message() -> None:
 
     data = [
         b"1 (UID 7 FLAGS (\\Seen))",
-        (b'1 (UID 7 RFC822.SIZE 5000 FLAGS (\\Seen) INTERNALDATE "bogus" BODYSTRUCTURE '
-         b'(("text" NIL) NIL 42 "mixed") BODY[HEADER.FIELDS (FROM SUBJECT DATE)] {40}',
-         b"From: \xff\xfe\r\nSubject: =?x-bad?q?=FF?=\r\nDate: x\r\n\r\n"),
+        (
+            b'1 (UID 7 RFC822.SIZE 5000 FLAGS (\\Seen) INTERNALDATE "bogus" BODYSTRUCTURE '
+            b'(("text" NIL) NIL 42 "mixed") BODY[HEADER.FIELDS (FROM SUBJECT DATE)] {40}',
+            b"From: \xff\xfe\r\nSubject: =?x-bad?q?=FF?=\r\nDate: x\r\n\r\n",
+        ),
         b")",
         b'2 (UID 8 FLAGS () BODYSTRUCTURE ("text" "plain" NIL NIL NIL "7bit" 3 1))',
         b"3 (UID 9 FLAGS ())",
@@ -144,3 +150,21 @@ def test_damaged_answers_keep_the_message() -> None:
     assert damaged.received_at is None and damaged.date is None
     assert damaged.problems and damaged.subject is not None
     assert sizeless.size == 0 and "no RFC822.SIZE" in sizeless.problems
+
+
+def test_identity_answers_read_fast_or_fall_back() -> None:
+    from mailclean.connectors.imap import _identities_fast
+
+    dovecot_shape = [
+        (b"1 FETCH (UID 7 RFC822.SIZE 1234 BODY[HEADER.FIELDS (MESSAGE-ID)] {26}",
+         b"Message-ID: <a@b.example>\r\n\r\n"),
+        b")",
+        (b"2 FETCH (UID 9 RFC822.SIZE 99 BODY[HEADER.FIELDS (MESSAGE-ID)] {2}", b"\r\n"),
+        b")",
+    ]
+    assert _identities_fast(dovecot_shape) == {7: (1234, "a@b.example"), 9: (99, None)}
+    # Items in another order, or an unsolicited FLAGS update: the general parser's job.
+    other_order = [(b"1 FETCH (BODY[HEADER.FIELDS (MESSAGE-ID)] {2}", b"\r\n"),
+                   b" UID 7 RFC822.SIZE 1)"]
+    assert _identities_fast(other_order) is None
+    assert _identities_fast([b"3 FETCH (FLAGS (\\Seen) UID 12)"]) is None

@@ -211,6 +211,8 @@ class MoveResult:
 
     moved: dict[str, str | None]
     target_validity: int | None = None
+    floor_after: str | None = None
+    """The target's next id after the move when the server said (saves asking)."""
 
 
 # Changes a connector yields while syncing one folder. Each is applied in its own

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
@@ -102,6 +102,9 @@ class ImapSettings:
     authzid: str | None = None
     """Log in as ``user`` on behalf of this mailbox with SASL PLAIN's authorization identity
     (RFC 4616): how an administrator reaches other mailboxes on Cyrus, Zimbra or Dovecot."""
+    ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
+    """A TLS context to share between connections instead of one built per connection
+    (building one loads the system's CA certificates: about 20 ms of CPU)."""
 
 
 class ImapConnector(Connector):
@@ -190,6 +193,8 @@ class ImapConnector(Connector):
                 client.enable("CONDSTORE")
 
     def _ssl_context(self) -> ssl.SSLContext:
+        if self.settings.ssl_context is not None:
+            return self.settings.ssl_context
         context = ssl.create_default_context(cafile=self.settings.cafile)
         if self.settings.insecure_tls:
             context.check_hostname = False
@@ -534,6 +539,10 @@ class ImapConnector(Connector):
                     "FETCH", imapwire.sequence_set(chunk),
                     "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
                 )
+                fast = _identities_fast(data)
+                if fast is not None:
+                    found.update(fast)
+                    continue
                 for item in imapwire.parse_fetch(data):
                     uid, size = item.get(b"UID"), item.get(b"RFC822.SIZE")
                     if not isinstance(uid, int) or not isinstance(size, int):
@@ -587,7 +596,8 @@ class ImapConnector(Connector):
                 for s, d in mapping.items():
                     if str(s) in moved:
                         moved[str(s)] = str(d)
-        return MoveResult(moved, target_validity)
+        floor = str(max(mapping.values()) + 1) if mapping else None
+        return MoveResult(moved, target_validity, floor)
 
     def delete(self, folder: str, refs: list[ItemRef]) -> list[str]:
         """``\\Deleted`` then ``UID EXPUNGE`` of exactly ``refs``; the UIDs gone."""
@@ -799,6 +809,27 @@ def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+_IDENTITY = re.compile(
+    rb"\(UID (\d+) RFC822\.SIZE (\d+) BODY\[HEADER\.FIELDS \(\"?MESSAGE-ID\"?\)\] \{\d+\}$", re.I
+)
+
+
+def _identities_fast(data: list) -> dict[int, tuple[int, str | None]] | None:
+    """The answer to the identity FETCH in the item order Dovecot and most servers use,
+    read without the general parser; None when the answer has another shape."""
+    out: dict[int, tuple[int, str | None]] = {}
+    for chunk in data:
+        if isinstance(chunk, tuple):
+            m = _IDENTITY.search(chunk[0])
+            if m is None:
+                return None
+            headers = mime.parse_header_block(chunk[1])
+            out[int(m[1])] = (int(m[2]), mime.normalize_message_id(headers.get("message-id")))
+        elif chunk.strip() != b")":
+            return None  # an unsolicited update, or an answer without a literal
+    return out
 
 
 def _copyuid(code: bytes | tuple) -> tuple[int | None, dict[int, int]]:

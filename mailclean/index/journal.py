@@ -207,13 +207,17 @@ class Journal:
     ) -> None:
         """Move items to ``state`` in one transaction (floor/validity kept unless given)."""
         now = utcnow()
+        ids = list(item_ids)
         with self.index.db.atomic():
-            self.conn.executemany(
-                "UPDATE action_items SET state = ?, reason = ?, updated_at = ?,"
-                " target_floor = coalesce(?, target_floor),"
-                " target_validity = coalesce(?, target_validity) WHERE id = ?",
-                [(state, reason, now, target_floor, target_validity, i) for i in item_ids],
-            )
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                self.conn.execute(
+                    "UPDATE action_items SET state = ?, reason = ?, updated_at = ?,"
+                    " target_floor = coalesce(?, target_floor),"
+                    " target_validity = coalesce(?, target_validity)"
+                    f" WHERE id IN ({', '.join('?' * len(chunk))})",
+                    [state, reason, now, target_floor, target_validity, *chunk],
+                )
 
     def set_outcomes(
         self, outcomes: Iterable[tuple[int, str, str | None, str | None]],
