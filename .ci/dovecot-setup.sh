@@ -37,6 +37,13 @@ if ! command -v openssl >/dev/null 2>&1; then
     apt-get install -y -q --no-install-recommends openssl
 fi
 
+# Headless Chromium renders the snapshot report in tests (the HTML must stand alone).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends chromium
+fi
+
 if ! getent passwd mailclean-test >/dev/null; then
     useradd --system --no-create-home --shell /usr/sbin/nologin mailclean-test
 fi

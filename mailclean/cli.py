@@ -55,6 +55,7 @@ from mailclean.rules import (
 )
 from mailclean.rules.reasons import UNSUBSCRIBE, reason
 from mailclean.rules.types import parse_size
+from mailclean.snapshot.cli import snapshot as snapshot_group
 from mailclean.sync import SyncProgress, SyncReport, sync_account
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -912,7 +913,8 @@ def print_outcome(o: actions.Outcome, account: str) -> None:
 @click.option("--rule", "rules_", multiple=True, help="Messages this rule flags (repeatable).")
 @click.option("--group", "groups_", multiple=True,
               help="Only this group of the rule's hits: a sender, list, thread or folder.")
-@click.option("--sender", "senders_", multiple=True, help="From this address or domain, or this list (as `senders` shows).")
+@click.option("--sender", "senders_", multiple=True,
+              help="From this address or domain, or this list (as `senders` shows).")
 @click.option("--list", "lists", multiple=True, help="Of this mailing list (List-Id).")
 @click.option("--folder", "folders", multiple=True, help="In this folder (repeatable).")
 @click.option("--older-than", help="Older than this: 3y, 6m, 2w, 90d.")
@@ -1266,6 +1268,11 @@ def demo(state: State, messages: int, directory: Path | None, as_json: bool) -> 
         print_stats(account_stats(index, "demo"))
     finally:
         index.close()
+
+
+# -- admins ---------------------------------------------------------------------------
+
+cli.add_command(snapshot_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

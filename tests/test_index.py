@@ -18,10 +18,18 @@ def inbox_totals(index: Index, account: int) -> tuple[int, int]:
 
 def meta(uid: int, size: int = 100, attachments: int = 0, **kw: object) -> MessageMeta:
     return MessageMeta(
-        server_id=str(uid), uid=uid, size=size, sender="a@example.org",
+        server_id=str(uid),
+        uid=uid,
+        size=size,
+        sender="a@example.org",
         attachments=[
-            AttachmentMeta(part=str(i + 2), filename=f"f{i}.pdf", mime_type="application/pdf",
-                           size=40, decoded_size=30)
+            AttachmentMeta(
+                part=str(i + 2),
+                filename=f"f{i}.pdf",
+                mime_type="application/pdf",
+                size=40,
+                decoded_size=30,
+            )
             for i in range(attachments)
         ],
         **kw,
@@ -39,10 +47,12 @@ def test_schema_wal_and_migrations_recorded(index: Index, tmp_path: Path) -> Non
     assert {"accounts", "folders", "messages", "attachments"} <= set(index.db.table_names())
     assert index.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [r["name"] for r in index.db["_sqlite_migrations"].rows]
-    assert applied == ["m001_accounts_folders_messages", "m002_hits_and_scans"]
+    assert applied[:3] == ["m001_accounts_folders_messages", "m002_hits_and_scans",
+                           "m003_journal"]
+    assert {"hits", "scans", "actions", "action_items"} <= set(index.db.table_names())
     index.close()
     again = Index(tmp_path / "index.db")  # reopening applies nothing twice
-    assert len(list(again.db["_sqlite_migrations"].rows)) == 2
+    assert len(list(again.db["_sqlite_migrations"].rows)) == len(applied)
     again.close()
 
 

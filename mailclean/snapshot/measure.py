@@ -1,0 +1,419 @@
+"""Measuring one mailbox: how to log in to it as an admin, and what to read.
+
+Quick: one LIST-STATUS (or a STATUS per folder) with SIZE where the server has STATUS=SIZE
+(RFC 8438), else the sum of RFC822.SIZE of each folder, EXAMINEd; then the quota.
+Full: the same, then a header-only sync into a temporary index in a private temporary
+directory, the built-in rules over it, and only their totals kept; the directory is deleted
+whatever happens. Nothing is ever selected read-write, and bodies are never fetched
+(``BODY.PEEK``): no flag changes, not even ``\\Seen``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import ssl
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from imapclient.exceptions import IMAPClientError
+
+from mailclean.connectors.base import (
+    AuthenticationError,
+    ConnectionFailed,
+    ConnectorError,
+    FolderInfo,
+    TLSError,
+)
+from mailclean.connectors.imap import ImapConnector, ImapSettings
+from mailclean.i18n import _
+from mailclean.snapshot.accounts import Credential
+from mailclean.snapshot.store import CATEGORIES, FolderFigures, MailboxFigures, PendingMailbox
+
+#: Roles of virtual folders that show messages stored elsewhere: counting them would count
+#: those messages twice.
+VIRTUAL_ROLES = frozenset({"all", "flagged"})
+#: Roles kept apart in a snapshot; any other folder goes to "other".
+KEPT_ROLES = frozenset({"inbox", "sent", "drafts", "trash", "junk", "archive"})
+
+DEFAULT_LOGIN_FORMAT = "{user}*{admin}"
+_BYTES_REPR = re.compile(r"""\bb['"](.*?)['"]""")
+
+
+class Aborted(Exception):
+    """The attempt was stopped from outside: its time is up, or the run was interrupted."""
+
+
+class MeasureError(Exception):
+    """A mailbox could not be measured; the message is fit to be stored (no folder names)."""
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def retryable(exc: ConnectorError) -> bool:
+    """Whether trying again later may help: a dropped or refused connection, a busy server;
+    not refused credentials (retrying them can lock the account) nor a TLS mismatch."""
+    return not isinstance(exc, AuthenticationError | TLSError | NoCredentials)
+
+
+@dataclass(frozen=True)
+class Access:
+    """How to reach every mailbox of a snapshot on one IMAP server.
+
+    ``mode`` is "master" (an admin logs in as ``login_format`` names it: Dovecot's
+    ``user*admin`` by default), "proxy" (SASL PLAIN with the mailbox as authorization
+    identity: Cyrus, Zimbra, Dovecot) or "credentials" (each mailbox's own password).
+    """
+
+    host: str
+    port: int | None = None
+    security: str = "ssl"
+    cafile: str | None = None
+    insecure_tls: bool = False
+    mode: str = "master"
+    admin_user: str | None = None
+    admin_password: str | None = field(default=None, repr=False)
+    login_format: str = DEFAULT_LOGIN_FORMAT
+    credentials: Mapping[str, Credential] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("master", "proxy", "credentials"):
+            raise ValueError(f"unknown access mode {self.mode!r}")
+        if self.mode == "master":
+            try:
+                probe = self.login_format.format(user="u", admin="a")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    _("--login-format may only use {{user}} and {{admin}}: {error}").format(
+                        error=exc
+                    )
+                ) from None
+            if "u" not in probe or "{user}" not in self.login_format:
+                raise ValueError(_("--login-format must contain {user}"))
+
+    def tls_context(self) -> ssl.SSLContext:
+        """One TLS context for every connection of a run: building one per connection
+        (the CA certificates loaded again) would cost more CPU than measuring the mailbox."""
+        context = ssl.create_default_context(cafile=self.cafile)
+        if self.insecure_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def settings(
+        self,
+        mailbox: str,
+        login: str | None,
+        timeout: float,
+        context: ssl.SSLContext | None = None,
+    ) -> ImapSettings:
+        """Connection settings for one mailbox; ConnectorError when it has no credentials."""
+        user = login or mailbox
+        authzid = None
+        if self.mode == "credentials":
+            cred = self.credentials.get(mailbox.lower())
+            if cred is None:
+                raise NoCredentials(_("no password for this mailbox in the credentials file"))
+            name, password = cred.login, cred.password
+        elif self.mode == "proxy":
+            name, password, authzid = self.admin_user or "", self.admin_password or "", user
+        else:
+            name = self.login_format.format(user=user, admin=self.admin_user or "")
+            password = self.admin_password or ""
+        return ImapSettings(
+            host=self.host,
+            user=name,
+            password=password,
+            port=self.port,
+            security=self.security,
+            insecure_tls=self.insecure_tls,
+            cafile=self.cafile,
+            timeout=timeout,
+            authzid=authzid,
+            ssl_context=context,
+        )
+
+    def describe(self) -> dict:
+        """The settings worth remembering with a snapshot (no password, ever)."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "security": self.security,
+            "cafile": self.cafile,
+            "insecure_tls": self.insecure_tls,
+            "mode": self.mode,
+            "admin_user": self.admin_user,
+            "login_format": self.login_format if self.mode == "master" else None,
+        }
+
+
+class NoCredentials(ConnectorError):
+    """A mailbox of the accounts file is missing from the credentials file."""
+
+
+class Attempt:
+    """One try at one mailbox: a deadline, and a way for the runner to stop it early.
+
+    The runner calls :meth:`abort` when the time is up or the run is interrupted; that
+    shuts the connection's socket down, so a blocked read returns at once.
+    """
+
+    def __init__(self, deadline: float, now: Callable[[], float]) -> None:
+        self.deadline = deadline
+        self._now = now
+        self.aborted: str | None = None
+        self._stoppers: list[Callable[[], None]] = []
+
+    def on_abort(self, stop: Callable[[], None]) -> None:
+        """Call ``stop`` if the attempt is aborted (at once if it already is)."""
+        self._stoppers.append(stop)
+        if self.aborted:
+            stop()
+
+    def abort(self, why: str) -> None:
+        """Stop the attempt: ``why`` is "timeout" or "interrupted"."""
+        if self.aborted:
+            return
+        self.aborted = why
+        for stop in self._stoppers:
+            with contextlib.suppress(Exception):
+                stop()
+
+    def check(self) -> None:
+        """Raise Aborted when the attempt was stopped or its time is up."""
+        if self.aborted or self._now() > self.deadline:
+            raise Aborted(self.aborted or "timeout")
+
+
+def shutdown_socket(connector: ImapConnector) -> None:
+    """Shut down a connector's socket from another thread: its blocked read returns."""
+    client = connector.client
+    sock = getattr(getattr(client, "_imap", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def scrub(text: str, names: list[str]) -> str:
+    """``text`` with any of the mailbox's folder names replaced: errors are stored, and
+    folder names people choose can be personal."""
+    for name in sorted(names, key=len, reverse=True):
+        if name and name.upper() != "INBOX":
+            text = text.replace(name, "<folder>")
+    # imapclient hands some server answers over as the repr of bytes: b'[AUTH...] ...'.
+    return _BYTES_REPR.sub(r"\1", text)
+
+
+@dataclass
+class ImapMeasure:
+    """Measures a mailbox over IMAP: quick, or full with the rules engine."""
+
+    access: Access
+    depth: str = "quick"
+    rules_file: Path | None = None
+    older_than: int | None = None
+    """Years for the old-conversations category (the built-in rule's default otherwise)."""
+    workdir: Path | None = None
+    """Where full snapshots put their temporary indexes (the system's temp dir by default)."""
+    command_timeout: float = 60.0
+    now: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self._rules = None
+        self._context = self.access.tls_context()
+        if self.depth == "full":
+            self._rules = self.load_rules()
+            sweep_stale(self.workdir)
+
+    def load_rules(self) -> dict:
+        """The built-in categories, with the user's parameters where a rules file says."""
+        from mailclean.rules import load_rules
+
+        rules = load_rules(self.rules_file)
+        chosen = {name: rules[name] for name in CATEGORIES if name in rules}
+        old = chosen.get("old-threads")
+        if old is not None and self.older_than is not None:
+            from dataclasses import replace
+
+            chosen["old-threads"] = replace(old, params={**old.params, "years": self.older_than})
+        return chosen
+
+    def __call__(self, entry: PendingMailbox, attempt: Attempt) -> MailboxFigures:
+        """Measure one mailbox (raises ConnectorError, Aborted)."""
+        settings = self.access.settings(
+            entry.mailbox, entry.login, self.command_timeout, self._context
+        )
+        connector = ImapConnector(settings)
+        attempt.on_abort(lambda: shutdown_socket(connector))
+        names: list[str] = []
+        try:
+            connector.connect()
+            attempt.check()
+            figures, paths = quick_figures(connector, attempt, names)
+        except ConnectorError as exc:
+            attempt.check()
+            raise MeasureError(scrub(str(exc), names), retryable(exc)) from exc
+        finally:
+            connector.close()
+        if self.depth == "full":
+            try:
+                self._full(settings, figures, paths, attempt)
+            except ConnectorError as exc:
+                attempt.check()
+                raise MeasureError(scrub(str(exc), names), retryable(exc)) from exc
+        return figures
+
+    def _full(
+        self, settings: ImapSettings, figures: MailboxFigures, paths: list[str], attempt: Attempt
+    ) -> None:
+        from mailclean.index import Index
+        from mailclean.rules import Protection, scan
+        from mailclean.sync import sync_account
+
+        def sleep(seconds: float) -> None:
+            attempt.check()
+
+        # A private directory (mode 0700) holds the only copy of headers a snapshot ever
+        # makes; it goes with the index, whatever happens.
+        with tempfile.TemporaryDirectory(
+            prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=self.workdir
+        ) as tmp:
+            index = Index(Path(tmp) / "index.db")
+            try:
+                connector = ImapConnector(settings)
+                attempt.on_abort(lambda: shutdown_socket(connector))
+                # The runner retries a failed mailbox from the start: no reconnection here.
+                sync_account(
+                    index, "mailbox", connector, folders=paths or None, retries=0, sleep=sleep
+                )
+                attempt.check()
+                result = scan(
+                    index, "mailbox", self._rules or {}, Protection(), now=self.now, force=True
+                )
+            finally:
+                index.close()
+        per_rule = {r["rule"]: int(r["bytes"]) for r in result.rules}
+        figures.categories = {c: per_rule.get(c, 0) for c in CATEGORIES}
+        figures.reclaimable_messages = result.reclaimable_messages
+        figures.reclaimable_bytes = result.reclaimable_bytes
+
+
+TEMP_PREFIX = "mailclean-snapshot-"
+
+
+def sweep_stale(workdir: Path | None = None) -> int:
+    """Delete the temporary indexes left by full snapshots whose process died (killed, power
+    cut): they hold headers of someone's mail. How many were removed."""
+    root = Path(workdir or tempfile.gettempdir())
+    removed = 0
+    for path in root.glob(f"{TEMP_PREFIX}*-*"):
+        pid = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+#: Roles a sub-folder takes from its parent: a folder deleted in a mail program often
+#: lands inside the Trash, and people file archives by year under Archives.
+INHERITED_ROLES = frozenset({"sent", "drafts", "trash", "junk", "archive"})
+
+
+def _role(folder: FolderInfo, by_path: Mapping[str, FolderInfo]) -> str:
+    """The role a folder is counted under: its own, else its nearest parent's, else other."""
+    if folder.role in KEPT_ROLES:
+        return folder.role or "other"
+    path, delimiter = folder.path, folder.delimiter
+    while delimiter and delimiter in path:
+        path = path.rsplit(delimiter, 1)[0]
+        parent = by_path.get(path)
+        if parent is not None and parent.role in INHERITED_ROLES:
+            return parent.role or "other"
+    return "other"
+
+
+def foreign_prefixes(connector: ImapConnector) -> tuple[str, ...]:
+    """Prefixes of the other users' and shared namespaces (RFC 2342) the mailbox sees:
+    their folders are someone else's volume, and would be counted twice."""
+    client = connector.client
+    if "NAMESPACE" not in connector.capabilities or client is None:
+        return ()
+    try:
+        spaces = client.namespace()
+    except IMAPClientError:
+        return ()  # a dropped connection shows at the next command
+    out = []
+    for group in (spaces.other, spaces.shared):
+        for prefix, _delimiter in group or ():
+            text = prefix.decode() if isinstance(prefix, bytes) else str(prefix)
+            if text:
+                out.append(text)
+    return tuple(out)
+
+
+def quick_figures(
+    connector: ImapConnector, attempt: Attempt, names: list[str] | None = None
+) -> tuple[MailboxFigures, list[str]]:
+    """Volume per folder role and quota of a connected mailbox; also the paths of the
+    folders measured (selectable, not virtual). ``names`` receives every folder name seen,
+    so that errors can be scrubbed of them."""
+    folders = connector.list_folders()
+    if names is not None:
+        names.extend(f.path for f in folders)
+    foreign = foreign_prefixes(connector)
+    by_path = {f.path: f for f in folders}
+    roles: dict[str, list[int]] = {}
+    paths: list[str] = []
+    source = "status"
+    for f in folders:
+        if not f.selectable or f.role in VIRTUAL_ROLES or f.path.startswith(foreign):
+            continue
+        attempt.check()
+        messages, size = f.messages, f.bytes
+        if size is None:
+            if messages == 0:
+                size = 0
+            else:
+                messages, size = connector.folder_size(f.path)
+                source = "fetch"
+        role = _role(f, by_path)
+        acc = roles.setdefault(role, [0, 0, 0])
+        acc[0] += 1
+        acc[1] += messages or 0
+        acc[2] += size
+        paths.append(f.path)
+    attempt.check()
+    try:
+        quota = connector.quota()
+    except ConnectionFailed:
+        raise
+    except ConnectorError:
+        quota = None  # a mailbox without a quota root is measured all the same
+    figures = MailboxFigures(
+        messages=sum(v[1] for v in roles.values()),
+        bytes=sum(v[2] for v in roles.values()),
+        roles={r: FolderFigures(*v) for r, v in roles.items()},
+        quota_used=quota.used if quota else None,
+        quota_limit=quota.limit if quota else None,
+        size_source=source,
+    )
+    return figures, paths
