@@ -20,9 +20,10 @@ from mailclean.i18n import _
 
 APP = "mailclean"
 KEYRING_SERVICE = "mailclean"
-KINDS = ("imap", "maildir")
+KINDS = ("imap", "maildir", "ews")
 SECURITY = ("ssl", "starttls", "none")
 PASSWORD_SOURCES = ("env", "keyring", "prompt")
+EWS_AUTH = ("ntlm", "basic", "oauth2")
 
 
 class ConfigError(Exception):
@@ -47,6 +48,16 @@ class AccountConfig:
     path: str | None = None
     """Maildir root, for kind "maildir"."""
     address: str | None = None
+    ews_url: str | None = None
+    """Kind "ews": the EWS endpoint URL, or "autodiscover" to find it from ``email``."""
+    email: str | None = None
+    """Kind "ews": the mailbox's primary SMTP address."""
+    auth: str | None = None
+    """Kind "ews": "ntlm" (the default), "basic" or "oauth2"."""
+    client_id: str | None = None
+    """Kind "ews" with OAuth2: the application (client) id registered in Entra ID."""
+    tenant_id: str | None = None
+    """Kind "ews" with OAuth2: the directory (tenant) id."""
 
     def validate(self) -> None:
         """Raise ConfigError naming the account and the key at fault."""
@@ -74,6 +85,48 @@ class AccountConfig:
                 raise ConfigError(f"{where}: password = 'env' needs 'password_env'")
         if self.kind == "maildir" and not self.path:
             raise ConfigError(f"{where}: 'path' is missing")
+        if self.kind == "ews":
+            self._validate_ews(where)
+
+    def _validate_ews(self, where: str) -> None:
+        url = (self.ews_url or "").strip()
+        if not url:
+            raise ConfigError(
+                _("{where}: 'ews_url' is missing (a URL, or 'autodiscover')").format(where=where)
+            )
+        if url.lower() != "autodiscover" and not url.lower().startswith(("https://", "http://")):
+            raise ConfigError(
+                _(
+                    "{where}: ews_url must be an http(s) URL such as "
+                    "https://mail.example.org/EWS/Exchange.asmx, or 'autodiscover', not {url!r}"
+                ).format(where=where, url=url)
+            )
+        if not self.email or "@" not in self.email:
+            raise ConfigError(
+                _("{where}: 'email' (the mailbox address) is missing").format(where=where)
+            )
+        auth = self.auth or "ntlm"
+        if auth not in EWS_AUTH:
+            raise ConfigError(
+                _("{where}: auth must be one of {choices}, not {auth!r}").format(
+                    where=where, choices=", ".join(EWS_AUTH), auth=self.auth
+                )
+            )
+        if auth == "oauth2" and not (self.client_id and self.tenant_id):
+            raise ConfigError(
+                _("{where}: auth = 'oauth2' needs 'client_id' and 'tenant_id'").format(where=where)
+            )
+        if self.password not in PASSWORD_SOURCES:
+            raise ConfigError(
+                _(
+                    "{where}: password must be one of {choices}, not {password!r} "
+                    "(the password itself never goes in this file)"
+                ).format(where=where, choices=", ".join(PASSWORD_SOURCES), password=self.password)
+            )
+        if self.password == "env" and not self.password_env:
+            raise ConfigError(
+                _("{where}: password = 'env' needs 'password_env'").format(where=where)
+            )
 
     def to_toml(self) -> dict:
         """The account's table, without empty keys and without its name."""
@@ -228,7 +281,8 @@ def _check_types(path: Path, account: AccountConfig) -> None:
             raise ConfigError(
                 f"{path}: account {account.name!r}: {key} must be {what}, not {value!r}"
             )
-    for key in ("kind", "host", "user", "security", "password", "password_env", "path"):
+    ews_keys = ("ews_url", "email", "auth", "client_id", "tenant_id")
+    for key in ("kind", "host", "user", "security", "password", "password_env", "path", *ews_keys):
         value = getattr(account, key)
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{path}: account {account.name!r}: {key} must be a string")

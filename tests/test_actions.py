@@ -535,15 +535,11 @@ def test_crash_between_copy_and_expunge_is_reconciled_without_duplicates(
     server.reset_user(USER)
     server.seed(USER, corpus())
     index = Index(tmp_path / "index.db")
-    make = lambda: ImapConnector(
-        ImapSettings(
-            server.host,
-            USER,
-            PASSWORD,  # noqa: E731
-            port=server.port,
-            security="none",
+    def make() -> ImapConnector:
+        return ImapConnector(
+            ImapSettings(server.host, USER, PASSWORD, port=server.port, security="none")
         )
-    )
+
     sync_account(index, ACCOUNT, make())
     scan(index, ACCOUNT, load_rules())
     p = actions.plan(

@@ -33,6 +33,10 @@ def connector_for(account: AccountConfig, password: Callable[[], str]) -> Connec
         from mailclean.connectors.maildir import MaildirConnector
 
         return MaildirConnector(account.path or "")
+    if account.kind == "ews":
+        from mailclean.connectors.ews import EwsConnector
+
+        return EwsConnector.from_account(account, password)
     for ep in entry_points(group="mailclean.connectors"):
         if ep.name == account.kind:
             factory = ep.load()

@@ -1,0 +1,975 @@
+"""Exchange connector (exchangelib over EWS): folders with sizes, incremental sync.
+
+What it asks of the server, and why:
+
+- ``connect``: one GetFolder for Top of Information Store and the distinguished mail
+  folders (their ids give the roles; names vary with the mailbox language). exchangelib's
+  version probe (a ConvertId) comes first unless the settings name the version.
+- ``list_folders``: one FindFolder, Deep under Top of Information Store, in pages of 1,000,
+  with the counters and PidTagMessageSizeExtended (0x0E08, a 64-bit Long: folders over
+  2 GiB stay exact). Folders that do not hold mail (calendar, contacts...) are left out.
+- ``sync_folder``: SyncFolderItems with ids only and the largest page Exchange allows (512
+  changes), then GetItem in chunks for the created and updated items, with exactly the
+  properties mailclean indexes: never a body, attachments' metadata without content, and
+  the internet headers (the list headers, Date, References... are read from them with
+  :func:`mailclean.connectors.headers.meta_from_headers`, as for IMAP). SyncFolderItems
+  cannot return attachments or headers (like FindItem), hence the GetItem. A read-state
+  change only costs a GetItem of two properties per page.
+
+The SyncFolderItems state of a folder is its ``FolderState.sync_token``; it is stored with
+every page of changes, so an interrupted sync resumes from the last page applied (replaying
+a page is harmless: every change in it is idempotent). Item ids are the server ids; each
+message's ChangeKey goes in ``MessageMeta.change_key``. ``FolderState.uidvalidity`` holds a
+32-bit digest of the folder's EWS id: a folder deleted and re-created under the same name is
+a new folder (reset), while a renamed one keeps its digest, so :mod:`mailclean.sync` follows
+the rename instead of fetching it again.
+
+Throttling: exchangelib retries ErrorServerBusy after the server's BackOffMilliseconds, within
+a total wait of ``max_wait`` seconds per request; beyond it, :class:`ConnectionFailed` says
+the server keeps refusing. A dropped connection is ConnectionFailed at once, which
+:func:`mailclean.sync.sync_account` answers by reconnecting and resuming.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+import requests.adapters
+from exchangelib import (
+    DELEGATE,
+    IMPERSONATION,
+    Account,
+    Build,
+    Configuration,
+    Credentials,
+    EWSTimeZone,
+    FaultTolerance,
+    Identity,
+    OAuth2AuthorizationCodeCredentials,
+    OAuth2Credentials,
+    Version,
+)
+from exchangelib import errors as ews_errors
+from exchangelib.extended_properties import ExtendedProperty, Flag
+from exchangelib.fields import FieldPath
+from exchangelib.folders import (
+    DeletedItems,
+    Drafts,
+    Folder,
+    Inbox,
+    JunkEmail,
+    MsgFolderRoot,
+    Root,
+    SentItems,
+)
+from exchangelib.folders.queryset import DEEP
+from exchangelib.folders.roots import RootOfHierarchy
+from exchangelib.items import ID_ONLY, Message
+from exchangelib.properties import DistinguishedFolderId, FolderId, Mailbox
+from exchangelib.protocol import BaseProtocol, Protocol
+from exchangelib.services import FindFolder, GetFolder, SyncFolderItems
+from exchangelib.transport import BASIC, NOAUTH, NTLM, OAUTH2
+from exchangelib.util import TNS
+from urllib3.exceptions import InsecureRequestWarning
+
+from mailclean import mime
+from mailclean.connectors.base import (
+    AttachmentMeta,
+    AuthenticationError,
+    Change,
+    ConnectionFailed,
+    Connector,
+    ConnectorError,
+    FlagsChanged,
+    FolderInfo,
+    FolderNotFound,
+    FolderReset,
+    FolderState,
+    FolderSynced,
+    MessageMeta,
+    MessagesAdded,
+    MessagesRemoved,
+    Quota,
+    TLSError,
+    folder_role,
+)
+from mailclean.connectors.headers import meta_from_headers
+from mailclean.i18n import _
+
+if TYPE_CHECKING:
+    from mailclean.config import AccountConfig
+
+#: SyncFolderItems changes per request: the most the EWS schema allows.
+SYNC_PAGE = 512
+#: Items per GetItem request. Larger chunks mean fewer round trips; each item with its
+#: headers weighs 2-5 KB of XML, so 256 keeps a response around a megabyte.
+FETCH_CHUNK = 256
+#: Folders per FindFolder page.
+FOLDER_PAGE = 1000
+
+AUTH_TYPES = ("ntlm", "basic", "oauth2", "none")
+_AUTH = {"ntlm": NTLM, "basic": BASIC, "oauth2": OAUTH2, "none": NOAUTH}
+
+#: Distinguished folders whose id gives a role (Exchange has no distinguished "archive"
+#: folder on premises: that role comes from the folder's name).
+ROLE_FOLDERS = {
+    Inbox: "inbox",
+    SentItems: "sent",
+    Drafts: "drafts",
+    DeletedItems: "trash",
+    JunkEmail: "junk",
+}
+
+#: The header fields read from InternetMessageHeaders (the rest is dropped unparsed).
+HEADER_FIELDS = frozenset(
+    (
+        "from",
+        "to",
+        "date",
+        "subject",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "list-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "precedence",
+        "auto-submitted",
+        "feedback-id",
+        "x-mailer",
+    )
+)
+
+
+class MessageSizeExtended(ExtendedProperty):
+    """PidTagMessageSizeExtended: a folder's total size in bytes, 64-bit."""
+
+    property_tag = 0x0E08
+    property_type = "Long"
+
+
+class ProhibitReceiveQuota(ExtendedProperty):
+    """PidTagProhibitReceiveQuota (KiB) on the mailbox root: the hard quota, when set."""
+
+    property_tag = 0x666A
+    property_type = "Integer"
+
+
+def _register() -> None:
+    # exchangelib parses extended properties only once they are registered on the class.
+    for cls, name, prop in (
+        (Folder, "mailclean_size", MessageSizeExtended),
+        (RootOfHierarchy, "mailclean_quota", ProhibitReceiveQuota),
+        (Message, "mailclean_flag", Flag),
+    ):
+        if name not in {f.name for f in cls.FIELDS}:
+            cls.register(name, prop)
+
+
+_register()
+
+#: What GetItem asks for: never the body nor attachment content.
+_ITEM_FIELDS = (
+    "datetime_received",
+    "datetime_sent",
+    "size",
+    "is_read",
+    "mailclean_flag",
+    "has_attachments",
+    "attachments",
+    "headers",
+    "subject",
+    "author",
+    "message_id",
+    "in_reply_to",
+    "references",
+    "display_to",
+)
+_FLAG_FIELDS = ("is_read", "mailclean_flag")
+_FOLDER_FIELDS = ("name", "folder_class", "parent_folder_id", "total_count", "mailclean_size")
+_FLAGGED = 2  # PidTagFlagStatus: 1 is "complete", 2 "flagged for follow-up"
+
+
+@dataclass(frozen=True, slots=True)
+class EwsSettings:
+    """How to reach and log in to an Exchange mailbox. Secrets are only held in memory."""
+
+    email: str
+    """Primary SMTP address of the mailbox."""
+    ews_url: str | None = None
+    """The EWS endpoint (``https://mail.example.org/EWS/Exchange.asmx``); None or
+    ``"autodiscover"`` to find it from ``email``."""
+    user: str | None = None
+    """Login (``DOMAIN\\user`` or a UPN); defaults to ``email``."""
+    password: str | None = None
+    """Password (NTLM, Basic), or the client secret (OAuth2)."""
+    auth: str = "ntlm"
+    """One of :data:`AUTH_TYPES`; "none" is for test servers."""
+    client_id: str | None = None
+    tenant_id: str | None = None
+    oauth2_token: dict | None = None
+    """An OAuth2 token (``access_token``, ``refresh_token``...) from the authorization-code
+    flow; without one, OAuth2 uses the client-credentials flow (application access, which
+    needs impersonation)."""
+    impersonation: bool = False
+    """Open the mailbox through EWS impersonation (admin accounts, snapshots)."""
+    insecure_tls: bool = False
+    cafile: str | None = None
+    timeout: float = 120.0
+    max_wait: float = 300.0
+    """Longest total back-off (seconds) granted to a throttled request before giving up."""
+    version: tuple[int, int, int, int] | None = None
+    """Server build (15, 1, 2507, 6) to skip exchangelib's version probe."""
+    page_size: int = SYNC_PAGE
+    fetch_chunk: int = FETCH_CHUNK
+
+    @property
+    def autodiscover(self) -> bool:
+        """Whether the endpoint must be discovered."""
+        return not self.ews_url or self.ews_url.strip().lower() == "autodiscover"
+
+    @property
+    def where(self) -> str:
+        """What to call the server in messages."""
+        if self.autodiscover:
+            return self.email.rpartition("@")[2]
+        return urlsplit(self.ews_url or "").netloc or str(self.ews_url)
+
+
+# -- TLS: certificate checks per endpoint -------------------------------------------------------
+
+_TLS_POLICIES: dict[str, bool | str] = {}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+class EwsHTTPAdapter(requests.adapters.HTTPAdapter):
+    """exchangelib's HTTP adapter, with each endpoint's own certificate check and faster
+    response reading.
+
+    exchangelib mounts one adapter class for every server (``HTTP_ADAPTER_CLS``); its
+    ``NoVerifyHTTPAdapter`` would turn verification off for all of them. This one turns it
+    off (or points it to a CA file) only for the endpoints registered in ``_TLS_POLICIES``
+    and verifies everything else as usual.
+
+    exchangelib also feeds every response to its XML parser through
+    ``response.iter_content()``, whose default chunk is one byte: about a second of CPU per
+    3 MB of XML, more than the parsing itself. Responses built here iterate in 64 KiB chunks.
+    """
+
+    def _verify(self, url: str, verify: bool | str) -> bool | str:
+        return _TLS_POLICIES.get(_origin(url), verify)
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
+        """Apply the endpoint's policy."""
+        super().cert_verify(conn, url, self._verify(url, verify), cert)
+
+    def get_connection_with_tls_context(
+        self, request: Any, verify: bool | str, proxies: Any = None, cert: Any = None
+    ) -> Any:
+        """Apply the endpoint's policy (requests >= 2.32.3)."""
+        return super().get_connection_with_tls_context(
+            request, self._verify(request.url, verify), proxies=proxies, cert=cert
+        )
+
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        """A response whose ``iter_content()`` reads 64 KiB at a time by default."""
+        response = super().build_response(req, resp)
+        iter_content = response.iter_content
+
+        def chunks(chunk_size: int | None = 65536, decode_unicode: bool = False) -> Any:
+            return iter_content(chunk_size=chunk_size, decode_unicode=decode_unicode)
+
+        response.iter_content = chunks  # type: ignore[method-assign]
+        return response
+
+
+def _install_adapter() -> None:
+    # Only replace the stock adapter: an application that set its own keeps it.
+    if BaseProtocol.HTTP_ADAPTER_CLS is requests.adapters.HTTPAdapter:
+        BaseProtocol.HTTP_ADAPTER_CLS = EwsHTTPAdapter
+
+
+# -- throttling ---------------------------------------------------------------------------------
+
+
+class BoundedFaultTolerance(FaultTolerance):
+    """exchangelib's FaultTolerance with a bounded *total* wait, and 401 read right.
+
+    FaultTolerance checks each back-off against ``max_wait`` on its own, so a server that
+    keeps answering ErrorServerBusy with a short BackOffMilliseconds is retried forever.
+    Here the back-offs since the last good answer add up, and past ``max_wait``
+    RateLimitError ends the request. Exchange may also answer 401 to slow a client down,
+    which FaultTolerance retries: before any good answer a 401 means wrong credentials.
+    """
+
+    def __init__(self, max_wait: float) -> None:
+        super().__init__(max_wait=max_wait)
+        self.waited = 0.0
+        self.answered = False
+
+    def back_off(self, seconds: float | None) -> None:
+        """Wait ``seconds`` before the next request, unless patience is exhausted."""
+        wait = self.DEFAULT_BACKOFF if seconds is None else seconds
+        if self.waited + wait > self.max_wait:
+            raise ews_errors.RateLimitError("Max timeout reached", wait=self.waited + wait)
+        self.waited += wait
+        super().back_off(wait)
+
+    def raise_response_errors(self, response: requests.Response) -> None:
+        """As FaultTolerance; a 401 before the first good answer is a login failure."""
+        if response.status_code == 401 and not self.answered:
+            raise ews_errors.UnauthorizedError(f"Invalid credentials for {response.url}")
+        super().raise_response_errors(response)
+        if response.status_code == 200:
+            self.answered = True
+            self.waited = 0.0
+
+
+# -- the connector ------------------------------------------------------------------------------
+
+
+class EwsConnector(Connector):
+    """A mailbox on Exchange, through EWS."""
+
+    kind: ClassVar[str] = "ews"
+
+    def __init__(
+        self,
+        settings: EwsSettings,
+        *,
+        on_token: Callable[[dict], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_token = on_token
+        """Called with a refreshed OAuth2 token, to keep it (in the keyring)."""
+        self.account: Account | None = None
+        self._config: Configuration | None = None
+        self._root: Root | None = None
+        self._msg_root: Folder | None = None
+        self._roles: dict[str, str] = {}
+        self._folders: dict[str, Folder] = {}
+        self._mailbox_bytes: int | None = None
+        self._version: Version | None = None
+        """The server version found at the first connect: reconnections skip the probe."""
+
+    @classmethod
+    def from_account(cls, account: AccountConfig, password: Callable[[], str]) -> EwsConnector:
+        """Build a connector from an ``[accounts]`` entry of kind "ews"; ``password`` gives
+        the password (NTLM, Basic) or the application's client secret (OAuth2)."""
+        return cls(
+            EwsSettings(
+                email=account.email or account.address or "",
+                ews_url=account.ews_url,
+                user=account.user,
+                password=password(),
+                auth=(account.auth or "ntlm").lower(),
+                client_id=account.client_id,
+                tenant_id=account.tenant_id,
+                insecure_tls=account.insecure_tls,
+                cafile=account.cafile,
+            )
+        )
+
+    # -- session ----------------------------------------------------------------------------
+
+    def credentials(self) -> Any:
+        """The exchangelib credentials object for the settings."""
+        s = self.settings
+        if s.auth not in AUTH_TYPES:
+            raise ConnectorError(
+                _("unknown authentication '{auth}' (choose one of {choices})").format(
+                    auth=s.auth, choices=", ".join(AUTH_TYPES)
+                )
+            )
+        if s.auth == "oauth2":
+            if not s.client_id:
+                raise ConnectorError(_("OAuth2 needs the application's client id"))
+            identity = Identity(primary_smtp_address=s.email)
+            if s.oauth2_token:
+                return _TokenKeepingCredentials(
+                    self.on_token,
+                    client_id=s.client_id,
+                    client_secret=s.password,
+                    tenant_id=s.tenant_id,
+                    identity=identity,
+                    access_token=s.oauth2_token,
+                )
+            return OAuth2Credentials(
+                client_id=s.client_id,
+                client_secret=s.password or "",
+                tenant_id=s.tenant_id,
+                identity=identity,
+            )
+        return Credentials(s.user or s.email, s.password or "")
+
+    def configuration(self) -> Configuration:
+        """The exchangelib Configuration: endpoint, auth type, bounded retries."""
+        s = self.settings
+        version = Version(build=Build(*s.version)) if s.version else self._version
+        return Configuration(
+            service_endpoint=None if s.autodiscover else s.ews_url,
+            credentials=self.credentials(),
+            auth_type=_AUTH[s.auth],
+            version=version,
+            retry_policy=BoundedFaultTolerance(max_wait=s.max_wait),
+            max_connections=1,
+        )
+
+    def connect(self) -> None:
+        """Open the mailbox and read the ids of its distinguished folders (one request,
+        which also proves the credentials)."""
+        s = self.settings
+        self.close()
+        _install_adapter()
+        if not s.autodiscover:
+            origin = _origin(s.ews_url or "")
+            if s.insecure_tls or s.cafile:
+                _TLS_POLICIES[origin] = False if s.insecure_tls else str(s.cafile)
+            else:
+                _TLS_POLICIES.pop(origin, None)
+            if s.insecure_tls:
+                # The user chose this for this server: urllib3 need not say so per request.
+                host = re.escape(urlsplit(s.ews_url or "").hostname or "")
+                warnings.filterwarnings(
+                    "ignore", message=f".*host '{host}'", category=InsecureRequestWarning
+                )
+        with self._errors(connecting=True):
+            config = self.configuration()
+            if config.service_endpoint:
+                # exchangelib caches one Protocol per endpoint and credentials, with the retry
+                # policy it was first given: start from a fresh one.
+                with contextlib.suppress(KeyError):
+                    del Protocol[config]
+            access = (
+                IMPERSONATION
+                if s.impersonation or (s.auth == "oauth2" and not s.oauth2_token)
+                else DELEGATE
+            )
+            account = Account(
+                primary_smtp_address=s.email,
+                access_type=access,
+                autodiscover=s.autodiscover,
+                config=config,
+                default_timezone=EWSTimeZone("UTC"),
+            )
+            account.protocol.TIMEOUT = s.timeout
+            self.account = account
+            self._version = account.version
+            self._config = account.protocol.config
+            self._root = Root(
+                account=account,
+                _distinguished_id=DistinguishedFolderId(
+                    id=Root.DISTINGUISHED_FOLDER_ID, mailbox=Mailbox(email_address=s.email)
+                ),
+            )
+            self._read_roles()
+
+    def _read_roles(self) -> None:
+        account, root = self._account, self._root
+        self._msg_root = None
+        self._folders = {}
+        wanted = [MsgFolderRoot, *ROLE_FOLDERS]
+        folders = [
+            cls(
+                _distinguished_id=DistinguishedFolderId(
+                    id=cls.DISTINGUISHED_FOLDER_ID,
+                    mailbox=Mailbox(email_address=self.settings.email),
+                ),
+                root=root,
+            )
+            for cls in wanted
+        ]
+        found = list(
+            GetFolder(account=account).call(folders=folders, additional_fields=set(), shape=ID_ONLY)
+        )
+        self._roles = {}
+        for cls, folder in zip(wanted, found, strict=True):
+            if isinstance(folder, ews_errors.ErrorFolderNotFound):
+                continue
+            if isinstance(folder, Exception):
+                raise folder
+            if cls is MsgFolderRoot:
+                self._msg_root = folder
+            else:
+                self._roles[folder.id] = ROLE_FOLDERS[cls]
+        if self._msg_root is None:
+            raise ConnectorError(
+                _("{email}: the mailbox has no message folder root").format(
+                    email=self.settings.email
+                )
+            )
+
+    def close(self) -> None:
+        """Close the HTTP sessions; never raises."""
+        account, self.account = self.account, None
+        if account is None:
+            return
+        with contextlib.suppress(Exception):
+            protocol = account.protocol
+            protocol.close()
+            config = self._config
+            if config is not None and config.service_endpoint and Protocol[config][0] is protocol:
+                del Protocol[config]
+
+    @property
+    def _account(self) -> Account:
+        if self.account is None:
+            raise ConnectionFailed(_("not connected"))
+        return self.account
+
+    def _errors(self, *, connecting: bool = False) -> _ErrorMapper:
+        return _ErrorMapper(self.settings, connecting)
+
+    # -- folders ----------------------------------------------------------------------------
+
+    def list_folders(self) -> list[FolderInfo]:
+        """Every mail folder under Top of Information Store, with role, count and size."""
+        with self._errors():
+            return self._list_folders()
+
+    def _list_folders(self) -> list[FolderInfo]:
+        account, msg_root = self._account, self._msg_root
+        assert msg_root is not None
+        fields = {FieldPath(field=Folder.get_field_by_fieldname(n)) for n in _FOLDER_FIELDS}
+        found = [
+            f
+            for f in FindFolder(account=account, page_size=FOLDER_PAGE).call(
+                folders=[msg_root],
+                additional_fields=fields,
+                restriction=None,
+                shape=ID_ONLY,
+                depth=DEEP,
+                max_items=None,
+                offset=0,
+            )
+        ]
+        for f in found:
+            if isinstance(f, Exception):
+                raise f
+        by_id = {f.id: f for f in found}
+        self._mailbox_bytes = sum(getattr(f, "mailclean_size", None) or 0 for f in found)
+        infos: list[FolderInfo] = []
+        self._folders = {}
+        for f in found:
+            if not _is_mail_folder(f.folder_class):
+                continue
+            names: list[str] = []
+            node = f
+            while node is not None:
+                names.append(node.name or "")
+                parent_id = node.parent_folder_id.id if node.parent_folder_id else None
+                node = by_id.get(parent_id) if parent_id != msg_root.id else None
+            path = "/".join(reversed(names))
+            if path in self._folders:
+                # Two folders with one path (a "/" inside a name): keep them apart.
+                path = f"{path} [{folder_identity(f.id):08x}]"
+            role = self._roles.get(f.id)
+            if role is None and len(names) == 1 and folder_role(path, "/", ()) == "archive":
+                role = "archive"
+            self._folders[path] = f
+            infos.append(
+                FolderInfo(
+                    path=path,
+                    delimiter="/",
+                    role=role,
+                    uidvalidity=folder_identity(f.id),
+                    messages=f.total_count,
+                    bytes=getattr(f, "mailclean_size", None),
+                )
+            )
+        infos.sort(key=lambda i: i.path)
+        return infos
+
+    def quota(self) -> Quota | None:
+        """The mailbox's hard quota (PidTagProhibitReceiveQuota on the root) against the sum
+        of its folders' sizes; None when the server does not say."""
+        with self._errors():
+            root = Root.get_distinguished(account=self._account)
+            limit = getattr(root, "mailclean_quota", None)
+            if not limit:
+                return None
+            if self._mailbox_bytes is None:
+                self._list_folders()
+            return Quota(used=self._mailbox_bytes or 0, limit=int(limit) * 1024, root="")
+
+    # -- sync -------------------------------------------------------------------------------
+
+    def sync_folder(
+        self,
+        folder: FolderInfo,
+        state: FolderState,
+        known_ids: Callable[[], set[str]],
+    ) -> Iterator[Change]:
+        """Yield the changes since ``state``: see :meth:`Connector.sync_folder`."""
+        with self._errors():
+            yield from self._sync_folder(folder, state)
+
+    def _folder(self, path: str) -> Folder:
+        found = self._folders.get(path)
+        if found is None:
+            self._list_folders()
+            found = self._folders.get(path)
+        if found is None:
+            raise FolderNotFound(
+                _("no folder '{path}' in the mailbox {email}").format(
+                    path=path, email=self.settings.email
+                )
+            )
+        return found
+
+    def _sync_folder(self, info: FolderInfo, state: FolderState) -> Iterator[Change]:
+        ews_folder = self._folder(info.path)
+        identity = folder_identity(ews_folder.id)
+        if (state.uidvalidity is not None and state.uidvalidity != identity) or (
+            state.sync_token is None and state.indexed > 0
+        ):
+            # Another folder under the same name, or rows without a sync state: start over.
+            state = FolderState(uidvalidity=identity)
+            yield FolderReset(state)
+        state = replace(state, uidvalidity=identity)
+        reset_once = False
+        while True:
+            try:
+                changes, token, last = self._sync_page(ews_folder.id, state.sync_token)
+            except ews_errors.ErrorInvalidSyncStateData:
+                if reset_once:
+                    raise
+                reset_once = True
+                state = FolderState(uidvalidity=identity)
+                yield FolderReset(state)
+                continue
+            fetch: dict[str, None] = {}
+            removed: dict[str, None] = {}
+            read: dict[str, bool] = {}
+            for kind, item_id, is_read in changes:
+                if kind in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE):
+                    fetch[item_id] = None
+                    removed.pop(item_id, None)
+                elif kind == SyncFolderItems.DELETE:
+                    removed[item_id] = None
+                    fetch.pop(item_id, None)
+                    read.pop(item_id, None)
+                elif kind == SyncFolderItems.READ_FLAG_CHANGE:
+                    read[item_id] = bool(is_read)
+            read = {k: v for k, v in read.items() if k not in fetch}
+            messages = self._fetch_messages(ews_folder, list(fetch))
+            state = replace(state, sync_token=token)
+            if removed:
+                yield MessagesRemoved(list(removed))
+            if read:
+                yield FlagsChanged(self._fetch_flags(ews_folder, read))
+            yield MessagesAdded(messages, state)
+            if last:
+                break
+        yield FolderSynced(state, info.messages, info.bytes)
+
+    def _sync_page(self, folder_id: str, token: str | None) -> tuple[list, str | None, bool]:
+        svc = SyncIds(account=self._account)
+        changes = list(
+            svc.call(
+                folder=FolderId(id=folder_id),
+                shape=ID_ONLY,
+                additional_fields=set(),
+                sync_state=token,
+                ignore=None,
+                max_changes_returned=self.settings.page_size,
+                sync_scope=None,
+            )
+        )
+        for change in changes:
+            if isinstance(change, Exception):
+                raise change
+        last = bool(svc.includes_last_item_in_range) or svc.sync_state == token
+        return changes, svc.sync_state, last
+
+    def _fetch(self, folder: Folder, ids: list[str], fields: tuple[str, ...]) -> Iterator[Any]:
+        if not ids:
+            return
+        for item in self._account.fetch(
+            ids=[(i, None) for i in ids],
+            folder=folder,
+            only_fields=list(fields),
+            chunk_size=self.settings.fetch_chunk,
+        ):
+            # An item deleted since the sync page was read: its Delete comes next time.
+            if isinstance(item, ews_errors.ErrorItemNotFound):
+                continue
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def _fetch_messages(self, folder: Folder, ids: list[str]) -> list[MessageMeta]:
+        return [message_from_item(item) for item in self._fetch(folder, ids, _ITEM_FIELDS)]
+
+    def _fetch_flags(self, folder: Folder, read: dict[str, bool]) -> list[tuple[str, bool, bool]]:
+        return [
+            (item.id, bool(item.is_read), getattr(item, "mailclean_flag", None) == _FLAGGED)
+            for item in self._fetch(folder, list(read), _FLAG_FIELDS)
+        ]
+
+
+class SyncIds(SyncFolderItems):
+    """SyncFolderItems for an IdOnly shape: each change as ``(kind, item id, is_read)``.
+
+    exchangelib turns every Create and Update into a full Message object, walking its sixty
+    fields for an element that holds one ItemId: a third of a sync's CPU, for nothing.
+    """
+
+    _ITEM_ID = f"{{{TNS}}}ItemId"
+    _IS_READ = f"{{{TNS}}}IsRead"
+
+    def _elem_to_obj(self, elem: Any) -> tuple[str, str, bool | None]:
+        kind = self.change_types_map[elem.tag]
+        if kind == self.READ_FLAG_CHANGE:
+            is_read = (elem.findtext(self._IS_READ) or "").strip().lower() == "true"
+            return kind, elem.find(self._ITEM_ID).get("Id"), is_read
+        if kind == self.DELETE:
+            return kind, elem.find(self._ITEM_ID).get("Id"), None
+        return kind, elem[0].find(self._ITEM_ID).get("Id"), None
+
+
+class _TokenKeepingCredentials(OAuth2AuthorizationCodeCredentials):
+    """Authorization-code credentials that hand every refreshed token to a callback."""
+
+    def __init__(self, on_token: Callable[[dict], None] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_token = on_token
+
+    def on_token_auto_refreshed(self, access_token: dict) -> None:
+        """Keep the new token (exchangelib calls this after a refresh)."""
+        super().on_token_auto_refreshed(access_token)
+        if self._on_token is not None:
+            self._on_token(dict(access_token))
+
+
+def _is_mail_folder(folder_class: str | None) -> bool:
+    # IPF.Note and its variants (IPF.Note.OutlookHomepage...) hold mail; a folder without
+    # a class is mail too (created by IMAP clients, old migrations).
+    return (
+        folder_class is None or folder_class == "IPF.Note" or folder_class.startswith("IPF.Note.")
+    )
+
+
+def folder_identity(folder_id: str) -> int:
+    """A non-zero 31-bit digest of an EWS folder id (stable across renames)."""
+    return zlib.crc32(folder_id.encode("ascii", "replace")) & 0x7FFFFFFF or 1
+
+
+def _utc_iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value.timestamp()), UTC).isoformat()
+
+
+def message_from_item(item: Any) -> MessageMeta:
+    """Build a :class:`MessageMeta` from a fetched exchangelib Message."""
+    problems: list[str] = []
+    size = item.size
+    if not isinstance(size, int):
+        problems.append("no item size")
+        size = 0
+    attachments = [
+        AttachmentMeta(
+            part=str(n),
+            filename=a.name,
+            mime_type=(a.content_type or _default_type(a)).lower(),
+            size=a.size or 0,
+            decoded_size=a.size or 0,
+            disposition="inline" if a.is_inline else "attachment",
+            encoding=None,
+        )
+        for n, a in enumerate(item.attachments or [], start=1)
+    ]
+    headers = item.headers or []
+    block = "".join(
+        f"{h.name}: {h.value or ''}\r\n" for h in headers if (h.name or "").lower() in HEADER_FIELDS
+    )
+    meta = meta_from_headers(
+        block.encode("utf-8", "surrogatepass"),
+        server_id=item.id,
+        size=size,
+        received_at=_utc_iso(item.datetime_received),
+        seen=bool(item.is_read),
+        flagged=getattr(item, "mailclean_flag", None) == _FLAGGED,
+        attachments=attachments,
+        problems=problems,
+    )
+    meta.change_key = item.changekey
+    if not headers:
+        # Items that never went through transport (drafts, some sent items) have no
+        # internet headers: their EWS properties say the same things.
+        author = item.author
+        meta.subject = item.subject
+        meta.sender = author.email_address.lower() if author and author.email_address else None
+        meta.sender_name = author.name if author else None
+        meta.message_id = mime.normalize_message_id(item.message_id)
+        meta.thread_key = mime.thread_key(item.message_id, item.in_reply_to, item.references)
+        meta.date = _utc_iso(item.datetime_sent)
+        meta.recipients = item.display_to or None
+    return meta
+
+
+def _default_type(attachment: Any) -> str:
+    return (
+        "message/rfc822"
+        if type(attachment).__name__ == "ItemAttachment"
+        else "application/octet-stream"
+    )
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _reason(exc: BaseException) -> str:
+    """The most telling words of a network failure ("Connection refused")."""
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        m = _ERRNO.search(str(node))
+        if m:
+            return m.group(1).strip()
+        node = node.__cause__ or node.__context__
+    text = str(exc)
+    return text.removeprefix("Reraised from ")
+
+
+def _in_chain(exc: BaseException, types: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of ``types`` among ``exc`` and what it was raised from."""
+    node: BaseException | None = exc
+    seen: set[int] = set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, types):
+            return node
+        node = node.__cause__ or node.__context__
+    return None
+
+
+def _tls_failure(exc: BaseException) -> BaseException | None:
+    return _in_chain(exc, (requests.exceptions.SSLError,))
+
+
+_NETWORK = (
+    ews_errors.ErrorTimeoutExpired,
+    ews_errors.ErrorServerBusy,
+    ews_errors.ErrorInternalServerTransientError,
+    ews_errors.UnauthorizedError,
+    ews_errors.RateLimitError,
+    requests.RequestException,
+    OSError,
+)
+
+
+class _ErrorMapper:
+    """Turns exchangelib and network failures into ConnectorError subclasses with plain words."""
+
+    def __init__(self, settings: EwsSettings, connecting: bool) -> None:
+        self.settings = settings
+        self.connecting = connecting
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, ConnectorError | GeneratorExit):
+            return
+        if not isinstance(exc, ews_errors.EWSError | requests.RequestException | OSError):
+            return
+        raise self.translate(exc) from exc
+
+    def translate(self, exc: BaseException) -> ConnectorError:
+        """The ConnectorError that says what ``exc`` means for the user."""
+        s = self.settings
+        # exchangelib's version probe wraps network failures in a TransportError.
+        exc = _in_chain(exc, _NETWORK) or exc
+        where = s.where
+        tls = _tls_failure(exc)
+        if tls is not None:
+            return TLSError(
+                _(
+                    "the TLS certificate of {where} is not trusted ({reason}); if you trust "
+                    "this server anyway, add the account again with --insecure-tls"
+                ).format(where=where, reason=_tls_reason(tls))
+            )
+        if isinstance(exc, ews_errors.UnauthorizedError):
+            return AuthenticationError(
+                _("{where} refused the login of {user}: {reason}").format(
+                    where=where, user=s.user or s.email, reason=exc
+                )
+            )
+        if isinstance(exc, ews_errors.ErrorAccessDenied | ews_errors.ErrorImpersonateUserDenied):
+            return AuthenticationError(
+                _("{where} does not let {user} open the mailbox {email}: {reason}").format(
+                    where=where, user=s.user or s.email, email=s.email, reason=exc
+                )
+            )
+        if isinstance(exc, ews_errors.ErrorNonExistentMailbox):
+            return ConnectorError(
+                _("{where} has no mailbox {email}").format(where=where, email=s.email)
+            )
+        if isinstance(exc, ews_errors.ErrorFolderNotFound):
+            return FolderNotFound(
+                _("a folder of {email} disappeared from the server: {reason}").format(
+                    email=s.email, reason=exc
+                )
+            )
+        if isinstance(exc, ews_errors.RateLimitError):
+            return ConnectionFailed(
+                _(
+                    "{where} keeps asking to slow down (Exchange throttling) and did not answer "
+                    "within {seconds:.0f} s; try again later"
+                ).format(where=where, seconds=s.max_wait)
+            )
+        if isinstance(exc, ews_errors.AutoDiscoverError):
+            return ConnectionFailed(
+                _(
+                    "autodiscover found no Exchange server for {email} ({reason}); give the "
+                    "EWS URL instead"
+                ).format(email=s.email, reason=exc)
+            )
+        if isinstance(
+            exc,
+            ews_errors.ErrorTimeoutExpired
+            | ews_errors.ErrorServerBusy
+            | ews_errors.ErrorInternalServerTransientError
+            | requests.RequestException
+            | OSError,
+        ):
+            reason = _reason(exc)
+            if "Name or service not known" in reason or "not known" in reason:
+                return ConnectionFailed(
+                    _("cannot find the server {host}: {reason}").format(host=where, reason=reason)
+                )
+            if self.connecting:
+                return ConnectionFailed(
+                    _("cannot connect to {where}: {reason}").format(where=where, reason=reason)
+                )
+            return ConnectionFailed(
+                _("the connection to {host} was lost: {reason}").format(host=where, reason=reason)
+            )
+        if isinstance(exc, ews_errors.TransportError | ews_errors.CASError):
+            return ConnectionFailed(f"{where}: {exc}")
+        return ConnectorError(f"{where}: {exc}")
+
+
+def _tls_reason(exc: BaseException) -> str:
+    text = str(exc)
+    m = re.search(r"certificate verify failed: ([^(')\"]+)", text)
+    if m:
+        return m.group(1).strip()
+    return "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else text
