@@ -316,7 +316,13 @@ def get_password(account: AccountConfig, prompt: Callable[[str], str] | None = N
                 name=account.name
             )
         )
-    return prompt(_("Password for {user}@{host}").format(user=account.user, host=account.host))
+    if account.host:
+        return prompt(
+            _("Password for {user}@{host}").format(user=account.user, host=account.host)
+        )
+    return prompt(
+        _("Password for {user}").format(user=account.user or account.email or account.name)
+    )
 
 
 def _keyring_get(name: str) -> str | None:

@@ -277,10 +277,14 @@ class Index:
         with self.db.atomic():
             known = [(s, d) for s, d in moves.items() if d is not None]
             if known and target_folder_id is not None:
-                self.conn.executemany(
-                    "DELETE FROM messages WHERE folder_id = ? AND server_id = ?",
-                    [(target_folder_id, d) for _, d in known],
-                )
+                # A sync may have indexed a moved message in the target already.
+                for start in range(0, len(known), 500):
+                    chunk = [d for _, d in known[start : start + 500]]
+                    self.conn.execute(
+                        "DELETE FROM messages WHERE folder_id = ?"
+                        f" AND server_id IN ({', '.join('?' * len(chunk))})",
+                        [target_folder_id, *chunk],
+                    )
                 self.conn.executemany(
                     "UPDATE messages SET folder_id = ?, server_id = ?,"
                     " uid = CASE WHEN uid IS NULL THEN NULL ELSE CAST(? AS INTEGER) END"

@@ -225,14 +225,22 @@ class Journal:
     ) -> None:
         """``(item id, state, target id, reason)`` for several items, one transaction."""
         now = utcnow()
+        rows = list(outcomes)
         with self.index.db.atomic():
-            self.conn.executemany(
-                "UPDATE action_items SET state = ?, target_id = coalesce(?, target_id),"
-                " reason = ?, target_validity = coalesce(?, target_validity), updated_at = ?"
-                " WHERE id = ?",
-                [(state, tid, reason, target_validity, now, i) for i, state, tid, reason
-                 in outcomes],
-            )
+            # One statement per few hundred items (UPDATE ... FROM VALUES) rather than one
+            # per item: this runs after every batch of an action.
+            for start in range(0, len(rows), 300):
+                chunk = rows[start : start + 300]
+                values = ", ".join("(?, ?, ?, ?)" for _ in chunk)
+                self.conn.execute(
+                    "UPDATE action_items SET state = v.column2,"
+                    " target_id = coalesce(v.column3, action_items.target_id),"
+                    " reason = v.column4,"
+                    " target_validity = coalesce(?, action_items.target_validity),"
+                    f" updated_at = ? FROM (VALUES {values}) AS v"
+                    " WHERE action_items.id = v.column1",
+                    [target_validity, now, *(x for row in chunk for x in row)],
+                )
 
     def finish(self, action_id: int, state: str, error: str | None = None) -> None:
         """Close the action."""
