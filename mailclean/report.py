@@ -150,6 +150,28 @@ class Figures:
         }
 
 
+
+# Headings used inside f-strings: gettext's extractor cannot read calls there, so they
+# are listed here as plain calls, evaluated when the page is rendered.
+_T = (
+    lambda: _('before'),
+    lambda: _('after'),
+    lambda: _('nothing to rank'),
+    lambda: _('Organisation total'),
+    lambda: _('Volume per team'),
+    lambda: _('Team leaderboard'),
+    lambda: _('By volume freed'),
+    lambda: _('By share of the volume freed'),
+    lambda: _('Mailbox leaderboard'),
+    lambda: _('What is left to clean, by category'),
+    lambda: _('A message can be in several categories.'),
+    lambda: _('By kind of folder'),
+    lambda: _('All teams'),
+    lambda: _('Volume that grew'),
+    lambda: _('Mailboxes not compared'),
+    lambda: _('They count neither as freed nor as grown.'),
+)
+
 def _mailbox_figures(a: MailboxRow, b: MailboxRow) -> Figures:
     return Figures(
         mailboxes=1,
@@ -601,8 +623,8 @@ def _e(text: object) -> str:
 def _legend() -> str:
     return (
         '<p class="legend">'
-        f'<span><i class="swatch" style="background:var(--before)"></i>{_e(_("before"))}</span>'
-        f'<span><i class="swatch" style="background:var(--after)"></i>{_e(_("after"))}</span>'
+        f'<span><i class="swatch" style="background:var(--before)"></i>{_e(_T[0]())}</span>'
+        f'<span><i class="swatch" style="background:var(--after)"></i>{_e(_T[1]())}</span>'
         "</p>"
     )
 
@@ -630,12 +652,12 @@ def _bars_svg(rows: list[tuple[str, int, int]], title: str, label_width: int = 1
         )
         parts.append(
             f'<rect class="before" x="{label_width}" y="{y + 3}" width="{wb}" '
-            f'height="12" rx="2"><title>{_e(_("before"))}: {_e(size(before))}'
+            f'height="12" rx="2"><title>{_e(_T[0]())}: {_e(size(before))}'
             "</title></rect>"
         )
         parts.append(
             f'<rect class="after" x="{label_width}" y="{y + 17}" width="{wa}" '
-            f'height="12" rx="2"><title>{_e(_("after"))}: {_e(size(after))}'
+            f'height="12" rx="2"><title>{_e(_T[1]())}: {_e(size(after))}'
             "</title></rect>"
         )
         freed = before - after
@@ -659,7 +681,7 @@ def _org_svg(org: Figures) -> str:
 def _board_table(lines: list[Line], by: str, kind: str, top: int | None) -> str:
     ranked = leaderboard(lines, by)[:top]
     if not ranked:
-        return f'<p class="note">{_e(_("nothing to rank"))}</p>'
+        return f'<p class="note">{_e(_T[2]())}</p>'
     head_name = _("Team") if kind == "team" else _("Mailbox")
     metric = _("Freed") if by == "bytes" else _("Reduction")
     best = max((abs(ln.figures.freed) for ln in ranked), default=1) or 1
@@ -784,12 +806,12 @@ def render_html(
     sections = [
         f'<header><h1>{_e(title)}</h1><p class="meta">{_e(taken)}</p></header>',
         f'<section class="kpis">{kpi_html}</section>',
-        f"<section><h2>{_e(_('Organisation total'))}</h2>{_legend()}{_org_svg(org)}</section>",
+        f"<section><h2>{_e(_T[3]())}</h2>{_legend()}{_org_svg(org)}</section>",
     ]
     if c.teams:
         by_volume = sorted(c.teams, key=lambda ln: (-ln.figures.bytes_before, ln.key.lower()))
         sections.append(
-            f"<section><h2>{_e(_('Volume per team'))}</h2>{_legend()}"
+            f"<section><h2>{_e(_T[4]())}</h2>{_legend()}"
             + _bars_svg(
                 [(ln.key, ln.figures.bytes_before, ln.figures.bytes_after) for ln in by_volume],
                 _("Volume per team, before and after"),
@@ -797,37 +819,37 @@ def render_html(
             + "</section>"
         )
         sections.append(
-            f'<section><h2>{_e(_("Team leaderboard"))}</h2><div class="boards">'
-            f"<div><h3>{_e(_('By volume freed'))}</h3>{_board_table(c.teams, 'bytes', 'team', top)}"
-            f"</div><div><h3>{_e(_('By share of the volume freed'))}</h3>"
+            f'<section><h2>{_e(_T[5]())}</h2><div class="boards">'
+            f"<div><h3>{_e(_T[6]())}</h3>{_board_table(c.teams, 'bytes', 'team', top)}"
+            f"</div><div><h3>{_e(_T[7]())}</h3>"
             f"{_board_table(c.teams, 'percent', 'team', top)}</div></div></section>"
         )
     if by == "mailbox" and c.mailboxes:
         sections.append(
-            f'<section><h2>{_e(_("Mailbox leaderboard"))}</h2><div class="boards">'
-            f"<div><h3>{_e(_('By volume freed'))}</h3>"
+            f'<section><h2>{_e(_T[8]())}</h2><div class="boards">'
+            f"<div><h3>{_e(_T[6]())}</h3>"
             f"{_board_table(c.mailboxes, 'bytes', 'mailbox', top)}</div>"
-            f"<div><h3>{_e(_('By share of the volume freed'))}</h3>"
+            f"<div><h3>{_e(_T[7]())}</h3>"
             f"{_board_table(c.mailboxes, 'percent', 'mailbox', top)}</div></div></section>"
         )
     if c.categories:
         rows = [(category_text(k), a, b) for k, a, b in c.categories]
         sections.append(
-            f"<section><h2>{_e(_('What is left to clean, by category'))}</h2>{_legend()}"
+            f"<section><h2>{_e(_T[9]())}</h2>{_legend()}"
             + _bars_svg(rows, _("Cleanup categories before and after"), label_width=250)
-            + f'<p class="note">{_e(_("A message can be in several categories."))}</p>'
+            + f'<p class="note">{_e(_T[10]())}</p>'
             "</section>"
         )
     if c.roles:
         role_lines = [Line(role_text(r.key), r.figures) for r in c.roles]
         sections.append(
-            f"<section><h2>{_e(_('By kind of folder'))}</h2>"
+            f"<section><h2>{_e(_T[11]())}</h2>"
             + _figures_table(role_lines, _("Folders"))
             + "</section>"
         )
     if c.teams:
         sections.append(
-            f"<section><h2>{_e(_('All teams'))}</h2>"
+            f"<section><h2>{_e(_T[12]())}</h2>"
             + _figures_table(c.teams, _("Team"))
             + "</section>"
         )
@@ -842,7 +864,7 @@ def render_html(
             body += _figures_table(grew_teams, _("Team"))
         if by == "mailbox" and grew_boxes:
             body += _figures_table(grew_boxes, _("Mailbox"), with_team=True)
-        sections.append(f"<section><h2>{_e(_('Volume that grew'))}</h2>{body}</section>")
+        sections.append(f"<section><h2>{_e(_T[13]())}</h2>{body}</section>")
     if c.unmatched:
         counts: dict[str, int] = {}
         for u in c.unmatched:
@@ -862,8 +884,8 @@ def render_html(
                 + "</tbody></table>"
             )
         sections.append(
-            f"<section><h2>{_e(_('Mailboxes not compared'))}</h2><ul>{items}</ul>{names}"
-            f'<p class="note">{_e(_("They count neither as freed nor as grown."))}</p>'
+            f"<section><h2>{_e(_T[14]())}</h2><ul>{items}</ul>{names}"
+            f'<p class="note">{_e(_T[15]())}</p>'
             "</section>"
         )
     notes = [

@@ -72,7 +72,7 @@ class SnapshotGroup(click.Group):
         except sqlite3.Error as exc:
             fail(_("the snapshots file cannot be used ({error})").format(error=exc))
         except KeyboardInterrupt:
-            fail(_("interrupted"), 130)
+            fail(_("interrupted by the user"), 130)
 
 
 @dataclass
