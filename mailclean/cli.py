@@ -151,10 +151,24 @@ def account() -> None:
 @account.command("add")
 @click.argument("name")
 @click.option("--imap", "host", metavar="HOST", help="IMAP server name.")
+@click.option(
+    "--ews",
+    "ews_url",
+    metavar="URL|autodiscover",
+    help="Exchange: the EWS URL (https://mail.example.org/EWS/Exchange.asmx) or autodiscover.",
+)
 @click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), help="Local Maildir.")
 @click.option("--port", type=click.IntRange(1, 65535), help="Server port (993, or 143).")
-@click.option("--user", help="Login name.")
+@click.option("--user", help="Login name (Exchange: DOMAIN\\user or user@domain).")
 @click.option("--address", help="E-mail address of the mailbox (default: the login if it has @).")
+@click.option("--email", help="Exchange: the mailbox's address (default: the login if it has @).")
+@click.option(
+    "--auth",
+    type=click.Choice(cfg.EWS_AUTH),
+    help="Exchange: how to log in (default: ntlm; oauth2 needs --client-id and --tenant-id).",
+)
+@click.option("--client-id", help="Exchange with OAuth2: the application (client) id.")
+@click.option("--tenant-id", help="Exchange with OAuth2: the directory (tenant) id.")
 @click.option(
     "--security",
     type=click.Choice(["ssl", "starttls", "none"]),
@@ -172,10 +186,15 @@ def account_add(
     state: State,
     name: str,
     host: str | None,
+    ews_url: str | None,
     maildir: Path | None,
     port: int | None,
     user: str | None,
     address: str | None,
+    email: str | None,
+    auth: str | None,
+    client_id: str | None,
+    tenant_id: str | None,
     security: str,
     password_env: str | None,
     use_keyring: bool,
@@ -183,18 +202,33 @@ def account_add(
     cafile: str | None,
     replace: bool,
 ) -> None:
-    """Add an account: an IMAP mailbox (--imap) or a local Maildir (--maildir)."""
-    if bool(host) == bool(maildir):
-        fail(_("give either --imap HOST or --maildir PATH"))
+    """Add an account: IMAP (--imap), Exchange (--ews) or a local Maildir (--maildir)."""
+    if sum(1 for given in (host, ews_url, maildir) if given) != 1:
+        fail(_("give either --imap HOST or --maildir PATH (or --ews URL for Exchange)"))
     config = state.config()
+    if password_env and use_keyring and not maildir:
+        fail(_("choose one of --password-env and --keyring"))
+    source = "env" if password_env else "keyring" if use_keyring else "prompt"
     if maildir:
         acc = cfg.AccountConfig(name=name, kind="maildir", path=str(maildir.expanduser()))
+    elif ews_url:
+        acc = cfg.AccountConfig(
+            name=name,
+            kind="ews",
+            ews_url=ews_url,
+            email=email or address or (user if user and "@" in user else None),
+            user=user,
+            auth=auth,
+            client_id=client_id,
+            tenant_id=tenant_id,
+            password=source,
+            password_env=password_env,
+            insecure_tls=insecure_tls,
+            cafile=cafile,
+        )
     else:
         if not user:
             fail(_("--user is required for an IMAP account"))
-        if password_env and use_keyring:
-            fail(_("choose one of --password-env and --keyring"))
-        source = "env" if password_env else "keyring" if use_keyring else "prompt"
         acc = cfg.AccountConfig(
             name=name,
             kind="imap",
@@ -213,8 +247,9 @@ def account_add(
         cfg.store_password(name, click.prompt(_("Password"), hide_input=True))
     config.save()
     if insecure_tls:
+        where = host or (ews_url or "").split("//", 1)[-1].split("/", 1)[0]
         warning = _("warning: the TLS certificate of {host} will not be verified")
-        err.print(warning.format(host=host))
+        err.print(warning.format(host=where))
     out.print(_("account {name} added to {path}").format(name=name, path=config.path))
 
 

@@ -1,8 +1,10 @@
 """Actions against real mail stores: Dovecot with every extension, without MOVE (COPY +
-UID EXPUNGE), without MOVE and UIDPLUS (the minimal server), and a local Maildir.
+UID EXPUNGE), without MOVE and UIDPLUS (the minimal server), a local Maildir, and Exchange
+through the loopback EWS server (tests/ews/, driven by exchangelib unmodified).
 
-The oracle is the store itself (``doveadm mailbox status``, or the Maildir's files), never
-mailclean's own index: exactly the chosen messages move, nothing else does.
+The oracle is the store itself (``doveadm mailbox status``, the Maildir's files, or the
+loopback server's own mailbox), never mailclean's own index: exactly the chosen messages
+move, nothing else does.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 from mailclean import actions, mailgen
 from mailclean import export as exporting
 from mailclean.connectors.base import ConnectionFailed, Connector
+from mailclean.connectors.ews import EwsConnector, EwsSettings
 from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.connectors.maildir import MaildirConnector
 from mailclean.index import Index
@@ -32,9 +35,13 @@ from mailclean.index.journal import Journal
 from mailclean.rules import load_rules, scan
 from mailclean.sync import sync_account
 from tests.dovecot import Dovecot
+from tests.ews import EwsServer
+from tests.ews.mime import ParsedMessage
 
 USER, PASSWORD = "user1", "secret1"
 ACCOUNT = "work"
+#: Raw bytes -> the loopback EWS server's parse of them, shared by every seeding.
+PARSED: dict[bytes, ParsedMessage] = {}
 
 
 @lru_cache(maxsize=1)
@@ -52,6 +59,9 @@ class Box:
     status: Callable[[], dict[str, tuple[int, int]]]
     server: Dovecot | None = None
     root: Path | None = None
+    ews: EwsServer | None = None
+    inbox: str = "INBOX"
+    """The inbox's path (Exchange names it in the mailbox's language: "Inbox")."""
 
     def connector(self) -> Connector:
         c = self.connect()
@@ -67,6 +77,11 @@ class Box:
 
     def bodies(self, folder: str) -> dict[str, bytes]:
         """Every message of ``folder`` by Message-ID (the store's own bytes, CRLF)."""
+        if self.ews is not None:
+            store = self.ews.store
+            with store.lock:
+                items = list(store.folder(folder).items.values())
+            return {_msgid(i.msg.raw): i.msg.raw for i in items}
         if self.server is None:
             c = MaildirConnector(self.root)  # type: ignore[arg-type]
             c.list_folders()
@@ -96,10 +111,37 @@ def maildir_status(root: Path) -> dict[str, tuple[int, int]]:
     return {f.path: (f.messages or 0, f.bytes or 0) for f in MaildirConnector(root).list_folders()}
 
 
-@pytest.fixture(params=["dovecot", "dovecot_nomove", "dovecot_minimal", "maildir"])
+@pytest.fixture(scope="module")
+def ews_server() -> Iterator[EwsServer]:
+    """One loopback EWS server for the module; each test resets and seeds its mailbox."""
+    with EwsServer() as server:
+        yield server
+
+
+def ews_connector(server: EwsServer, **kw: object) -> EwsConnector:
+    """A connector to the loopback server's mailbox."""
+    settings: dict = dict(email=server.email, ews_url=server.url, auth="none", max_wait=5.0)
+    settings.update(kw)
+    return EwsConnector(EwsSettings(**settings))
+
+
+@pytest.fixture(params=["dovecot", "dovecot_nomove", "dovecot_minimal", "maildir", "ews"])
 def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Box]:
     index = Index(tmp_path / "index.db")
-    if request.param == "maildir":
+    if request.param == "ews":
+        ews: EwsServer = request.getfixturevalue("ews_server")
+        ews.reset()
+        ews.seed(corpus(), cache=PARSED)
+        b = Box(
+            "ews",
+            index,
+            lambda: ews_connector(ews),
+            # The server's own mailbox: items and bytes per folder, by list_folders' paths.
+            ews.store.truth,
+            ews=ews,
+            inbox=ews.store.by_distinguished["inbox"].name,
+        )
+    elif request.param == "maildir":
         root = tmp_path / "Maildir"
         mailgen.write_maildir(root, corpus())
         b = Box(
@@ -234,7 +276,7 @@ def test_export_then_trash_reads_back_identical(box: Box, tmp_path: Path) -> Non
         assert sorted(exporting.digest(r) for r in back) == sorted(
             exporting.digest(originals[m]) for m in chosen
         )
-        if fmt == "eml" and box.server is not None:
+        if fmt == "eml" and (box.server is not None or box.ews is not None):
             # .eml files hold the server's bytes exactly.
             assert sorted(hashlib.sha256(r).digest() for r in back) == sorted(
                 hashlib.sha256(originals[m]).digest() for m in chosen
@@ -277,7 +319,7 @@ def test_delete_from_trash_frees_and_counts_once(box: Box) -> None:
 
 
 def test_delete_outside_trash_needs_permanent(box: Box) -> None:
-    sel = actions.Selection(folders=("INBOX",), larger_than=1_000_000)
+    sel = actions.Selection(folders=(box.inbox,), larger_than=1_000_000)
     p = actions.plan(box.index, ACCOUNT, "delete", sel)
     assert p.outside_trash == p.messages > 0
     before = box.status()
@@ -292,7 +334,8 @@ def test_delete_outside_trash_needs_permanent(box: Box) -> None:
     finally:
         c.close()
     assert outcome.action.count("done") == (p.messages, p.bytes)
-    assert box.status()["INBOX"] == (before["INBOX"][0] - p.messages, before["INBOX"][1] - p.bytes)
+    inbox = box.inbox
+    assert box.status()[inbox] == (before[inbox][0] - p.messages, before[inbox][1] - p.bytes)
 
 
 def test_a_message_that_changed_or_vanished_is_skipped(box: Box) -> None:
@@ -327,7 +370,20 @@ def test_dry_run_changes_nothing(box: Box, tmp_path: Path) -> None:
     from mailclean.config import AccountConfig, Config
 
     config = Config(tmp_path / "config.toml")
-    if box.server is None:
+    if box.ews is not None:
+        config.add(
+            AccountConfig(
+                ACCOUNT,
+                "ews",
+                ews_url=box.ews.url,
+                email=box.ews.email,
+                user="MAIRIE\\agent",
+                auth="basic",
+                password="env",
+                password_env="MC_TEST_PW",
+            )
+        )
+    elif box.server is None:
         config.add(AccountConfig(ACCOUNT, "maildir", path=str(box.root)))
     else:
         config.add(
@@ -353,7 +409,7 @@ def test_dry_run_changes_nothing(box: Box, tmp_path: Path) -> None:
     }
     for args in (
         ["clean", ACCOUNT, "--rule", "newsletters"],
-        ["clean", ACCOUNT, "--folder", "INBOX", "--action", "delete", "--permanent"],
+        ["clean", ACCOUNT, "--folder", box.inbox, "--action", "delete", "--permanent"],
         ["clean", ACCOUNT, "--rule", "large-attachments", "--export", str(tmp_path / "x.mbox")],
     ):
         result = runner.invoke(cli, args, env=env)
@@ -364,7 +420,7 @@ def test_dry_run_changes_nothing(box: Box, tmp_path: Path) -> None:
     assert not (tmp_path / "x.mbox").exists()
     result = runner.invoke(
         cli,
-        ["clean", ACCOUNT, "--folder", "INBOX", "--action", "delete", "--permanent", "--yes"],
+        ["clean", ACCOUNT, "--folder", box.inbox, "--action", "delete", "--permanent", "--yes"],
         env=env,
     )
     assert result.exit_code == 1 and "--confirm-count" in result.output
@@ -383,6 +439,16 @@ def test_dry_run_changes_nothing(box: Box, tmp_path: Path) -> None:
 
 
 def _flags(box: Box) -> dict:
+    if box.ews is not None:
+        # Ids, change keys (any modification), read state and follow-up flag of every item.
+        store = box.ews.store
+        with store.lock:
+            return {
+                store.path(f): sorted(
+                    (i.id, i.change_key, i.is_read, i.flag_status) for i in f.items.values()
+                )
+                for f in store.mail_folders()
+            }
     if box.server is None:
         return {
             p: sorted(x.name for x in (box.root.rglob("*")) if x.is_file())  # type: ignore[union-attr]

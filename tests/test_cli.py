@@ -72,6 +72,53 @@ def test_accounts_round_trip(run, tmp_path: Path) -> None:  # type: ignore[no-un
     assert [a["name"] for a in json.loads(run("account", "list", "--json").output)] == ["work"]
 
 
+def test_exchange_account_round_trip(run, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mailclean import config as cfg
+    from mailclean import mailgen
+    from tests.ews import EwsServer
+
+    with EwsServer(credentials=("MAIRIE\\agent", "s3cr3t")) as server:
+        server.seed(mailgen.generate(7, messages=120))
+        run(
+            "account", "add", "work", "--ews", server.url, "--email", server.email,
+            "--user", "MAIRIE\\agent", "--auth", "basic", "--password-env", "MC_EWS_PW",
+        )
+        run(
+            "account", "add", "cloud", "--ews", "autodiscover", "--user", "j.dupont@example.org",
+            "--auth", "oauth2", "--client-id", "app", "--tenant-id", "tenant",
+            "--password-env", "MC_APP_SECRET",
+        )
+        listed = json.loads(run("account", "list", "--json").output)
+        assert [(a["name"], a["kind"], a["user"]) for a in listed] == [
+            ("cloud", "ews", "j.dupont@example.org"),
+            ("work", "ews", "MAIRIE\\agent"),
+        ]
+        config = cfg.load(tmp_path / "config.toml")
+        assert config.account("work") == cfg.AccountConfig(
+            name="work", kind="ews", ews_url=server.url, email=server.email,
+            user="MAIRIE\\agent", auth="basic", password="env", password_env="MC_EWS_PW",
+        )
+        cloud = config.account("cloud")
+        assert (cloud.ews_url, cloud.email, cloud.auth) == (
+            "autodiscover", "j.dupont@example.org", "oauth2"
+        )
+        assert "s3cr3t" not in (tmp_path / "config.toml").read_text()
+        monkeypatch.setenv("MC_EWS_PW", "wrong")
+        assert "refused the login" in run("account", "test", "work", code=1).output
+        monkeypatch.setenv("MC_EWS_PW", "s3cr3t")
+        folders = len(server.store.mail_folders())
+        assert f"work: login OK, {folders} folders" in run("account", "test", "work").output
+        run("sync", "work")
+        stats = json.loads(run("stats", "work", "--json").output)
+        assert stats["messages"] == 120
+    # Without @ in the login, the mailbox address must be given.
+    result = run("account", "add", "x", "--ews", "autodiscover", "--user", "MAIRIE\\x", code=1)
+    assert "'email' (the mailbox address) is missing" in result.output
+    result = run("account", "add", "x", "--ews", "https://m.example.org/EWS/Exchange.asmx",
+                 "--imap", "m.example.org", code=1)
+    assert "--ews URL" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

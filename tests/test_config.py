@@ -11,8 +11,14 @@ from mailclean import config as cfg
 
 
 def imap_account(**kw: object) -> cfg.AccountConfig:
-    base: dict = dict(name="work", kind="imap", host="mail.example.org", user="jdupont",
-                      password="env", password_env="MAIL_PW")
+    base: dict = dict(
+        name="work",
+        kind="imap",
+        host="mail.example.org",
+        user="jdupont",
+        password="env",
+        password_env="MAIL_PW",
+    )
     base.update(kw)
     return cfg.AccountConfig(**base)
 
@@ -56,10 +62,14 @@ def test_password_sources_fail_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
         ("accounts = [", "not valid TOML"),
         ("[accounts.w]\nkind = 'pop3'", "kind must be one of"),
         ("[accounts.w]\nkind = 'imap'\nuser = 'u'", "'host' is missing"),
-        ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\nport = 'x'",
-         "port must be a whole number"),
-        ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\npassword = 'hunter2'",
-         "never goes in this file"),
+        (
+            "[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\nport = 'x'",
+            "port must be a whole number",
+        ),
+        (
+            "[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\npassword = 'hunter2'",
+            "never goes in this file",
+        ),
         ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\ncolour = 1", "unknown key"),
         ("accounts = 3", "must be a table"),
         ("[accounts.w]\nkind = 'maildir'", "'path' is missing"),

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -21,8 +23,8 @@ from exchangelib import IMPERSONATION, OAuth2Credentials
 from exchangelib import errors as ews_errors
 from exchangelib.transport import OAUTH2
 
+from mailclean import actions, mailgen, mime
 from mailclean import config as cfg
-from mailclean import mailgen
 from mailclean.connectors import connector_for
 from mailclean.connectors import ews as ews_module
 from mailclean.connectors.base import (
@@ -32,16 +34,20 @@ from mailclean.connectors.base import (
     FolderInfo,
     FolderNotFound,
     FolderState,
+    ItemRef,
     MessagesAdded,
     TLSError,
 )
 from mailclean.connectors.ews import EwsConnector, EwsSettings
+from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.index import Index
+from mailclean.index.journal import Journal
+from mailclean.rules import load_rules, scan
 from mailclean.sync import SyncReport, sync_account
-from tests.dovecot import _make_certificate
+from tests.dovecot import Dovecot, _make_certificate
 from tests.ews import EwsServer
 from tests.ews.mime import ParsedMessage
-from tests.ews.store import FLAG_FLAGGED
+from tests.ews.store import FLAG_COMPLETE, FLAG_FLAGGED, Item
 
 PARSED: dict[bytes, ParsedMessage] = {}
 
@@ -562,3 +568,471 @@ def test_oauth2_credentials_are_wired(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _with(settings: EwsSettings, **changes: object) -> EwsSettings:
     return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+# -- actions --------------------------------------------------------------------------------------
+
+
+def _synced(index: Index, server: EwsServer) -> None:
+    sync(index, server)
+
+
+def _inbox_plan(index: Index, server: EwsServer, kind: str = "trash") -> actions.Plan:
+    inbox = server.store.by_distinguished["inbox"].name
+    return actions.plan(index, "work", kind, actions.Selection(folders=(inbox,)))
+
+
+def _run_action(
+    index: Index,
+    conn: EwsConnector,
+    p: actions.Plan,
+    *,
+    batch: int = actions.BATCH,
+    waits: list[float] | None = None,
+) -> actions.Outcome:
+    """Execute ``p`` like actions.execute, with the runner's back-off sleeps recorded
+    instead of slept (a reconnection waits 1 s, 2 s... otherwise)."""
+    journal = Journal(index)
+    action_id = actions._begin(index, p, p.kind, target=p.target)
+    runner = actions._Runner(
+        index,
+        conn,
+        action_id,
+        actions.ActionProgress(),
+        None,
+        batch,
+        sleep=(waits if waits is not None else []).append,
+    )
+    try:
+        state = runner.run()
+    except ConnectorError as exc:
+        journal.finish(action_id, "interrupted", str(exc))
+        raise
+    journal.finish(action_id, state, runner.row.error)
+    row = journal.action(action_id)
+    assert row is not None
+    return actions.Outcome(row, None, runner.skipped)
+
+
+def test_trash_then_undo_go_through_the_new_item_ids(index: Index, server: EwsServer) -> None:
+    _synced(index, server)
+    store = server.store
+    inbox, trash = store.by_distinguished["inbox"], store.by_distinguished["deleteditems"]
+    before = store.truth()
+    p = _inbox_plan(index, server)
+    originals = {i.id: i.msg for i in inbox.items.values()}
+    conn = connector(server)
+    conn.connect()
+    server.reset_counts()
+    try:
+        outcome = actions.execute(index, conn, p)
+    finally:
+        conn.close()
+    assert outcome.action.state == "done" and outcome.action.count("done") == (p.messages, p.bytes)
+    counts = server.request_counts()
+    # One GetItem of identities and one MoveItem per 500 items, and a GetFolder per folder.
+    chunks = -(-p.messages // ews_module.ACTION_CHUNK)
+    assert counts["MoveItem"] == chunks and counts["GetItem"] == chunks
+    # Flagged messages are protected: they stay.
+    assert len(inbox.items) == p.protected > 0
+    assert len(trash.items) == before[trash.name][0] + p.messages
+    # The journal holds each message's new id, which is where the server put it.
+    items = Journal(index).items(outcome.action.id)
+    assert all(trash.items[i.target_id].msg is originals[i.server_id] for i in items)  # type: ignore[index]
+    conn = connector(server)
+    conn.connect()
+    try:
+        _plan, undone = actions.undo(index, conn, "work", outcome.action.id)
+    finally:
+        conn.close()
+    assert undone is not None and undone.action.count("done") == (p.messages, p.bytes)
+    assert store.truth() == before
+    assert sorted(id(i.msg) for i in inbox.items.values()) == sorted(map(id, originals.values()))
+    assert_matches_server_after_sync(index, server)
+
+
+def assert_matches_server_after_sync(index: Index, server: EwsServer) -> None:
+    """The index followed every move: a sync afterwards changes nothing but change keys."""
+    report = sync(index, server)
+    assert report.removed == 0
+    assert indexed_by_folder(index) == server.store.truth()
+
+
+def test_a_change_key_changed_by_another_client_is_skipped(index: Index, server: EwsServer) -> None:
+    _synced(index, server)
+    store = server.store
+    p = _inbox_plan(index, server)
+    first, second, third = p.items[:3]
+    # Another client marks a follow-up flag "complete" (a modification: a new change key),
+    # reads another message (the change key stays, as in Exchange), moves a third away.
+    store.set_flag(first.server_id, FLAG_COMPLETE)
+    store.mark_read(second.server_id)
+    store.move(third.server_id, store.folder("Archives/2019"))
+    before = store.truth()
+    conn = connector(server)
+    conn.connect()
+    try:
+        outcome = actions.execute(index, conn, p)
+    finally:
+        conn.close()
+    reasons = {s: r for _f, s, r in outcome.skipped}
+    assert reasons == {first.server_id: "changed", third.server_id: "vanished"}
+    assert outcome.action.state == "partial"
+    assert outcome.action.count("done")[0] == p.messages - 2
+    after = store.truth()
+    inbox = store.by_distinguished["inbox"]
+    assert len(inbox.items) == p.protected + 1 and first.server_id in inbox.items
+    trash = store.by_distinguished["deleteditems"].name
+    assert after[trash][0] == before[trash][0] + p.messages - 2
+
+
+def test_server_busy_during_a_move_is_waited_out(index: Index, server: EwsServer) -> None:
+    _synced(index, server)
+    p = _inbox_plan(index, server)
+    before = server.store.truth()
+    server.busy(2, back_off_ms=20, operation="MoveItem")
+    server.busy(1, back_off_ms=20, operation="GetItem")
+    server.reset_counts()
+    waits: list[float] = []
+    conn = connector(server, action_chunk=40)
+    conn.connect()
+    try:
+        outcome = _run_action(index, conn, p, batch=100, waits=waits)
+    finally:
+        conn.close()
+    assert outcome.action.state == "done" and outcome.action.count("done") == (p.messages, p.bytes)
+    assert waits == []  # exchangelib waited each BackOffMilliseconds; no reconnection
+    assert server.request_counts()["MoveItem"] == -(-p.messages // 40) + 2
+    trash = server.store.by_distinguished["deleteditems"].name
+    inbox = server.store.by_distinguished["inbox"].name
+    assert server.store.truth()[trash] == (
+        before[trash][0] + p.messages,
+        before[trash][1] + p.bytes,
+    )
+    assert server.store.truth()[inbox][0] == p.protected
+
+
+def test_a_server_that_keeps_refusing_interrupts_the_action(
+    index: Index, server: EwsServer
+) -> None:
+    _synced(index, server)
+    p = _inbox_plan(index, server)
+    before = server.store.truth()
+    server.busy(10_000, back_off_ms=40, operation="MoveItem")
+    conn = connector(server, max_wait=0.1)
+    conn.connect()
+    waits: list[float] = []
+    try:
+        with pytest.raises(ConnectionFailed, match="keeps asking to slow down"):
+            _run_action(index, conn, p, waits=waits)
+    finally:
+        conn.close()
+    assert waits == [1.0, 2.0, 4.0]  # the runner's three reconnections, then it gave up
+    assert server.store.truth() == before
+    server.clear_faults()
+    conn = connector(server)
+    conn.connect()
+    try:
+        (settled,) = actions.reconcile(index, conn, "work")
+        assert settled.count("pending")[0] == p.messages  # nothing was moved
+        outcome = actions.resume(index, conn, "work", settled.id)
+    finally:
+        conn.close()
+    assert outcome.action.state == "done" and outcome.action.count("done") == (p.messages, p.bytes)
+
+
+@pytest.mark.parametrize("processed", [False, True], ids=["request-lost", "answer-lost"])
+def test_a_dropped_connection_mid_action_is_reconciled(
+    index: Index, server: EwsServer, processed: bool
+) -> None:
+    _synced(index, server)
+    store = server.store
+    p = _inbox_plan(index, server)
+    before = store.truth()
+    # The second MoveItem never gets an answer: lost on the way there (nothing moved), or on
+    # the way back (moved, new ids unknown: reconcile finds them in Deleted Items by
+    # Message-ID and size).
+    server.drop(1, operation="MoveItem", after=1, processed=processed)
+    waits: list[float] = []
+    conn = connector(server, action_chunk=30)
+    conn.connect()
+    try:
+        outcome = _run_action(index, conn, p, batch=30, waits=waits)
+    finally:
+        conn.close()
+    assert waits == [1.0]
+    assert outcome.action.state == "done" and outcome.action.count("done") == (p.messages, p.bytes)
+    trash = store.by_distinguished["deleteditems"]
+    after = store.truth()
+    assert after[trash.name] == (
+        before[trash.name][0] + p.messages,
+        before[trash.name][1] + p.bytes,
+    )
+    assert len(store.by_distinguished["inbox"].items) == p.protected
+    # Every item's new id in the journal is where the server holds it, each id once.
+    items = Journal(index).items(outcome.action.id)
+    targets = [i.target_id for i in items]
+    assert len(set(targets)) == len(targets) and all(t in trash.items for t in targets)
+    assert all(
+        mime.normalize_message_id(trash.items[i.target_id].msg.message_id) == i.message_id  # type: ignore[index]
+        for i in items
+    )
+    assert_matches_server_after_sync(index, server)
+
+
+def test_a_delete_whose_answer_is_lost_is_reconciled(index: Index, server: EwsServer) -> None:
+    _synced(index, server)
+    store = server.store
+    trash = store.by_distinguished["deleteditems"]
+    p = actions.plan(index, "work", "delete", actions.Selection(folders=(trash.name,)))
+    recoverable = store.by_distinguished["recoverableitemsdeletions"]
+    server.drop(1, operation="DeleteItem", after=1, processed=True)
+    waits: list[float] = []
+    conn = connector(server, action_chunk=10)
+    conn.connect()
+    try:
+        outcome = _run_action(index, conn, p, batch=10, waits=waits)
+    finally:
+        conn.close()
+    assert waits == [1.0]
+    assert outcome.action.state == "done" and outcome.action.count("done") == (p.messages, p.bytes)
+    assert trash.items == {} and len(recoverable.items) == p.messages  # each deleted once
+    assert_matches_server_after_sync(index, server)
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["soft", "hard"])
+def test_soft_and_hard_delete_are_what_they_say(
+    index: Index, server: EwsServer, hard: bool
+) -> None:
+    store = server.store
+    store.quota_kb = 1024 * 1024
+    _synced(index, server)
+    trash = store.by_distinguished["deleteditems"]
+    recoverable = store.by_distinguished["recoverableitemsdeletions"]
+    p = actions.plan(index, "work", "delete", actions.Selection(folders=(trash.name,)))
+    assert p.messages > 0 and p.outside_trash == 0
+    conn = connector(server, hard_delete=hard)
+    conn.connect()
+    try:
+        conn.list_folders()  # quota() counts the folders as last listed
+        used_before = conn.quota().used  # type: ignore[union-attr]
+        msgs = [i.msg for i in trash.items.values()]
+        items_before = len(store.items)
+        outcome = actions.execute(index, conn, p)
+        conn.list_folders()
+        used_after = conn.quota().used  # type: ignore[union-attr]
+    finally:
+        conn.close()
+    assert conn.delete_mode == ("hard" if hard else "soft")
+    assert outcome.action.count("done") == (p.messages, p.bytes)
+    assert trash.items == {}
+    # Either way the bytes left the mailbox's folders and its quota...
+    assert used_before - used_after == p.bytes
+    freed = Journal(index).freed(1)
+    assert freed["deleted_bytes"] == p.bytes == freed["freed_on_server_bytes"]
+    # ...but a soft delete keeps them in Recoverable Items (still in the mailbox database,
+    # recoverable until the retention period ends); a hard delete purges them.
+    if hard:
+        assert recoverable.items == {}
+        assert len(store.items) == items_before - p.messages
+    else:
+        assert len(store.items) == items_before
+        assert sorted(map(id, (i.msg for i in recoverable.items.values()))) == sorted(map(id, msgs))
+        assert sum(i.size for i in recoverable.items.values()) == p.bytes
+
+
+def test_undo_into_a_folder_deleted_meanwhile_creates_it(index: Index, server: EwsServer) -> None:
+    _synced(index, server)
+    store = server.store
+    path = "Projets/Budget 2026"
+    before = store.truth()[path]
+    p = actions.plan(index, "work", "trash", actions.Selection(folders=(path,)))
+    assert p.messages == before[0] > 0
+    conn = connector(server)
+    conn.connect()
+    try:
+        trashed = actions.execute(index, conn, p)
+        store.delete_folder("Projets")  # its subfolders go with it
+        _plan, undone = actions.undo(index, conn, "work", trashed.action.id)
+    finally:
+        conn.close()
+    assert undone is not None and undone.action.state == "done"
+    assert store.truth()[path] == before
+    assert server.request_counts()["CreateFolder"] == 2  # "Projets", then "Budget 2026"
+
+
+def test_export_fetches_only_what_is_exported_in_bounded_requests(
+    server: EwsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = server.store
+    items = list(store.by_distinguished["inbox"].items.values())[:12]
+    refs = [ItemRef(i.id, i.size, None, i.change_key) for i in items]
+    limit = sum(r.size for r in refs[:4])
+    monkeypatch.setattr(ews_module, "EXPORT_BYTES", limit)
+    expected_requests, weight = 1, 0
+    for r in refs:
+        if weight and weight + r.size > limit:
+            expected_requests, weight = expected_requests + 1, 0
+        weight += r.size
+    gone = refs[5]
+    store.delete(gone.server_id)
+    conn = connector(server)
+    conn.connect()
+    server.reset_counts()
+    try:
+        got = list(conn.fetch("Inbox", refs))
+    finally:
+        conn.close()
+    assert [sid for sid, _ in got] == [r.server_id for r in refs if r is not gone]
+    assert all(raw == store.items[sid].msg.raw for sid, raw in got)
+    assert server.request_counts() == {"GetItem": expected_requests}
+
+
+def test_verify_and_folder_validity(server: EwsServer) -> None:
+    store = server.store
+    inbox = store.by_distinguished["inbox"]
+    a, b, c, d = list(inbox.items.values())[:4]
+
+    def ref(i: Item, **kw: object) -> ItemRef:
+        fields: dict = dict(
+            server_id=i.id,
+            size=i.size,
+            message_id=mime.normalize_message_id(i.msg.message_id),
+            change_key=i.change_key,
+        )
+        fields.update(kw)
+        return ItemRef(**fields)
+
+    conn = connector(server)
+    conn.connect()
+    try:
+        validity = conn.folder_validity("Inbox")
+        assert validity == ews_module.folder_identity(inbox.id)
+        copy = store.copy(d.id, store.folder("Archives"))
+        refs = [ref(a), ref(b, size=b.size + 1), ref(c, message_id="x@y"), ref(copy)]
+        assert conn.verify("Inbox", validity, refs) == {
+            b.id: "changed",
+            c.id: "changed",
+            copy.id: "vanished",  # there is such an item, but in another folder
+        }
+        assert conn.verify("Inbox", validity + 1, refs[:1]) == {a.id: "reset"}
+        # Index rows without a change key (undo) are checked by size and Message-ID.
+        assert conn.verify("Inbox", None, [ref(a, change_key=None)]) == {}
+        store.delete_folder("Projets/Budget 2026")
+        with pytest.raises(FolderNotFound):
+            conn.folder_validity("Projets/Budget 2026")
+        store.create_folder("Projets/Budget 2026")
+        recreated = conn.folder_validity("Projets/Budget 2026")
+        assert recreated == ews_module.folder_identity(store.folder("Projets/Budget 2026").id)
+        store.rename_folder("Archives/2019", "Vieux")
+        with pytest.raises(FolderNotFound):
+            conn.folder_validity("Archives/2019")
+        assert conn.folder_validity("Archives/Vieux")
+        assert conn.next_id("Inbox") is None
+    finally:
+        conn.close()
+
+
+def test_locate_finds_each_message_once(server: EwsServer) -> None:
+    store = server.store
+    archives = store.folder("Archives")
+    one = next(iter(store.by_distinguished["inbox"].items.values()))
+    # Two identical copies in Archives, one of another message with the same Message-ID.
+    first, second = store.copy(one.id, archives), store.copy(one.id, archives)
+    raw = one.msg.raw.replace(b"\r\n\r\n", b"\r\nX-Other: 1\r\n\r\n", 1)
+    store.add(raw, archives)
+    gone = store.move(store.copy(one.id, archives).id, store.by_distinguished["junkemail"])
+    del store.items[gone.id], gone.folder.items[gone.id]  # an original that no longer exists
+    msgid = mime.normalize_message_id(one.msg.message_id)
+    refs = [
+        ItemRef(gone.id, one.size, msgid),
+        ItemRef(gone.id[:-4] + "AAA=", one.size, msgid),
+        ItemRef("AAAA" + gone.id[4:], one.size, msgid),
+    ]
+    conn = connector(server)
+    conn.connect()
+    server.reset_counts()
+    try:
+        found = conn.locate("Archives", refs, None)
+        # An original still in the mailbox was not moved: nothing is looked for it.
+        assert conn.locate("Archives", [ItemRef(one.id, one.size, msgid)], None) == {}
+    finally:
+        conn.close()
+    assert sorted(found.values()) == sorted([first.id, second.id])
+    assert server.request_counts()["FindItem"] == 1
+
+
+# -- the same figures as IMAP ----------------------------------------------------------------------
+
+
+def _hits(index: Index) -> dict[str, Counter[tuple[str | None, int]]]:
+    """Per rule, the messages it flags as (Message-ID, size): folder names differ between
+    the two servers ("INBOX"/"Inbox", "Trash"/"Deleted Items"), messages do not."""
+    out: dict[str, Counter[tuple[str | None, int]]] = {}
+    for rule, message_id, size in index.db.execute(
+        "SELECT h.rule, m.message_id, m.size FROM hits h JOIN messages m ON m.id = h.message_id"
+    ):
+        out.setdefault(rule, Counter())[(message_id, size)] += 1
+    return out
+
+
+def _attachment_bytes(index: Index) -> dict[tuple[str | None, int], int]:
+    return {
+        (r[0], r[1]): r[2]
+        for r in index.db.execute("SELECT message_id, size, attachment_bytes FROM messages")
+    }
+
+
+def test_rules_give_the_same_figures_as_for_dovecot(
+    index: Index, server: EwsServer, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """The corpus synced from Exchange and from Dovecot scans to the same figures, rule by
+    rule, with one difference the protocols explain.
+
+    Message sizes agree: the generator writes CRLF messages, whose RFC822.SIZE (Dovecot) is
+    their length, which is the item size the loopback server reports. (A real Exchange
+    reports its own item size, MIME plus MAPI properties: there bytes would differ and only
+    message counts compare.) Attachment sizes do not: IMAP's BODYSTRUCTURE gives the
+    *encoded* size of a part (base64: 4/3 of the file, plus line ends), Exchange the
+    *decoded* size it stores. Each is that server's on-disk weight, so a rule with an
+    attachment-size threshold (large-attachments) may flag, in IMAP only, a message whose
+    file is just under the threshold and its base64 just over it. Every other rule flags
+    exactly the same messages.
+    """
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    rules = load_rules()
+    sync(index, server)
+    from_ews = scan(index, "work", rules, now=now)
+    dovecot.reset_user("user1")
+    dovecot.seed("user1", corpus())
+    imap_index = Index(tmp_path / "imap.db")
+    try:
+        imap = ImapConnector(
+            ImapSettings(dovecot.host, "user1", "secret1", port=dovecot.port, security="none")
+        )
+        sync_account(imap_index, "work", imap, sleep=lambda s: None)
+        from_imap = scan(imap_index, "work", rules, now=now)
+        imap_hits, imap_attachments = _hits(imap_index), _attachment_bytes(imap_index)
+    finally:
+        imap_index.close()
+    ews_hits, ews_attachments = _hits(index), _attachment_bytes(index)
+    assert from_ews.total_messages == from_imap.total_messages == len(corpus())
+    assert from_ews.total_bytes == from_imap.total_bytes
+    assert sum(len(h) for h in ews_hits.values()) > 0
+    explained = 0
+    for name, rule in rules.items():
+        ews, imap = ews_hits.get(name, Counter()), imap_hits.get(name, Counter())
+        if rule.type != "large-attachments":
+            assert ews == imap, name
+            continue
+        threshold = rule.params.get("min_size", 5_000_000)
+        assert not ews - imap, name  # decoded <= encoded: EWS never flags more
+        for key in imap - ews:
+            assert ews_attachments[key] < threshold <= imap_attachments[key], (name, key)
+            explained += 1
+    ews_rules = {r["rule"]: (r["messages"], r["bytes"]) for r in from_ews.rules}
+    imap_rules = {r["rule"]: (r["messages"], r["bytes"]) for r in from_imap.rules}
+    differing = {n for n in ews_rules if ews_rules[n] != imap_rules[n]}
+    assert all(rules[n].type == "large-attachments" for n in differing)
+    # The figures differ by exactly the messages explained above.
+    assert sum(imap_rules[n][0] - ews_rules[n][0] for n in differing) == explained

@@ -28,12 +28,21 @@ from tests.dovecot import (
 
 pytestmark = pytest.mark.dovecot
 
-MODERN = {"MOVE", "CONDSTORE", "QRESYNC", "UIDPLUS", "SPECIAL-USE", "ESEARCH", "STATUS=SIZE",
-          "LIST-STATUS"}
+MODERN = {
+    "MOVE",
+    "CONDSTORE",
+    "QRESYNC",
+    "UIDPLUS",
+    "SPECIAL-USE",
+    "ESEARCH",
+    "STATUS=SIZE",
+    "LIST-STATUS",
+}
 
 
-def message(folder: str, subject: str, body_lines: int = 3, flags: tuple[str, ...] = ()
-            ) -> GeneratedMessage:
+def message(
+    folder: str, subject: str, body_lines: int = 3, flags: tuple[str, ...] = ()
+) -> GeneratedMessage:
     """A small hand-built message; only folder, raw, flags and internal_date matter here."""
     body = "".join(f"Line {i} of {subject}, with some é accents.\r\n" for i in range(body_lines))
     msgid = f"{zlib.crc32(f'{folder}/{subject}'.encode()):08x}@example.org"
@@ -45,11 +54,23 @@ def message(folder: str, subject: str, body_lines: int = 3, flags: tuple[str, ..
         f"{body}"
     ).encode()
     return GeneratedMessage(
-        folder=folder, raw=raw, flags=frozenset(flags),
-        internal_date=datetime(2024, 6, 3, 12, 5, tzinfo=UTC), kind="personal",
-        message_id=None, subject=subject, sender="someone@example.org", sender_name="Someone",
-        date=None, thread_root=None, list_id=None, list_unsubscribe=None,
-        list_unsubscribe_post=None, precedence=None, auto_submitted=None, attachments=(),
+        folder=folder,
+        raw=raw,
+        flags=frozenset(flags),
+        internal_date=datetime(2024, 6, 3, 12, 5, tzinfo=UTC),
+        kind="personal",
+        message_id=None,
+        subject=subject,
+        sender="someone@example.org",
+        sender_name="Someone",
+        date=None,
+        thread_root=None,
+        list_id=None,
+        list_unsubscribe=None,
+        list_unsubscribe_post=None,
+        precedence=None,
+        auto_submitted=None,
+        attachments=(),
         malformed=None,
     )
 
@@ -150,8 +171,14 @@ def test_master_user_logs_in_to_the_users_mailbox(dovecot: Dovecot) -> None:
 
 @pytest.mark.parametrize(
     ("user", "password"),
-    [("user1", "wrong"), ("user1", "secret2"), ("nobody", "secret1"), ("user1*admin", "secret1"),
-     ("user1*user2", "secret2"), ("admin", "admin-secret")],
+    [
+        ("user1", "wrong"),
+        ("user1", "secret2"),
+        ("nobody", "secret1"),
+        ("user1*admin", "secret1"),
+        ("user1*user2", "secret2"),
+        ("admin", "admin-secret"),
+    ],
 )
 def test_bad_credentials_are_refused(dovecot: Dovecot, user: str, password: str) -> None:
     client = imapclient.IMAPClient(dovecot.host, dovecot.port, ssl=False, timeout=10)
@@ -278,7 +305,10 @@ def test_imaps_verifies_against_the_self_signed_certificate(dovecot: Dovecot) ->
         client.logout()
     with pytest.raises(ssl.SSLCertVerificationError):
         imapclient.IMAPClient(
-            dovecot.host, dovecot.tls_port, ssl=True, ssl_context=ssl.create_default_context(),
+            dovecot.host,
+            dovecot.tls_port,
+            ssl=True,
+            ssl_context=ssl.create_default_context(),
             timeout=10,
         )
 

@@ -30,6 +30,7 @@ from exchangelib.folders import Folder, Messages
 from exchangelib.items import ID_ONLY, Message
 from exchangelib.properties import FolderId
 from exchangelib.protocol import Protocol
+from exchangelib.restriction import Q
 from exchangelib.services import FindFolder, FindItem, GetFolder, SyncFolderItems
 from exchangelib.transport import BASIC, NOAUTH
 
@@ -227,6 +228,42 @@ def test_find_item_refuses_what_only_get_item_returns(server: EwsServer) -> None
                 offset=0,
             )
         )
+
+
+def test_find_item_restricted_to_internet_message_ids(server: EwsServer) -> None:
+    acc = account(server)
+    store = server.store
+    inbox = store.by_distinguished["inbox"]
+    a, b = [i for i in inbox.items.values() if i.msg.message_id][:2]
+    copy = store.copy(a.id, inbox)
+    server.reset_counts()
+    # Q(message_id=...) is an IsEqualTo on message:InternetMessageId; __in an Or of them.
+    one = list(acc.inbox.filter(message_id=a.msg.message_id).only("size", "message_id"))
+    assert sorted(i.id for i in one) == sorted([a.id, copy.id])
+    assert {i.message_id for i in one} == {a.msg.message_id}
+    both = acc.inbox.filter(message_id__in=[a.msg.message_id, b.msg.message_id.upper()])
+    assert sorted(i.id for i in both.only("size")) == sorted([a.id, copy.id, b.id])  # no case
+    assert server.request_counts()["FindItem"] == 2
+    others = acc.inbox.filter(~Q(message_id=a.msg.message_id)).only("size")
+    assert len(list(others)) == len(inbox.items) - 2
+    assert list(acc.inbox.filter(message_id="<nobody@nowhere>").only("size")) == []
+    with pytest.raises(ews_errors.ErrorInvalidOperation, match="does not evaluate IsEqualTo"):
+        list(acc.inbox.filter(subject="x").only("size"))
+
+
+def test_create_folder(server: EwsServer) -> None:
+    acc = account(server)
+    store = server.store
+    created = Folder(parent=acc.msg_folder_root, name="Classement", folder_class="IPF.Note")
+    created.save()
+    folder = store.folder("Classement")
+    assert created.id == folder.id and folder.folder_class == "IPF.Note"
+    child = Folder(parent=created, name="2026")
+    child.save()
+    assert store.folder("Classement/2026").id == child.id
+    with pytest.raises(ews_errors.ErrorFolderExists):
+        Folder(parent=acc.msg_folder_root, name="classement").save()
+    assert server.request_counts()["CreateFolder"] == 3
 
 
 def test_get_item_returns_the_asked_fields_from_the_raw_message(server: EwsServer) -> None:
@@ -472,6 +509,18 @@ def test_dropped_connection_then_recovery(server: EwsServer) -> None:
     inbox.refresh()
     assert inbox.total_count == len(by_path(server, "INBOX"))
     assert server.request_counts() == {"GetFolder": 2}
+
+
+def test_dropped_answer_after_the_work_is_done(server: EwsServer) -> None:
+    acc = account(server)
+    store = server.store
+    first = next(iter(store.by_distinguished["inbox"].items.values()))
+    server.drop(1, operation="MoveItem", processed=True)
+    with pytest.raises(ews_errors.ErrorTimeoutExpired):
+        acc.bulk_move(ids=[(first.id, None)], to_folder=acc.junk)
+    # The move was done; only its answer was lost.
+    assert first.id not in store.items
+    assert [i.msg for i in store.by_distinguished["junkemail"].items.values()][-1] is first.msg
 
 
 def test_basic_authentication(server: EwsServer) -> None:

@@ -51,8 +51,9 @@ lines = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(lines, min_size=1, max_size=5), st.sampled_from([b"\n", b"\r\n"]))
-def test_mboxrd_round_trip(tmp_path_factory: pytest.TempPathFactory, bodies: list[list[bytes]],
-                           eol: bytes) -> None:
+def test_mboxrd_round_trip(
+    tmp_path_factory: pytest.TempPathFactory, bodies: list[list[bytes]], eol: bytes
+) -> None:
     messages = [b"Subject: t" + eol + eol + eol.join(b) for b in bodies]
     target = tmp_path_factory.mktemp("mbox") / "x.mbox"
     w = _write(target, "mbox", messages)

@@ -80,8 +80,10 @@ def test_incremental_changes(maildir: Path, index: Index) -> None:
         "SELECT size, received_at FROM messages WHERE subject = 'nouveau'"
     ).fetchone()
     # CRLF size, as an IMAP server would report it, and the file's time as arrival.
-    assert row == (len(b"From: a@example.org\r\nSubject: nouveau\r\n\r\nbody\r\n"),
-                   "2023-11-14T22:13:20+00:00")
+    assert row == (
+        len(b"From: a@example.org\r\nSubject: nouveau\r\n\r\nbody\r\n"),
+        "2023-11-14T22:13:20+00:00",
+    )
 
 
 def test_not_a_maildir(tmp_path: Path, index: Index) -> None:

@@ -45,8 +45,11 @@ def stdlib_attachments(raw: bytes, msg: EmailMessage) -> list[tuple[str | None, 
                 walk(child, part)  # type: ignore[arg-type]
             return
         name = part.get_filename()
-        if ctype in ("text/plain", "text/html") and name is None \
-                and part.get_content_disposition() != "attachment":
+        if (
+            ctype in ("text/plain", "text/html")
+            and name is None
+            and part.get_content_disposition() != "attachment"
+        ):
             return
         payload = part.get_payload(decode=True)
         assert isinstance(payload, bytes)
@@ -96,8 +99,17 @@ def test_message_count_and_minimum() -> None:
 
 def test_folders(corpus: list[GeneratedMessage]) -> None:
     folders = Counter(m.folder for m in corpus)
-    assert set(folders) >= {"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archives/2019",
-                            "Archives/2021", "Projets/Délibérations", "Projets/Budget 2026"}
+    assert set(folders) >= {
+        "INBOX",
+        "Sent",
+        "Drafts",
+        "Trash",
+        "Junk",
+        "Archives/2019",
+        "Archives/2021",
+        "Projets/Délibérations",
+        "Projets/Budget 2026",
+    }
     assert folders["INBOX"] > len(corpus) / 2
 
 
@@ -107,7 +119,8 @@ def test_kinds(corpus: list[GeneratedMessage]) -> None:
     assert kinds["duplicate"] == 10
     assert kinds["newsletter"] >= 60
     assert Counter(m.malformed for m in corpus if m.malformed) == dict.fromkeys(
-        mailgen.MALFORMED_KINDS, 1)
+        mailgen.MALFORMED_KINDS, 1
+    )
     assert all((m.kind == "malformed") == (m.malformed is not None) for m in corpus)
     assert {m.folder for m in corpus if m.kind == "spam"} == {"Junk"}
     assert all(m.sender == mailgen.OWNER_ADDRESS for m in corpus if m.kind == "sent")
@@ -123,8 +136,7 @@ def test_raw_is_crlf_and_size(corpus: list[GeneratedMessage]) -> None:
     assert 30_000_000 < sum(m.size for m in corpus) < 60_000_000
 
 
-def test_duplicates_are_byte_identical_in_other_folders(
-        corpus: list[GeneratedMessage]) -> None:
+def test_duplicates_are_byte_identical_in_other_folders(corpus: list[GeneratedMessage]) -> None:
     by_raw: dict[bytes, list[GeneratedMessage]] = {}
     for m in corpus:
         by_raw.setdefault(m.raw, []).append(m)
@@ -166,8 +178,10 @@ def test_header_encodings(corpus: list[GeneratedMessage]) -> None:
     assert b"=?utf-8?b?" in joined.lower()
     assert b"=?utf-8?q?" in joined.lower()
     assert b"=?iso-8859-1?q?" in joined.lower()
-    assert b"From: =?utf-8?q?Fran=C3=A7oise_L=C3=A9v=C3=AAque?= <f.leveque@mairie-exemple.fr>" \
+    assert (
+        b"From: =?utf-8?q?Fran=C3=A7oise_L=C3=A9v=C3=AAque?= <f.leveque@mairie-exemple.fr>"
         in joined
+    )
     split = [h for h in heads if b"\r\n =?utf-8?" in h.split(b"Subject: ", 1)[-1][:400].lower()]
     assert split, "a subject spread over several encoded-words"
     assert any(m.subject and m.subject.isascii() is False for m in corpus)
@@ -178,8 +192,11 @@ def test_newsletters_and_notifications(corpus: list[GeneratedMessage]) -> None:
     letters = [m for m in corpus if m.kind == "newsletter"]
     assert len({m.sender for m in letters}) >= 8
     assert all(m.list_unsubscribe for m in letters)
-    assert any("mailto:" in m.list_unsubscribe and "https:" in m.list_unsubscribe
-               for m in letters if m.list_unsubscribe)
+    assert any(
+        "mailto:" in m.list_unsubscribe and "https:" in m.list_unsubscribe
+        for m in letters
+        if m.list_unsubscribe
+    )
     assert any(m.list_unsubscribe_post == "List-Unsubscribe=One-Click" for m in letters)
     assert {m.precedence for m in letters} >= {"bulk", "list"}
     assert any(m.list_id for m in letters)
@@ -196,9 +213,17 @@ def test_newsletters_and_notifications(corpus: list[GeneratedMessage]) -> None:
 def test_attachment_features(corpus: list[GeneratedMessage]) -> None:
     atts = [a for m in corpus for a in m.attachments]
     types = {a.mime_type for a in atts}
-    assert types >= {"application/pdf", mailgen._MIME["docx"], mailgen._MIME["xlsx"],
-                     "image/jpeg", "image/png", "application/zip", "text/calendar",
-                     "message/rfc822", "text/plain"}
+    assert types >= {
+        "application/pdf",
+        mailgen._MIME["docx"],
+        mailgen._MIME["xlsx"],
+        "image/jpeg",
+        "image/png",
+        "application/zip",
+        "text/calendar",
+        "message/rfc822",
+        "text/plain",
+    }
     assert {a.encoding for a in atts} >= {"base64", "quoted-printable", "7bit", "8bit"}
     sizes = [a.decoded_size for a in atts]
     assert min(sizes) < 2_100 and max(sizes) > 11_000_000
@@ -213,8 +238,14 @@ def test_attachment_features(corpus: list[GeneratedMessage]) -> None:
     assert b"Content-ID: <" in raw and b"Content-Disposition: inline" in raw
     assert b"multipart/related" in raw
     names = {a.filename for a in atts}
-    assert {"résumé final.pdf", "Compte-rendu réunion de chantier n°7.docx", "logo.png",
-            "notes réunion.txt", "export_état_civil.csv", "budget_2026_v3.xlsx"} <= names
+    assert {
+        "résumé final.pdf",
+        "Compte-rendu réunion de chantier n°7.docx",
+        "logo.png",
+        "notes réunion.txt",
+        "export_état_civil.csv",
+        "budget_2026_v3.xlsx",
+    } <= names
     assert None in names
     assert any(n and n.startswith("Délibération n° 2026-041") for n in names)
 
@@ -224,10 +255,17 @@ def test_nested_and_forwarded(corpus: list[GeneratedMessage]) -> None:
     assert len(nested) == 1
     msg = parse(nested[0].raw)
     shape = [p.get_content_type() for p in msg.walk()]
-    assert shape[:4] == ["multipart/mixed", "multipart/alternative", "text/plain",
-                         "multipart/related"]
+    assert shape[:4] == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+    ]
     assert [a.filename for a in nested[0].attachments] == [
-        "logo.png", None, "programme_saison_culturelle.pdf"]
+        "logo.png",
+        None,
+        "programme_saison_culturelle.pdf",
+    ]
     forwards = [m for m in corpus if any(a.mime_type == "message/rfc822" for a in m.attachments)]
     assert len(forwards) >= 2
     for m in forwards:
@@ -260,8 +298,11 @@ def test_truth_matches_stdlib(corpus: list[GeneratedMessage]) -> None:
         if m.malformed:
             continue
         msg = parse(m.raw)
-        assert not [d for d in msg.defects
-                    if not isinstance(d, email.errors.MissingHeaderBodySeparatorDefect)]
+        assert not [
+            d
+            for d in msg.defects
+            if not isinstance(d, email.errors.MissingHeaderBodySeparatorDefect)
+        ]
         assert (str(msg["subject"]) if msg["subject"] is not None else None) == m.subject
         sender = msg["from"].addresses[0]
         assert sender.addr_spec.lower() == m.sender
@@ -273,10 +314,13 @@ def test_truth_matches_stdlib(corpus: list[GeneratedMessage]) -> None:
         irt = str(msg["in-reply-to"] or "").strip()
         root = refs[0] if refs else irt or (str(mid) if mid else None)
         assert (root.strip("<>") if root else None) == m.thread_root
-        for header, value in (("list-id", m.list_id), ("list-unsubscribe", m.list_unsubscribe),
-                              ("list-unsubscribe-post", m.list_unsubscribe_post),
-                              ("precedence", m.precedence),
-                              ("auto-submitted", m.auto_submitted)):
+        for header, value in (
+            ("list-id", m.list_id),
+            ("list-unsubscribe", m.list_unsubscribe),
+            ("list-unsubscribe-post", m.list_unsubscribe_post),
+            ("precedence", m.precedence),
+            ("auto-submitted", m.auto_submitted),
+        ):
             assert (str(msg[header]) if msg[header] is not None else None) == value
         expected = [(a.filename, a.mime_type, a.decoded_size) for a in m.attachments]
         assert stdlib_attachments(m.raw, msg) == expected, m.subject
@@ -297,7 +341,8 @@ def test_malformed_truth(corpus: list[GeneratedMessage]) -> None:
     msg = parse(m.raw)
     assert any(isinstance(d, email.errors.CloseBoundaryNotFoundDefect) for d in msg.defects)
     assert stdlib_attachments(m.raw, msg) == [
-        (a.filename, a.mime_type, a.decoded_size) for a in m.attachments]
+        (a.filename, a.mime_type, a.decoded_size) for a in m.attachments
+    ]
     assert len(m.attachments) == 1
     m = bad["no-date"]
     assert b"\r\nDate:" not in m.raw and m.date is None and parse(m.raw)["date"] is None
@@ -404,22 +449,32 @@ def test_bulk_shape() -> None:
     assert 1_500 < sizes[len(sizes) // 2] < 30_000
     assert any(a.decoded_size >= 100_000 for m in messages for a in m.attachments)
     assert len({m.message_id for m in messages if m.kind != "duplicate"}) == len(
-        [m for m in messages if m.kind != "duplicate"])
+        [m for m in messages if m.kind != "duplicate"]
+    )
     assert all(m.raw.count(b"\n") == m.raw.count(b"\r\n") for m in messages)
     dates = [m.internal_date for m in messages if m.kind != "duplicate"]
     assert dates == sorted(dates)
     assert dates[0] < mailgen.REFERENCE_DATE - timedelta(days=6 * 365)
     assert dates[-1] <= mailgen.REFERENCE_DATE
     kinds = Counter(m.kind for m in messages)
-    assert {"personal", "thread-reply", "newsletter", "notification", "attachment", "sent",
-            "spam", "duplicate"} <= set(kinds)
+    assert {
+        "personal",
+        "thread-reply",
+        "newsletter",
+        "notification",
+        "attachment",
+        "sent",
+        "spam",
+        "duplicate",
+    } <= set(kinds)
     sample = [m for m in messages if not m.malformed][::7]
     for m in sample:
         msg = parse(m.raw)
         assert (str(msg["subject"]) if msg["subject"] is not None else None) == m.subject
         assert msg["from"].addresses[0].addr_spec.lower() == m.sender
         assert stdlib_attachments(m.raw, msg) == [
-            (a.filename, a.mime_type, a.decoded_size) for a in m.attachments]
+            (a.filename, a.mime_type, a.decoded_size) for a in m.attachments
+        ]
 
 
 def test_reference_moves_folders_and_dates() -> None:

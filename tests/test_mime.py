@@ -328,11 +328,13 @@ def test_list_headers_absent_raw_and_folded_values() -> None:
     assert mime.list_headers({}) == dict.fromkeys(
         ("list_id", "list_unsubscribe", "list_unsubscribe_post", "precedence", "auto_submitted")
     )
-    lists = mime.list_headers({
-        "list-id": "  Not.Bracketed.example  ",
-        "list-unsubscribe": "<https://a>,\r\n\t<mailto:b>",
-        "precedence": "   ",
-    })
+    lists = mime.list_headers(
+        {
+            "list-id": "  Not.Bracketed.example  ",
+            "list-unsubscribe": "<https://a>,\r\n\t<mailto:b>",
+            "precedence": "   ",
+        }
+    )
     assert lists["list_id"] == "Not.Bracketed.example"
     assert lists["list_unsubscribe"] == "<https://a>, <mailto:b>"
     assert lists["precedence"] is None
@@ -364,83 +366,150 @@ def test_unsubscribe_method(unsubscribe: str | None, post: str | None, expected:
 
 
 def pdf_part(params: list[bytes] | None, disposition: list[object] | None) -> list[object]:
-    return [b"application", b"pdf", params, None, None, b"base64", 100, None, disposition,
-            None, None]
+    return [
+        b"application",
+        b"pdf",
+        params,
+        None,
+        None,
+        b"base64",
+        100,
+        None,
+        disposition,
+        None,
+        None,
+    ]
 
 
 FILENAME_CASES = [
     # (disposition params, content-type params, header fields, expected)
     pytest.param(
-        [b"filename", b"a.pdf"], None,
-        'Content-Disposition: attachment; filename="a.pdf"', "a.pdf", id="plain"),
+        [b"filename", b"a.pdf"],
+        None,
+        'Content-Disposition: attachment; filename="a.pdf"',
+        "a.pdf",
+        id="plain",
+    ),
     pytest.param(
-        [b"filename*", b"utf-8''%C3%A9t%C3%A9%20%E2%82%AC.pdf"], None,
+        [b"filename*", b"utf-8''%C3%A9t%C3%A9%20%E2%82%AC.pdf"],
+        None,
         "Content-Disposition: attachment; filename*=utf-8''%C3%A9t%C3%A9%20%E2%82%AC.pdf",
-        "été €.pdf", id="rfc2231-utf8"),
+        "été €.pdf",
+        id="rfc2231-utf8",
+    ),
     pytest.param(
-        [b"filename*", b"iso-8859-1'fr'%E9t%E9.pdf"], None,
+        [b"filename*", b"iso-8859-1'fr'%E9t%E9.pdf"],
+        None,
         "Content-Disposition: attachment; filename*=iso-8859-1'fr'%E9t%E9.pdf",
-        "été.pdf", id="rfc2231-latin1-with-language"),
+        "été.pdf",
+        id="rfc2231-latin1-with-language",
+    ),
     pytest.param(
-        [b"filename*0*", b"utf-8''%C3%A9t%C3%A9%20", b"filename*1*", b"%C3%A0%20la",
-         b"filename*2", b" plage.pdf"], None,
+        [
+            b"filename*0*",
+            b"utf-8''%C3%A9t%C3%A9%20",
+            b"filename*1*",
+            b"%C3%A0%20la",
+            b"filename*2",
+            b" plage.pdf",
+        ],
+        None,
         "Content-Disposition: attachment;\r\n filename*0*=utf-8''%C3%A9t%C3%A9%20;\r\n"
         ' filename*1*=%C3%A0%20la;\r\n filename*2=" plage.pdf"',
-        "été à la plage.pdf", id="rfc2231-continuations-encoded-and-plain"),
+        "été à la plage.pdf",
+        id="rfc2231-continuations-encoded-and-plain",
+    ),
     pytest.param(
-        [b"filename*1", b"continued.txt", b"filename*0", b"plain "], None,
+        [b"filename*1", b"continued.txt", b"filename*0", b"plain "],
+        None,
         'Content-Disposition: attachment; filename*1="continued.txt"; filename*0="plain "',
-        "plain continued.txt", id="rfc2231-plain-continuations-out-of-order"),
+        "plain continued.txt",
+        id="rfc2231-plain-continuations-out-of-order",
+    ),
     pytest.param(
         # what Dovecot sends for the continuations above: joined, the plain section raw
-        [b"filename*", b"utf-8''%C3%A9t%C3%A9%20%C3%A0%20la plage.pdf"], None,
+        [b"filename*", b"utf-8''%C3%A9t%C3%A9%20%C3%A0%20la plage.pdf"],
+        None,
         "Content-Disposition: attachment;\r\n"
         " filename*=\"utf-8''%C3%A9t%C3%A9%20%C3%A0%20la plage.pdf\"",
-        "été à la plage.pdf", id="rfc2231-joined-by-server"),
+        "été à la plage.pdf",
+        id="rfc2231-joined-by-server",
+    ),
     pytest.param(
-        [b"FILENAME", b"=?utf-8?B?w6l0w6k=?= =?utf-8?B?LnBkZg==?="], None,
+        [b"FILENAME", b"=?utf-8?B?w6l0w6k=?= =?utf-8?B?LnBkZg==?="],
+        None,
         'Content-Disposition: ATTACHMENT; FILENAME="=?utf-8?B?w6l0w6k=?=\r\n =?utf-8?B?LnBkZg==?="',
-        "été.pdf", id="rfc2047-in-quoted-value-outlook"),
+        "été.pdf",
+        id="rfc2047-in-quoted-value-outlook",
+    ),
     pytest.param(
-        None, [b"name", b"photo.jpg"],
-        'Content-Type: application/pdf; name="photo.jpg"', "photo.jpg", id="content-type-name"),
+        None,
+        [b"name", b"photo.jpg"],
+        'Content-Type: application/pdf; name="photo.jpg"',
+        "photo.jpg",
+        id="content-type-name",
+    ),
     pytest.param(
-        None, [b"Name*", b"utf-8''%E2%82%AC.pdf"],
-        "Content-Type: application/pdf; Name*=utf-8''%E2%82%AC.pdf", "€.pdf",
-        id="content-type-name-rfc2231"),
+        None,
+        [b"Name*", b"utf-8''%E2%82%AC.pdf"],
+        "Content-Type: application/pdf; Name*=utf-8''%E2%82%AC.pdf",
+        "€.pdf",
+        id="content-type-name-rfc2231",
+    ),
     pytest.param(
-        [b"filename", b"disp.pdf"], [b"name", b"type.pdf"],
+        [b"filename", b"disp.pdf"],
+        [b"name", b"type.pdf"],
         'Content-Type: application/pdf; name="type.pdf"\r\n'
-        'Content-Disposition: attachment; filename="disp.pdf"', "disp.pdf",
-        id="disposition-wins"),
+        'Content-Disposition: attachment; filename="disp.pdf"',
+        "disp.pdf",
+        id="disposition-wins",
+    ),
     pytest.param(
-        [b"filename", b"old.pdf", b"filename*", b"utf-8''n%C3%A9w.pdf"], None,
+        [b"filename", b"old.pdf", b"filename*", b"utf-8''n%C3%A9w.pdf"],
+        None,
         "Content-Disposition: attachment; filename=old.pdf; filename*=utf-8''n%C3%A9w.pdf",
-        "néw.pdf", id="extended-wins-over-plain"),
+        "néw.pdf",
+        id="extended-wins-over-plain",
+    ),
     pytest.param(
-        [b"filename*", b"utf-8''bad%ZZ%C3.bin"], None,
+        [b"filename*", b"utf-8''bad%ZZ%C3.bin"],
+        None,
         "Content-Disposition: attachment; filename*=utf-8''bad%ZZ%C3.bin",
-        "bad%ZZ\ufffd.bin", id="bad-percent-encoding"),
+        "bad%ZZ\ufffd.bin",
+        id="bad-percent-encoding",
+    ),
     pytest.param(
-        [b"filename*", b"x-unknown''%E9t%E9.bin"], None,
+        [b"filename*", b"x-unknown''%E9t%E9.bin"],
+        None,
         "Content-Disposition: attachment; filename*=x-unknown''%E9t%E9.bin",
-        "été.bin", id="unknown-charset"),
+        "été.bin",
+        id="unknown-charset",
+    ),
     pytest.param(
-        [b"filename*", b"no-quotes%20here.txt"], None,
+        [b"filename*", b"no-quotes%20here.txt"],
+        None,
         "Content-Disposition: attachment; filename*=no-quotes%20here.txt",
-        "no-quotes here.txt", id="rfc2231-without-charset"),
+        "no-quotes here.txt",
+        id="rfc2231-without-charset",
+    ),
     pytest.param(
-        [b"filename", b""], None, 'Content-Disposition: attachment; filename=""', None,
-        id="empty"),
+        [b"filename", b""], None, 'Content-Disposition: attachment; filename=""', None, id="empty"
+    ),
     pytest.param(
-        [b"filename", b'a "b".pdf'], None,
-        'Content-Disposition: attachment; filename="a \\"b\\".pdf"', 'a "b".pdf',
-        id="quoted-pair"),
+        [b"filename", b'a "b".pdf'],
+        None,
+        'Content-Disposition: attachment; filename="a \\"b\\".pdf"',
+        'a "b".pdf',
+        id="quoted-pair",
+    ),
     pytest.param(
-        [b"size", b"12", b"filename", b"x.pdf", b"creation-date", b"Mon, 1 Jan 2024"], None,
+        [b"size", b"12", b"filename", b"x.pdf", b"creation-date", b"Mon, 1 Jan 2024"],
+        None,
         "Content-Disposition: attachment; size=12; filename=x.pdf;\r\n"
         '\tcreation-date="Mon, 1 Jan 2024"',
-        "x.pdf", id="other-params-around"),
+        "x.pdf",
+        id="other-params-around",
+    ),
 ]
 
 
@@ -466,7 +535,7 @@ def test_filename_from_message(
 
 def test_filename_raw_8bit_in_message_and_in_bodystructure_literal() -> None:
     raw = (
-        b"From: a@b\r\nContent-Type: multipart/mixed; boundary=\"b5\"\r\n\r\n--b5\r\n"
+        b'From: a@b\r\nContent-Type: multipart/mixed; boundary="b5"\r\n\r\n--b5\r\n'
         b"Content-Type: text/plain\r\n\r\nbody\r\n--b5\r\n"
         b'Content-Type: application/pdf; name="\xe9t\xe9.pdf"\r\n'
         b'Content-Disposition: attachment; filename="r\xc3\xa9sum\xc3\xa9.pdf"\r\n'
@@ -474,8 +543,11 @@ def test_filename_raw_8bit_in_message_and_in_bodystructure_literal() -> None:
     )
     # Dovecot sends 8-bit parameter values as literals.
     data = [
-        (b'7 (UID 7 BODYSTRUCTURE (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 4 0 '
-         b'NIL NIL NIL NIL)("application" "pdf" ("name" {7}', b"\xe9t\xe9.pdf"),
+        (
+            b'7 (UID 7 BODYSTRUCTURE (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 4 0 '
+            b'NIL NIL NIL NIL)("application" "pdf" ("name" {7}',
+            b"\xe9t\xe9.pdf",
+        ),
         (b') NIL NIL "base64" 4 NIL ("attachment" ("filename" {12}', "résumé.pdf".encode()),
         b')) NIL NIL) "mixed" ("boundary" "b5") NIL NIL NIL))',
     ]
@@ -491,14 +563,60 @@ def test_filename_raw_8bit_in_message_and_in_bodystructure_literal() -> None:
 # --------------------------------------------------------------------------------------
 # BODYSTRUCTURE walker on Python structures (wire form, as imapwire parses it)
 
-TEXT_PLAIN = [b"TEXT", b"PLAIN", [b"CHARSET", b"utf-8"], None, None, b"QUOTED-PRINTABLE", 1200,
-              30, None, None, None, None]
-TEXT_HTML = [b"text", b"html", [b"charset", b"utf-8"], None, None, b"quoted-printable", 5200, 80,
-             None, None, None, None]
-PDF = [b"application", b"pdf", [b"name", b"devis.pdf"], None, None, b"base64", 78_000, None,
-       [b"attachment", [b"filename", b"devis.pdf"]], None, None]
-INLINE_PNG = [b"image", b"png", None, b"<logo@x>", None, b"base64", 7800, None,
-              [b"inline", None], None, None]
+TEXT_PLAIN = [
+    b"TEXT",
+    b"PLAIN",
+    [b"CHARSET", b"utf-8"],
+    None,
+    None,
+    b"QUOTED-PRINTABLE",
+    1200,
+    30,
+    None,
+    None,
+    None,
+    None,
+]
+TEXT_HTML = [
+    b"text",
+    b"html",
+    [b"charset", b"utf-8"],
+    None,
+    None,
+    b"quoted-printable",
+    5200,
+    80,
+    None,
+    None,
+    None,
+    None,
+]
+PDF = [
+    b"application",
+    b"pdf",
+    [b"name", b"devis.pdf"],
+    None,
+    None,
+    b"base64",
+    78_000,
+    None,
+    [b"attachment", [b"filename", b"devis.pdf"]],
+    None,
+    None,
+]
+INLINE_PNG = [
+    b"image",
+    b"png",
+    None,
+    b"<logo@x>",
+    None,
+    b"base64",
+    7800,
+    None,
+    [b"inline", None],
+    None,
+    None,
+]
 ALTERNATIVE = [TEXT_PLAIN, TEXT_HTML, b"alternative", [b"boundary", b"a"], None, None, None]
 
 
@@ -508,8 +626,9 @@ def test_single_text_part_is_body() -> None:
 
 
 def test_single_part_attachment_is_part_1() -> None:
-    assert walk(PDF) == [AttachmentMeta("1", "devis.pdf", "application/pdf", 78_000, 57_000,
-                                        "attachment", "base64")]
+    assert walk(PDF) == [
+        AttachmentMeta("1", "devis.pdf", "application/pdf", 78_000, 57_000, "attachment", "base64")
+    ]
 
 
 def test_alternative_has_no_attachment() -> None:
@@ -518,8 +637,9 @@ def test_alternative_has_no_attachment() -> None:
 
 def test_mixed_with_pdf() -> None:
     bs = [TEXT_PLAIN, PDF, b"MIXED", [b"boundary", b"m"], None, None, None]
-    assert walk(bs) == [AttachmentMeta("2", "devis.pdf", "application/pdf", 78_000, 57_000,
-                                       "attachment", "base64")]
+    assert walk(bs) == [
+        AttachmentMeta("2", "devis.pdf", "application/pdf", 78_000, 57_000, "attachment", "base64")
+    ]
 
 
 def test_mixed_alternative_related_with_inline_image() -> None:
@@ -534,33 +654,98 @@ def test_mixed_alternative_related_with_inline_image() -> None:
 
 def test_forwarded_message_is_one_attachment_and_not_descended() -> None:
     inner_body = [TEXT_PLAIN, PDF, b"mixed", None, None, None, None]
-    envelope = [b"Mon, 1 Jan 2024 10:00:00 +0000", b"Devis", None, None, None, None, None, None,
-                None, b"<inner@x>"]
-    forwarded = [b"MESSAGE", b"RFC822", [b"name", b"Devis.eml"], None, None, b"7BIT", 90_000,
-                 envelope, inner_body, 1500, None, [b"ATTACHMENT", None], None, None]
+    envelope = [
+        b"Mon, 1 Jan 2024 10:00:00 +0000",
+        b"Devis",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        b"<inner@x>",
+    ]
+    forwarded = [
+        b"MESSAGE",
+        b"RFC822",
+        [b"name", b"Devis.eml"],
+        None,
+        None,
+        b"7BIT",
+        90_000,
+        envelope,
+        inner_body,
+        1500,
+        None,
+        [b"ATTACHMENT", None],
+        None,
+        None,
+    ]
     bs = [TEXT_PLAIN, forwarded, b"mixed", None, None, None, None]
-    assert walk(bs) == [AttachmentMeta("2", "Devis.eml", "message/rfc822", 90_000, 90_000,
-                                       "attachment", "7bit")]
+    assert walk(bs) == [
+        AttachmentMeta("2", "Devis.eml", "message/rfc822", 90_000, 90_000, "attachment", "7bit")
+    ]
 
 
 def test_text_parts_as_attachments() -> None:
-    attached = [b"text", b"plain", [b"charset", b"utf-8"], None, None, b"7bit", 300, 10, None,
-                [b"attachment", None], None, None]
-    named_inline = [b"text", b"html", None, None, None, b"8bit", 200, 5, None,
-                    [b"inline", [b"filename", b"page.html"]], None, None]
-    calendar = [b"text", b"calendar", [b"method", b"REQUEST"], None, None, b"7bit", 900, 30, None,
-                None, None, None]
+    attached = [
+        b"text",
+        b"plain",
+        [b"charset", b"utf-8"],
+        None,
+        None,
+        b"7bit",
+        300,
+        10,
+        None,
+        [b"attachment", None],
+        None,
+        None,
+    ]
+    named_inline = [
+        b"text",
+        b"html",
+        None,
+        None,
+        None,
+        b"8bit",
+        200,
+        5,
+        None,
+        [b"inline", [b"filename", b"page.html"]],
+        None,
+        None,
+    ]
+    calendar = [
+        b"text",
+        b"calendar",
+        [b"method", b"REQUEST"],
+        None,
+        None,
+        b"7bit",
+        900,
+        30,
+        None,
+        None,
+        None,
+        None,
+    ]
     csv_single = [b"text", b"csv", [b"name", b"t.csv"], None, None, b"7bit", 50, 2]
     assert summary(walk([TEXT_PLAIN, attached, b"mixed"])) == [
-        ("2", None, "text/plain", 300, "attachment", "7bit")]
+        ("2", None, "text/plain", 300, "attachment", "7bit")
+    ]
     assert summary(walk([TEXT_PLAIN, named_inline, b"mixed"])) == [
-        ("2", "page.html", "text/html", 200, "inline", "8bit")]
+        ("2", "page.html", "text/html", 200, "inline", "8bit")
+    ]
     assert summary(walk([TEXT_PLAIN, TEXT_HTML, calendar, b"alternative"])) == [
-        ("3", None, "text/calendar", 900, None, "7bit")]
+        ("3", None, "text/calendar", 900, None, "7bit")
+    ]
     assert summary(walk(csv_single)) == [("1", "t.csv", "text/csv", 50, None, "7bit")]
     # a second unnamed inline text part (a list footer, Apple Mail fragments) is body text
     assert walk([TEXT_PLAIN, INLINE_PNG, TEXT_PLAIN, b"mixed"]) == [
-        AttachmentMeta("2", None, "image/png", 7800, 5700, "inline", "base64")]
+        AttachmentMeta("2", None, "image/png", 7800, 5700, "inline", "base64")
+    ]
 
 
 def test_imapclient_multipart_form_gives_the_same_result() -> None:
@@ -583,13 +768,19 @@ def test_nil_body_parts() -> None:
     bs = [[TEXT_PLAIN, None, b"alternative"], PDF, None, b"mixed"]
     atts, problems = mime.attachments_from_bodystructure(bs)
     assert [a.part for a in atts] == ["2"]
-    assert problems == ["bodystructure: unexpected NIL at 1.2",
-                        "bodystructure: unexpected NIL at 3"]
+    assert problems == [
+        "bodystructure: unexpected NIL at 1.2",
+        "bodystructure: unexpected NIL at 3",
+    ]
 
 
 def test_truncated_parts_keep_what_can_be_read() -> None:
-    bs = [TEXT_PLAIN, [b"application", b"pdf", [b"name", b"cut.pdf"], None, None, b"base64"],
-          [b"image"], b"mixed"]
+    bs = [
+        TEXT_PLAIN,
+        [b"application", b"pdf", [b"name", b"cut.pdf"], None, None, b"base64"],
+        [b"image"],
+        b"mixed",
+    ]
     atts, problems = mime.attachments_from_bodystructure(bs)
     assert summary(atts) == [
         ("2", "cut.pdf", "application/pdf", 0, None, "base64"),
@@ -604,8 +795,17 @@ def test_truncated_parts_keep_what_can_be_read() -> None:
 
 def test_wrong_types_where_strings_expected() -> None:
     bs = [
-        [b"application", 42, [b"name", 2024], None, None, 7, b"1000", None,
-         [b"attachment", [b"filename", 12345]]],
+        [
+            b"application",
+            42,
+            [b"name", 2024],
+            None,
+            None,
+            7,
+            b"1000",
+            None,
+            [b"attachment", [b"filename", 12345]],
+        ],
         [b"image", b"png", b"not-a-list", None, None, None, -5],
         [TEXT_PLAIN, TEXT_HTML],  # a multipart without subtype
         b"mixed",
@@ -624,16 +824,35 @@ def test_wrong_types_where_strings_expected() -> None:
 
 def test_shifted_extension_data_is_found() -> None:
     # a text part without its line count: the disposition is one place early
-    shifted = [b"text", b"plain", None, None, None, b"7bit", 10, None,
-               [b"attachment", [b"filename", b"notes.txt"]], None]
+    shifted = [
+        b"text",
+        b"plain",
+        None,
+        None,
+        None,
+        b"7bit",
+        10,
+        None,
+        [b"attachment", [b"filename", b"notes.txt"]],
+        None,
+    ]
     atts, problems = mime.attachments_from_bodystructure([TEXT_PLAIN, shifted, b"mixed"])
     assert summary(atts) == [("2", "notes.txt", "text/plain", 10, "attachment", "7bit")]
     assert problems == ["bodystructure: unexpected field layout at 2"]
 
 
 def test_odd_parameter_list_and_bare_disposition() -> None:
-    part = [b"application", b"zip", [b"name", b"a.zip", b"dangling"], None, None, b"base64", 40,
-            None, b"ATTACHMENT"]
+    part = [
+        b"application",
+        b"zip",
+        [b"name", b"a.zip", b"dangling"],
+        None,
+        None,
+        b"base64",
+        40,
+        None,
+        b"ATTACHMENT",
+    ]
     atts, problems = mime.attachments_from_bodystructure(part)
     assert summary(atts) == [("1", "a.zip", "application/zip", 40, "attachment", "base64")]
     assert problems == ["bodystructure: odd parameter list at 1"]
@@ -975,45 +1194,85 @@ ODD_FIELDS_RESPONSE = (
 )
 
 DOVECOT = {
-    "rfc2231": (RFC2231_MESSAGE, RFC2231_RESPONSE, [
-        ("2", "été à la plage.pdf", "application/pdf", 4, "attachment", "base64"),
-        ("3", "été.pdf", "application/pdf", 4, "attachment", "base64"),
-        ("4", "photo.jpg", "image/jpeg", 4, None, "base64"),
-        ("5", "été.bin", "application/octet-stream", 4, "attachment", "base64"),
-        ("6", "bad%ZZ\ufffd.bin", "application/octet-stream", 17, "attachment",
-         "quoted-printable"),
-        ("7", "notes.txt", "text/plain", 16, "inline", "7bit"),
-        ("8", "plain continued.txt", "application/octet-stream", 1, "attachment", "7bit"),
-    ]),
-    "outlook": (OUTLOOK_MESSAGE, OUTLOOK_RESPONSE, [
-        ("1.2.2", "image001.png", "image/png", 98, "inline", "base64"),
-        ("2", "Plan d'accès 2026.pdf", "application/pdf", 22, "attachment", "base64"),
-    ]),
-    "forward": (FORWARD_MESSAGE, FORWARD_RESPONSE, [
-        ("2", "Re: budget.eml", "message/rfc822", 329, "attachment", "7bit"),
-    ]),
-    "calendar": (CALENDAR_MESSAGE, CALENDAR_RESPONSE, [
-        ("3", None, "text/calendar", 30, None, "7bit"),
-    ]),
-    "digest": (DIGEST_MESSAGE, DIGEST_RESPONSE, [
-        ("1", None, "message/rfc822", 30, None, "7bit"),
-        ("2", None, "message/rfc822", 30, None, "7bit"),
-    ]),
-    "preamble": (PREAMBLE_MESSAGE, PREAMBLE_RESPONSE, [
-        ("2", "a.zip", "application/zip", 10, None, "base64"),
-    ]),
-    "odd-fields": (ODD_FIELDS_MESSAGE, ODD_FIELDS_RESPONSE, [
-        ("3", "c.pdf", "application/pdf", 4, None, "base64"),
-        ("4", None, "message/rfc822", 22, None, "base64"),
-    ]),
+    "rfc2231": (
+        RFC2231_MESSAGE,
+        RFC2231_RESPONSE,
+        [
+            ("2", "été à la plage.pdf", "application/pdf", 4, "attachment", "base64"),
+            ("3", "été.pdf", "application/pdf", 4, "attachment", "base64"),
+            ("4", "photo.jpg", "image/jpeg", 4, None, "base64"),
+            ("5", "été.bin", "application/octet-stream", 4, "attachment", "base64"),
+            (
+                "6",
+                "bad%ZZ\ufffd.bin",
+                "application/octet-stream",
+                17,
+                "attachment",
+                "quoted-printable",
+            ),
+            ("7", "notes.txt", "text/plain", 16, "inline", "7bit"),
+            ("8", "plain continued.txt", "application/octet-stream", 1, "attachment", "7bit"),
+        ],
+    ),
+    "outlook": (
+        OUTLOOK_MESSAGE,
+        OUTLOOK_RESPONSE,
+        [
+            ("1.2.2", "image001.png", "image/png", 98, "inline", "base64"),
+            ("2", "Plan d'accès 2026.pdf", "application/pdf", 22, "attachment", "base64"),
+        ],
+    ),
+    "forward": (
+        FORWARD_MESSAGE,
+        FORWARD_RESPONSE,
+        [
+            ("2", "Re: budget.eml", "message/rfc822", 329, "attachment", "7bit"),
+        ],
+    ),
+    "calendar": (
+        CALENDAR_MESSAGE,
+        CALENDAR_RESPONSE,
+        [
+            ("3", None, "text/calendar", 30, None, "7bit"),
+        ],
+    ),
+    "digest": (
+        DIGEST_MESSAGE,
+        DIGEST_RESPONSE,
+        [
+            ("1", None, "message/rfc822", 30, None, "7bit"),
+            ("2", None, "message/rfc822", 30, None, "7bit"),
+        ],
+    ),
+    "preamble": (
+        PREAMBLE_MESSAGE,
+        PREAMBLE_RESPONSE,
+        [
+            ("2", "a.zip", "application/zip", 10, None, "base64"),
+        ],
+    ),
+    "odd-fields": (
+        ODD_FIELDS_MESSAGE,
+        ODD_FIELDS_RESPONSE,
+        [
+            ("3", "c.pdf", "application/pdf", 4, None, "base64"),
+            ("4", None, "message/rfc822", 22, None, "base64"),
+        ],
+    ),
     "missing-boundary": (MISSING_BOUNDARY_MESSAGE, MISSING_BOUNDARY_RESPONSE, []),
-    "unclosed-boundary": (UNCLOSED_MESSAGE, UNCLOSED_RESPONSE, [
-        ("2", "a.pdf", "application/pdf", 88, None, "base64"),
-    ]),
+    "unclosed-boundary": (
+        UNCLOSED_MESSAGE,
+        UNCLOSED_RESPONSE,
+        [
+            ("2", "a.pdf", "application/pdf", 88, None, "base64"),
+        ],
+    ),
 }
 MESSAGE_PROBLEMS = {
-    "missing-boundary": ["message: StartBoundaryNotFoundDefect at top",
-                         "message: MultipartInvariantViolationDefect at top"],
+    "missing-boundary": [
+        "message: StartBoundaryNotFoundDefect at top",
+        "message: MultipartInvariantViolationDefect at top",
+    ],
     "unclosed-boundary": ["message: CloseBoundaryNotFoundDefect at top"],
 }
 
@@ -1060,7 +1319,8 @@ def test_embedded_message_size_matches_dovecot(
     inner = (
         b'From: x@y\r\nContent-Type: multipart/mixed; boundary="i"\r\n\r\n--i\r\n'
         b'Content-Type: multipart/alternative; boundary="a"\r\n\r\n--a\r\n'
-        b"Content-Type: text/plain\r\n\r\nx\r\n--a--" + nested
+        b"Content-Type: text/plain\r\n\r\nx\r\n--a--"
+        + nested
         + b"--i\r\nContent-Type: text/plain\r\n\r\ny\r\n--i--"
     )
     raw = (
@@ -1068,8 +1328,11 @@ def test_embedded_message_size_matches_dovecot(
         b"Content-Type: message/rfc822\r\n\r\n" + inner + between + b"--o--\r\n"
     )
     (att,), _ = mime.attachments_from_message(parsed(raw))
-    assert (att.mime_type, att.size, att.decoded_size) == ("message/rfc822", size + extra,
-                                                          size + extra)
+    assert (att.mime_type, att.size, att.decoded_size) == (
+        "message/rfc822",
+        size + extra,
+        size + extra,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1082,8 +1345,9 @@ def built_message() -> EmailMessage:
     inner["From"] = "paul@x.fr"
     inner["Subject"] = "inner"
     inner.set_content("inner body\n")
-    inner.add_attachment(rng.randbytes(999), maintype="application", subtype="zip",
-                         filename="inner.zip")
+    inner.add_attachment(
+        rng.randbytes(999), maintype="application", subtype="zip", filename="inner.zip"
+    )
     msg = EmailMessage()
     msg["From"] = "a@b"
     msg["Subject"] = "built"
@@ -1091,8 +1355,9 @@ def built_message() -> EmailMessage:
     msg.add_alternative('<p>Bonjour <img src="cid:logo@x"></p>', subtype="html")
     html = msg.get_payload()[1]
     html.add_related(rng.randbytes(3000), maintype="image", subtype="png", cid="<logo@x>")
-    msg.add_attachment(rng.randbytes(5000), maintype="application", subtype="pdf",
-                       filename="été à l'école.pdf")
+    msg.add_attachment(
+        rng.randbytes(5000), maintype="application", subtype="pdf", filename="été à l'école.pdf"
+    )
     msg.add_attachment(inner, filename="fwd.eml")
     msg.add_attachment("a;b\n1;2\n", subtype="plain", filename="notes.txt")
     msg.add_attachment("sans nom\n", subtype="plain", disposition="attachment")
@@ -1102,28 +1367,122 @@ def built_message() -> EmailMessage:
 # The BODYSTRUCTURE of built_message(), written by hand (sizes aside) as a server sends it.
 BUILT_STRUCTURE = [
     [
-        [b"text", b"plain", [b"charset", b"utf-8"], None, None, b"7bit", 8, 1, None, None, None,
-         None],
         [
-            [b"text", b"html", [b"charset", b"utf-8"], None, None, b"7bit", 38, 1, None, None,
-             None, None],
-            [b"image", b"png", None, b"<logo@x>", None, b"base64", 4106, None, [b"inline", None],
-             None, None],
-            b"related", [b"boundary", b"r"], None, None, None,
+            b"text",
+            b"plain",
+            [b"charset", b"utf-8"],
+            None,
+            None,
+            b"7bit",
+            8,
+            1,
+            None,
+            None,
+            None,
+            None,
         ],
-        b"alternative", [b"boundary", b"a"], None, None, None,
+        [
+            [
+                b"text",
+                b"html",
+                [b"charset", b"utf-8"],
+                None,
+                None,
+                b"7bit",
+                38,
+                1,
+                None,
+                None,
+                None,
+                None,
+            ],
+            [
+                b"image",
+                b"png",
+                None,
+                b"<logo@x>",
+                None,
+                b"base64",
+                4106,
+                None,
+                [b"inline", None],
+                None,
+                None,
+            ],
+            b"related",
+            [b"boundary", b"r"],
+            None,
+            None,
+            None,
+        ],
+        b"alternative",
+        [b"boundary", b"a"],
+        None,
+        None,
+        None,
     ],
-    [b"application", b"pdf", None, None, None, b"base64", 6846, None,
-     [b"attachment", [b"filename*", b"utf-8''%C3%A9t%C3%A9%20%C3%A0%20l%27%C3%A9cole.pdf"]],
-     None, None],
-    [b"message", b"rfc822", None, None, None, b"8bit", 1800, [None] * 10,
-     [[b"text", b"plain", None, None, None, b"7bit", 11, 1], b"mixed"], 40, None,
-     [b"attachment", [b"filename", b"fwd.eml"]], None, None],
-    [b"text", b"plain", [b"charset", b"utf-8"], None, None, b"7bit", 9, 2, None,
-     [b"attachment", [b"filename", b"notes.txt"]], None, None],
-    [b"text", b"plain", [b"charset", b"utf-8"], None, None, b"7bit", 9, 1, None,
-     [b"attachment", None], None, None],
-    b"mixed", [b"boundary", b"m"], None, None, None,
+    [
+        b"application",
+        b"pdf",
+        None,
+        None,
+        None,
+        b"base64",
+        6846,
+        None,
+        [b"attachment", [b"filename*", b"utf-8''%C3%A9t%C3%A9%20%C3%A0%20l%27%C3%A9cole.pdf"]],
+        None,
+        None,
+    ],
+    [
+        b"message",
+        b"rfc822",
+        None,
+        None,
+        None,
+        b"8bit",
+        1800,
+        [None] * 10,
+        [[b"text", b"plain", None, None, None, b"7bit", 11, 1], b"mixed"],
+        40,
+        None,
+        [b"attachment", [b"filename", b"fwd.eml"]],
+        None,
+        None,
+    ],
+    [
+        b"text",
+        b"plain",
+        [b"charset", b"utf-8"],
+        None,
+        None,
+        b"7bit",
+        9,
+        2,
+        None,
+        [b"attachment", [b"filename", b"notes.txt"]],
+        None,
+        None,
+    ],
+    [
+        b"text",
+        b"plain",
+        [b"charset", b"utf-8"],
+        None,
+        None,
+        b"7bit",
+        9,
+        1,
+        None,
+        [b"attachment", None],
+        None,
+        None,
+    ],
+    b"mixed",
+    [b"boundary", b"m"],
+    None,
+    None,
+    None,
 ]
 
 
@@ -1159,8 +1518,9 @@ def test_message_sizes_count_crlf_whatever_the_file_holds() -> None:
 def test_quoted_printable_decoded_size_counts_hard_breaks_as_crlf() -> None:
     text = "ligne é\n" * 40
     msg = EmailMessage()
-    msg.set_content(text, subtype="plain", cte="quoted-printable", disposition="attachment",
-                    filename="q.txt")
+    msg.set_content(
+        text, subtype="plain", cte="quoted-printable", disposition="attachment", filename="q.txt"
+    )
     for raw in (crlf(msg.as_bytes()), msg.as_bytes()):
         (att,), _ = mime.attachments_from_message(parsed(raw))
         assert att.encoding == "quoted-printable"
@@ -1168,19 +1528,25 @@ def test_quoted_printable_decoded_size_counts_hard_breaks_as_crlf() -> None:
 
 
 def test_top_level_single_part_messages() -> None:
-    pdf = b"From: a@b\r\nContent-Type: application/pdf; name=\"w.pdf\"\r\n" \
-          b"Content-Transfer-Encoding: base64\r\n\r\nQUJD\r\nREVG\r\n"
+    pdf = (
+        b'From: a@b\r\nContent-Type: application/pdf; name="w.pdf"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nQUJD\r\nREVG\r\n"
+    )
     assert summary(mime.attachments_from_message(parsed(pdf))[0]) == [
-        ("1", "w.pdf", "application/pdf", 12, None, "base64")]
+        ("1", "w.pdf", "application/pdf", 12, None, "base64")
+    ]
     assert mime.attachments_from_message(parsed(b"From: a@b\r\n\r\nhello\r\n")) == ([], [])
     text_attached = b"From: a@b\r\nContent-Disposition: attachment; filename=r.txt\r\n\r\nhi\r\n"
     assert summary(mime.attachments_from_message(parsed(text_attached))[0]) == [
-        ("1", "r.txt", "text/plain", 4, "attachment", "7bit")]
+        ("1", "r.txt", "text/plain", 4, "attachment", "7bit")
+    ]
 
 
 def test_message_walker_on_junk() -> None:
     assert mime.attachments_from_message("not a message") == (  # type: ignore[arg-type]
-        [], ["message: not a parsed message"])
+        [],
+        ["message: not a parsed message"],
+    )
     deep = EmailMessage()
     deep.set_content("x")
     for _ in range(60):
@@ -1245,11 +1611,13 @@ def test_estimate_other_encodings(size: int, encoding: str | None, expected: int
 def test_summarize_problems() -> None:
     assert mime.summarize_problems([]) == ""
     assert mime.summarize_problems(["bodystructure: unexpected NIL at 2.1"]) == (
-        "bodystructure: unexpected NIL at 2.1")
+        "bodystructure: unexpected NIL at 2.1"
+    )
     many = [f"bodystructure: unexpected NIL at {i}" for i in range(6)]
     assert mime.summarize_problems([*many, many[0]]) == (
         "bodystructure: unexpected NIL at 0; bodystructure: unexpected NIL at 1; "
-        "bodystructure: unexpected NIL at 2 (+3 more)")
+        "bodystructure: unexpected NIL at 2 (+3 more)"
+    )
     long = mime.summarize_problems(["x" * 500])
     assert len(long) == 200
     assert "\n" not in long
@@ -1285,12 +1653,16 @@ def test_typical_header_block() -> None:
     assert sender == ("Jérôme Dupont", "jerome.dupont@example.fr")
     assert mime.parse_date(headers["date"]) == "2024-01-01T09:00:00+00:00"
     assert mime.parse_address_list(headers["to"]) == ["agent@mairie-exemple.fr", "paul@x.fr"]
-    assert mime.thread_key(headers["message-id"], headers["in-reply-to"],
-                           headers["references"]) == "root@example.fr"
+    assert (
+        mime.thread_key(headers["message-id"], headers["in-reply-to"], headers["references"])
+        == "root@example.fr"
+    )
     lists = mime.list_headers(headers)
     assert lists["list_id"] == "annonces.ville.fr"
-    assert mime.unsubscribe_method(lists["list_unsubscribe"],
-                                   lists["list_unsubscribe_post"]) == "one-click"
+    assert (
+        mime.unsubscribe_method(lists["list_unsubscribe"], lists["list_unsubscribe_post"])
+        == "one-click"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1305,16 +1677,34 @@ WIRE_ATOMS = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.binary(max_size=24),
     st.text(max_size=12),
-    st.sampled_from([
-        b"text", b"plain", b"html", b"message", b"rfc822", b"multipart", b"mixed", b"base64",
-        b"attachment", b"inline", b"filename", b"filename*", b"filename*0*", b"name*1",
-        b"utf-8''%C3%A9%ZZ", b"x-unknown'fr'%E9", b"=?utf-8?b?w6k?=", b"quoted-printable",
-    ]),
+    st.sampled_from(
+        [
+            b"text",
+            b"plain",
+            b"html",
+            b"message",
+            b"rfc822",
+            b"multipart",
+            b"mixed",
+            b"base64",
+            b"attachment",
+            b"inline",
+            b"filename",
+            b"filename*",
+            b"filename*0*",
+            b"name*1",
+            b"utf-8''%C3%A9%ZZ",
+            b"x-unknown'fr'%E9",
+            b"=?utf-8?b?w6k?=",
+            b"quoted-printable",
+        ]
+    ),
 )
 STRUCTURES = st.recursive(
     WIRE_ATOMS,
-    lambda children: st.one_of(st.lists(children, max_size=14),
-                               st.lists(children, max_size=14).map(tuple)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=14), st.lists(children, max_size=14).map(tuple)
+    ),
     max_leaves=80,
 )
 
@@ -1371,7 +1761,7 @@ def mutate(node: object, data: st.DataObject) -> object:
         return node
     out = [mutate(item, data) for item in node]
     if out and data.draw(st.integers(0, 7)) == 0:
-        del out[data.draw(st.integers(0, len(out) - 1)):]  # truncated
+        del out[data.draw(st.integers(0, len(out) - 1)) :]  # truncated
     return tuple(out) if data.draw(st.booleans()) else out
 
 
@@ -1384,13 +1774,29 @@ def test_bodystructure_walker_never_raises_on_damaged_real_structures(data: st.D
 
 
 @settings(max_examples=200)
-@given(st.lists(st.sampled_from([
-    b"From: a@b\r\n", b"Content-Type: multipart/mixed; boundary=b\r\n",
-    b"Content-Type: message/rfc822\r\n", b"Content-Type: text/plain\r\n",
-    b"Content-Disposition: attachment; filename*0*=utf-8''%C3; filename*1=x\r\n",
-    b"Content-Transfer-Encoding: base64\r\n", b"Content-Transfer-Encoding: quoted-printable\r\n",
-    b"\r\n", b"--b\r\n", b"--b--\r\n", b"QUJD=\r\n", b"=C3=A9=\r\n", b"\xe9t\xe9\r\n",
-]), max_size=40).map(b"".join) | st.binary(max_size=300))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"From: a@b\r\n",
+                b"Content-Type: multipart/mixed; boundary=b\r\n",
+                b"Content-Type: message/rfc822\r\n",
+                b"Content-Type: text/plain\r\n",
+                b"Content-Disposition: attachment; filename*0*=utf-8''%C3; filename*1=x\r\n",
+                b"Content-Transfer-Encoding: base64\r\n",
+                b"Content-Transfer-Encoding: quoted-printable\r\n",
+                b"\r\n",
+                b"--b\r\n",
+                b"--b--\r\n",
+                b"QUJD=\r\n",
+                b"=C3=A9=\r\n",
+                b"\xe9t\xe9\r\n",
+            ]
+        ),
+        max_size=40,
+    ).map(b"".join)
+    | st.binary(max_size=300)
+)
 def test_message_walker_never_raises(raw: bytes) -> None:
     atts, problems = mime.attachments_from_message(parsed(raw))
     assert not any("internal error" in p for p in problems)

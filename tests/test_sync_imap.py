@@ -47,8 +47,9 @@ def server(request: pytest.FixtureRequest) -> Dovecot:
 
 
 def connector(server: Dovecot, **kw: object) -> ImapConnector:
-    settings: dict = dict(host=server.host, port=server.port, user=USER, password=PASSWORD,
-                          security="none")
+    settings: dict = dict(
+        host=server.host, port=server.port, user=USER, password=PASSWORD, security="none"
+    )
     settings.update(kw)
     return ImapConnector(ImapSettings(**settings))
 
@@ -67,9 +68,7 @@ def sync(index: Index, server: Dovecot, **kw: object) -> SyncReport:
 
 def indexed_by_folder(index: Index) -> dict[str, tuple[int, int]]:
     acc = index.account("work")["id"]
-    return {
-        f["name"]: (f["messages"], f["bytes"]) for f in index.stats(acc)["folders"]
-    }
+    return {f["name"]: (f["messages"], f["bytes"]) for f in index.stats(acc)["folders"]}
 
 
 def assert_matches_server(index: Index, server: Dovecot) -> None:
@@ -77,13 +76,19 @@ def assert_matches_server(index: Index, server: Dovecot) -> None:
     assert indexed_by_folder(index) == truth
     # No duplicate rows, no orphan attachments.
     db = index.db
-    assert db.execute(
-        "SELECT count(*) FROM (SELECT folder_id, uid FROM messages GROUP BY 1, 2"
-        " HAVING count(*) > 1)"
-    ).fetchone()[0] == 0
-    assert db.execute(
-        "SELECT count(*) FROM attachments WHERE message_id NOT IN (SELECT id FROM messages)"
-    ).fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM (SELECT folder_id, uid FROM messages GROUP BY 1, 2"
+            " HAVING count(*) > 1)"
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        db.execute(
+            "SELECT count(*) FROM attachments WHERE message_id NOT IN (SELECT id FROM messages)"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 # -- a cold sync ----------------------------------------------------------------------------
@@ -124,7 +129,8 @@ def test_index_equals_generator_truth(index: Index, server: Dovecot) -> None:
         assert row[15] == msg.internal_date.replace(microsecond=0).isoformat(), where
         attachments = index.db.execute(
             "SELECT filename, mime_type, size, decoded_size, encoding FROM attachments"
-            " WHERE message_id = ? ORDER BY id", [row[14]]
+            " WHERE message_id = ? ORDER BY id",
+            [row[14]],
         ).fetchall()
         assert [(a[0], a[1]) for a in attachments] == [
             (t.filename, t.mime_type) for t in msg.attachments
@@ -140,8 +146,13 @@ def test_roles_and_names(index: Index, server: Dovecot) -> None:
     sync(index, server)
     roles = {f.path: f.role for f in index.folders(index.account("work")["id"])}
     assert roles["INBOX"] == "inbox"
-    for path, role in [("Sent", "sent"), ("Drafts", "drafts"), ("Trash", "trash"),
-                       ("Junk", "junk"), ("Archives", "archive")]:
+    for path, role in [
+        ("Sent", "sent"),
+        ("Drafts", "drafts"),
+        ("Trash", "trash"),
+        ("Junk", "junk"),
+        ("Archives", "archive"),
+    ]:
         assert roles[path] == role
     assert "Projets/Délibérations" in roles
 
@@ -374,9 +385,12 @@ def test_parallel_parsing_gives_the_same_index(
         conn = connector(dovecot)
         sync_account(idx, "work", conn)
         assert conn._pool is None  # closed with the connector
-        contents.append(idx.db.execute(
-            "SELECT folder_id, uid, subject, size, date, thread_key, attachment_count FROM messages"
-            " ORDER BY folder_id, uid").fetchall())
+        contents.append(
+            idx.db.execute(
+                "SELECT folder_id, uid, subject, size, date, thread_key, attachment_count"
+                " FROM messages ORDER BY folder_id, uid"
+            ).fetchall()
+        )
         idx.close()
     assert contents[0] == contents[1] and len(contents[0]) == len(corpus())
 
@@ -420,13 +434,18 @@ def test_minimal_server_gives_identical_results(
         srv.seed(USER, corpus())
         idx = Index(tmp_path / f"{name}.db")
         sync_account(idx, "work", connector(srv))
-        contents.append(sorted(idx.db.execute(
-            "SELECT f.path, f.role, m.message_id, m.subject, m.size, m.seen, m.flagged, m.date,"
-            " m.thread_key, m.attachment_count, m.attachment_bytes,"
-            " (SELECT group_concat(a.filename || ':' || a.decoded_size, '|') FROM attachments a"
-            "  WHERE a.message_id = m.id)"
-            " FROM messages m JOIN folders f ON f.id = m.folder_id"
-        ).fetchall(), key=repr))
+        contents.append(
+            sorted(
+                idx.db.execute(
+                    "SELECT f.path, f.role, m.message_id, m.subject, m.size, m.seen, m.flagged,"
+                    " m.date, m.thread_key, m.attachment_count, m.attachment_bytes,"
+                    " (SELECT group_concat(a.filename || ':' || a.decoded_size, '|')"
+                    "  FROM attachments a WHERE a.message_id = m.id)"
+                    " FROM messages m JOIN folders f ON f.id = m.folder_id"
+                ).fetchall(),
+                key=repr,
+            )
+        )
         idx.close()
     assert contents[0] == contents[1]
 

@@ -11,18 +11,24 @@ answers are written as text in the shapes of Microsoft's ``messages.xsd``/``type
 (element order included) and of the examples in the EWS reference, with the
 ``ServerVersionInfo`` header of Exchange 2016 (15.1.2507.6, schema ``V2017_07_11``).
 
-Operations: GetFolder, FindFolder, FindItem, GetItem, SyncFolderItems, DeleteItem,
-MoveItem, CopyItem, GetAttachment and ConvertId (enough for exchangelib's version probe).
+Operations: GetFolder, FindFolder, CreateFolder, FindItem, GetItem, SyncFolderItems,
+DeleteItem, MoveItem, CopyItem, GetAttachment and ConvertId (enough for exchangelib's
+version probe).
 Their limits follow Exchange: FindItem and SyncFolderItems refuse the properties only
 GetItem returns (Attachments, Body, MimeContent, InternetMessageHeaders, recipient lists)
 with ErrorInvalidPropertyRequest; SyncFolderItems takes at most 512 changes per call
 (the schema's limit, refused as ErrorSchemaValidation); mailbox fields in FindItem and
-SyncFolderItems carry the name only. Restrictions, AQS query strings, UpdateItem and
-bodies are not implemented (the request gets an error saying so).
+SyncFolderItems carry the name only. FindItem evaluates the restrictions a client needs
+to find a message again: ``IsEqualTo`` (and ``IsNotEqualTo``) on ``message:InternetMessageId``
+against a ``Constant``, combined with ``And``/``Or``/``Not``; string comparisons ignore case,
+as Exchange's do. Other restrictions, AQS query strings, UpdateItem and bodies are not
+implemented (the request gets an error saying so).
 
 Faults for tests: :meth:`EwsServer.busy` answers ErrorServerBusy as Exchange throttling does
 (a SOAP fault over HTTP 500 whose ``MessageXml`` holds ``BackOffMilliseconds``),
-:meth:`EwsServer.drop` closes the connection without an answer, and ``credentials=`` makes
+:meth:`EwsServer.drop` closes the connection without an answer (before the request is carried
+out, or with ``processed=True`` after: the answer is lost on its way back), and
+``credentials=`` makes
 the server demand HTTP Basic authentication (401 otherwise). :attr:`EwsServer.counts` counts
 requests per SOAP operation.
 
@@ -212,6 +218,49 @@ def parse_shape(elem: ET.Element | None) -> Shape:
     mime = (elem.findtext(f"{_T}IncludeMimeContent") or "").strip().lower() == "true"
     return Shape(
         base, frozenset(fields), tuple(extended), mime or "item:MimeContent" in fields, tuple(other)
+    )
+
+
+#: Item properties a restriction can compare, by FieldURI.
+_RESTRICTABLE: dict[str, Callable[[Item], str | None]] = {
+    "message:InternetMessageId": lambda i: i.msg.message_id,
+}
+
+
+def parse_restriction(elem: ET.Element) -> Callable[[Item], bool]:
+    """A predicate for one element of a ``Restriction`` (``t:SearchExpression`` in
+    ``types.xsd``): ``IsEqualTo``/``IsNotEqualTo`` between a property of
+    :data:`_RESTRICTABLE` and a ``Constant``, and ``And``/``Or``/``Not`` of those. String
+    comparisons ignore case, as Exchange's restrictions do. Anything else is a SOAP fault
+    saying the loopback server does not evaluate it."""
+    kind = elem.tag.rpartition("}")[2]
+    if kind in ("And", "Or"):
+        parts = [parse_restriction(child) for child in elem]
+        if kind == "And":
+            return lambda item: all(p(item) for p in parts)
+        return lambda item: any(p(item) for p in parts)
+    if kind == "Not" and len(elem) == 1:
+        inner = parse_restriction(elem[0])
+        return lambda item: not inner(item)
+    if kind in ("IsEqualTo", "IsNotEqualTo"):
+        uri = elem.find(f"{_T}FieldURI")
+        constant = elem.find(f"{_T}FieldURIOrConstant/{_T}Constant")
+        name = uri.get("FieldURI", "") if uri is not None else ""
+        getter = _RESTRICTABLE.get(name)
+        if getter is not None and constant is not None:
+            wanted = constant.get("Value", "").casefold()
+            equal = kind == "IsEqualTo"
+
+            def compare(item: Item) -> bool:
+                value = getter(item)
+                return (value is not None and value.casefold() == wanted) == equal
+
+            return compare
+        what = f"{kind} on {name or 'this operand'}"
+    else:
+        what = kind
+    raise SoapFault(
+        "ErrorInvalidOperation", f"The loopback EWS server does not evaluate {what} restrictions."
     )
 
 
@@ -509,6 +558,8 @@ class _Fault:
     operation: str | None
     skip: int = 0
     back_off_ms: int = 0
+    processed: bool = False
+    """For "drop": carry the request out first, then lose the answer."""
 
 
 @dataclass
@@ -636,10 +687,18 @@ class EwsServer:
         with self._lock:
             self._faults.append(_Fault("busy", count, operation, after, back_off_ms))
 
-    def drop(self, count: int = 1, *, operation: str | None = None, after: int = 0) -> None:
-        """Close the connection of the next ``count`` requests without answering them."""
+    def drop(
+        self,
+        count: int = 1,
+        *,
+        operation: str | None = None,
+        after: int = 0,
+        processed: bool = False,
+    ) -> None:
+        """Close the connection of the next ``count`` requests without answering them;
+        with ``processed`` each request is carried out first (the answer is what gets lost)."""
         with self._lock:
-            self._faults.append(_Fault("drop", count, operation, after))
+            self._faults.append(_Fault("drop", count, operation, after, processed=processed))
 
     def clear_faults(self) -> None:
         """Forget the faults not yet triggered."""
@@ -688,9 +747,9 @@ class EwsServer:
         elem = soap_body[0]
         op = elem.tag.rpartition("}")[2]
         fault = self._fault_for(op)
-        if fault is not None and fault.kind == "drop":
+        if fault is not None and fault.kind == "drop" and not fault.processed:
             return 0, None
-        if fault is not None:
+        if fault is not None and fault.kind == "busy":
             return 500, fault_xml(
                 "ErrorServerBusy",
                 "The server cannot service this request right now. Try again later.",
@@ -717,6 +776,8 @@ class EwsServer:
                 messages = handler(_Request(store, op, elem, version))
         except SoapFault as exc:
             return 500, fault_xml(exc.code, exc.text, exc.message_xml)
+        if fault is not None:
+            return 0, None  # done, and the answer is lost on its way back
         head = _ENVELOPE_HEAD.format(*self.build, SCHEMA_VERSION)
         response = (
             f'<m:{op}Response xmlns:m="{MNS}" xmlns:t="{TNS}"><m:ResponseMessages>'
@@ -754,8 +815,9 @@ class EwsServer:
         return out
 
     @staticmethod
-    def _unsupported_query(req: _Request) -> None:
-        for name in ("Restriction", "QueryString"):
+    def _unsupported_query(req: _Request, *, restriction: bool = False) -> None:
+        names = ("QueryString",) if restriction else ("Restriction", "QueryString")
+        for name in names:
             if req.elem.find(f"{_M}{name}") is not None:
                 raise SoapFault(
                     "ErrorInvalidOperation",
@@ -802,6 +864,45 @@ class EwsServer:
             )
         return out
 
+    def _op_CreateFolder(self, req: _Request) -> list[str]:
+        parent_ref = req.elem.find(f"{_M}ParentFolderId")
+        if parent_ref is None or len(parent_ref) == 0:
+            raise SoapFault("ErrorSchemaValidation", "ParentFolderId is missing.")
+        folders = _children(req.elem, "Folders")
+        try:
+            parent = self._folder_ref(req.store, parent_ref[0])
+        except StoreError as exc:
+            return [_error(req.op, exc, after="<m:Folders/>") for _ in folders]
+        out = []
+        for spec in folders:
+            name = (spec.findtext(f"{_T}DisplayName") or "").strip()
+            folder_class = spec.findtext(f"{_T}FolderClass")
+            if spec.tag == f"{_T}Folder" and not folder_class:
+                folder_class = MAIL_CLASS
+            if not name:
+                out.append(
+                    _error(
+                        req.op,
+                        StoreError("ErrorInvalidFolderId", "The folder has no display name."),
+                        after="<m:Folders/>",
+                    )
+                )
+                continue
+            try:
+                created = req.store.create_child(parent, name, folder_class)
+            except StoreError as exc:
+                out.append(_error(req.op, exc, after="<m:Folders/>"))
+                continue
+            tag = _FOLDER_TAGS.get(created.folder_class, "Folder")
+            out.append(
+                _ok(
+                    req.op,
+                    f'<m:Folders><t:{tag}><t:FolderId Id="{created.id}"'
+                    f' ChangeKey="AQAAABYAAAA{created.change_version:04d}"/></t:{tag}></m:Folders>',
+                )
+            )
+        return out
+
     @staticmethod
     def _check_find_shape(req: _Request, shape: Shape) -> StoreError | None:
         bad = sorted(shape.fields & GET_ITEM_ONLY)
@@ -814,8 +915,12 @@ class EwsServer:
         )
 
     def _op_FindItem(self, req: _Request) -> list[str]:
-        self._unsupported_query(req)
+        self._unsupported_query(req, restriction=True)
         shape = parse_shape(req.elem.find(f"{_M}ItemShape"))
+        restriction = req.elem.find(f"{_M}Restriction")
+        keep = None
+        if restriction is not None and len(restriction):
+            keep = parse_restriction(restriction[0])
         view = req.elem.find(f"{_M}IndexedPageItemView")
         for other in (
             "FractionalPageItemView",
@@ -853,6 +958,8 @@ class EwsServer:
                 out.append(_error(req.op, bad))
                 continue
             items = [] if req.elem.get("Traversal") == "Associated" else list(folder.items.values())
+            if keep is not None:
+                items = [i for i in items if keep(i)]
             items.sort(key=key, reverse=descending)  # type: ignore[arg-type]
             offset, limit = self._page(view, len(items))
             page = items[offset : offset + limit]

@@ -310,6 +310,16 @@ class Store:
                 node = matches[0] if matches else self._new_folder(name, node, folder_class)
             return node
 
+    def create_child(self, parent: Folder, name: str, folder_class: str | None) -> Folder:
+        """CreateFolder: a new folder under ``parent``; ErrorFolderExists when ``parent``
+        already has a child of that name (compared without case, as Exchange does)."""
+        with self.lock:
+            if any(f.name.casefold() == name.casefold() for f in parent.children):
+                raise StoreError(
+                    "ErrorFolderExists", "A folder with the specified name already exists."
+                )
+            return self._new_folder(name, parent, folder_class)
+
     def rename_folder(self, path: str, name: str) -> Folder:
         """Rename a folder; its id, items and their ids stay."""
         with self.lock:
