@@ -504,7 +504,8 @@ class _Runner:
                 result = c.move(folder, [i.ref() for i in good], target)
                 if result.floor_after is not None:
                     self._floors[target] = result.floor_after
-                self._moved(folder, target, good, result.moved, result.target_validity)
+                self._moved(folder, target, good, result.moved, result.target_validity,
+                            result.change_keys)
             elif kind == "delete":
                 removed = set(c.delete(folder, [i.ref() for i in good]))
                 self._removed(folder, good, removed)
@@ -517,6 +518,7 @@ class _Runner:
     def _moved(
         self, folder: str, target: str, items: list[JournalItem],
         moved: dict[str, str | None], target_validity: int | None,
+        change_keys: dict[str, str] | None = None,
     ) -> None:
         outcomes = []
         missing = []
@@ -527,7 +529,7 @@ class _Runner:
                 missing.append(i)
         self.journal.set_outcomes(outcomes, target_validity)
         self._index_moves(folder, target, {i.server_id: moved[i.server_id] for i in items
-                                           if i.server_id in moved})
+                                           if i.server_id in moved}, change_keys)
         if missing:
             self._settle(folder, missing)
 
@@ -590,10 +592,11 @@ class _Runner:
             self._folder_ids[path] = rows[0].id if rows else None
         return self._folder_ids[path]
 
-    def _index_moves(self, folder: str, target: str | None, moves: dict[str, str | None]) -> None:
+    def _index_moves(self, folder: str, target: str | None, moves: dict[str, str | None],
+                     change_keys: dict[str, str] | None = None) -> None:
         folder_id = self._folder_id(folder)
         if folder_id is not None and moves:
-            self.index.follow_moves(folder_id, moves, self._folder_id(target))
+            self.index.follow_moves(folder_id, moves, self._folder_id(target), change_keys)
 
 
 def _begin(index: Index, plan_: Plan, kind: str, *, target: str | None, after: int | None = None,
@@ -719,7 +722,7 @@ def _export(
                 good = {i.server_id: i for i in chunk if i.server_id not in problems}
                 for sid, raw in connector.fetch(folder, [i.ref() for i in good.values()]):
                     item = good.pop(sid)
-                    if exporting.crlf_size(raw) != item.size:
+                    if connector.sizes_are_mime and exporting.crlf_size(raw) != item.size:
                         skipped.append((item.id, SKIPPED, None, "changed"))
                         continue
                     writer.add(raw, folder, f"{sid}")
@@ -791,8 +794,12 @@ def undo(
         by_floor: dict[tuple[str, str | None], list[JournalItem]] = defaultdict(list)
         for i in unknown:
             by_floor[(i.target_folder or "", i.target_floor)].append(i)
+        known_ids = {i.target_id for i in done if i.target_id is not None}
         for (trash, floor), group in by_floor.items():
             found = connector.locate(trash, [i.ref() for i in group], floor)
+            # An id another item of the action already owns is that item's, not a copy.
+            found = {k: v for k, v in found.items() if v not in known_ids}
+            known_ids.update(found.values())
             for i in group:
                 i.target_id = found.get(i.server_id)
             if found:

@@ -213,6 +213,8 @@ class MoveResult:
     target_validity: int | None = None
     floor_after: str | None = None
     """The target's next id after the move when the server said (saves asking)."""
+    change_keys: dict[str, str] = field(default_factory=dict)
+    """Source server id -> the moved item's new change key (EWS), where the server says."""
 
 
 # Changes a connector yields while syncing one folder. Each is applied in its own
@@ -268,6 +270,9 @@ class Connector(ABC):
     """
 
     kind: ClassVar[str]
+    sizes_are_mime: ClassVar[bool] = True
+    """Whether a message's size is the length of its MIME text (IMAP, Maildir); Exchange
+    counts stored properties too, so an export cannot compare the two."""
 
     @abstractmethod
     def connect(self) -> None:

@@ -422,6 +422,8 @@ class EwsConnector(Connector):
     """
 
     kind: ClassVar[str] = "ews"
+    sizes_are_mime: ClassVar[bool] = False
+    """Exchange's item size counts stored properties: it is never the MIME length."""
 
     def __init__(
         self,
@@ -842,6 +844,7 @@ class EwsConnector(Connector):
         """MoveItem of exactly ``refs`` to ``target``; the new id of each item moved."""
         mailbox = self.settings.email.lower()
         moved: dict[str, str | None] = {}
+        keys: dict[str, str] = {}
         with self._errors():
             destination = self._folder(target)
             results = MoveIds(account=self._account, chunk_size=self.settings.action_chunk).call(
@@ -854,10 +857,14 @@ class EwsConnector(Connector):
                     continue
                 new_id, new_key = result if isinstance(result, tuple) else (None, None)
                 moved[r.server_id] = new_id
+                if new_key:
+                    keys[r.server_id] = new_key
                 if new_id is not None:
                     held = r.change_key or _OWN_MOVES.index_key(mailbox, r.server_id)
                     _OWN_MOVES.record(mailbox, new_id, held, new_key, r.server_id)
-        return MoveResult(moved, target_validity=folder_identity(destination.id))
+        return MoveResult(
+            moved, target_validity=folder_identity(destination.id), change_keys=keys
+        )
 
     def delete(self, folder: str, refs: list[ItemRef]) -> list[str]:
         """DeleteItem of exactly ``refs``: SoftDelete, or HardDelete with ``hard_delete``

@@ -267,7 +267,11 @@ class Index:
         return cur.rowcount
 
     def follow_moves(
-        self, folder_id: int, moves: dict[str, str | None], target_folder_id: int | None
+        self,
+        folder_id: int,
+        moves: dict[str, str | None],
+        target_folder_id: int | None,
+        change_keys: dict[str, str] | None = None,
     ) -> None:
         """Follow messages an action moved out of ``folder_id``.
 
@@ -287,9 +291,11 @@ class Index:
                     )
                 self.conn.executemany(
                     "UPDATE messages SET folder_id = ?, server_id = ?,"
-                    " uid = CASE WHEN uid IS NULL THEN NULL ELSE CAST(? AS INTEGER) END"
+                    " uid = CASE WHEN uid IS NULL THEN NULL ELSE CAST(? AS INTEGER) END,"
+                    " change_key = coalesce(?, change_key)"
                     " WHERE folder_id = ? AND server_id = ?",
-                    [(target_folder_id, d, d, folder_id, s) for s, d in known],
+                    [(target_folder_id, d, d, (change_keys or {}).get(s), folder_id, s)
+                     for s, d in known],
                 )
                 self._touch(target_folder_id)
             else:
