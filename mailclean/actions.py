@@ -226,11 +226,15 @@ def plan(
     protected_sql = (protection or Protection()).sql()
     conn = index.conn
     if selection.message_ids:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS chosen (id INTEGER PRIMARY KEY)")
-        conn.execute("DELETE FROM chosen")
-        conn.executemany(
-            "INSERT OR IGNORE INTO chosen (id) VALUES (?)", [(i,) for i in selection.message_ids]
-        )
+        # In its own transaction: left open, it would swallow every later write of this
+        # connection (the journal included) into a transaction nobody commits.
+        with index.db.atomic():
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS chosen (id INTEGER PRIMARY KEY)")
+            conn.execute("DELETE FROM chosen")
+            conn.executemany(
+                "INSERT OR IGNORE INTO chosen (id) VALUES (?)",
+                [(i,) for i in selection.message_ids],
+            )
         where.append("m.id IN (SELECT id FROM chosen)")
         protect = "0"
     else:
@@ -240,7 +244,7 @@ def plan(
         f" {protect} FROM messages m JOIN folders f ON f.id = m.folder_id"
         f" WHERE {' AND '.join(where)} ORDER BY f.path, m.uid, m.server_id",
         args,
-    ).fetchall()
+    )
     out = Plan(account, aid, kind, [], [], target=target, permanent=permanent,
                selection=selection)
     folders: dict[str, list[int]] = defaultdict(lambda: [0, 0])

@@ -1281,8 +1281,11 @@ def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> No
     help="Where to build it (default: the user data dir).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the sync summary as JSON.")
+@click.option("--no-review", is_flag=True, help="Do not open the review app at the end.")
 @click.pass_obj
-def demo(state: State, messages: int, directory: Path | None, as_json: bool) -> None:
+def demo(
+    state: State, messages: int, directory: Path | None, as_json: bool, no_review: bool
+) -> None:
     """Build a realistic demo mailbox locally (no server needed), index it and show it."""
     from mailclean.demo import build_demo
 
@@ -1303,6 +1306,26 @@ def demo(state: State, messages: int, directory: Path | None, as_json: bool) -> 
         print_stats(account_stats(index, "demo"))
     finally:
         index.close()
+    if no_review or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        out.print(_("Review and clean it: mailclean review demo"), style="bold")
+        return
+    from mailclean.tui import run
+
+    run(state.db_path, state.config_path, "demo")
+
+
+# -- review app -----------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("account_name", metavar="[ACCOUNT]", required=False)
+@rules_option
+@click.pass_obj
+def review(state: State, account_name: str | None, rules_file: Path | None) -> None:
+    """Open the review app: see where the volume is, select, clean, watch what is freed."""
+    from mailclean.tui import run  # textual is loaded only for the app
+
+    run(state.db_path, state.config_path, account_name, rules_path=rules_file)
 
 
 # -- admins ---------------------------------------------------------------------------

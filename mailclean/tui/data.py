@@ -1,0 +1,644 @@
+"""What the review app reads from the index: figures, paged lists, the selection.
+
+No textual here: these classes are plain SQLite readers over the main thread's own
+connection, so they can be tested and benchmarked without a terminal. Lists never hold
+their rows: a message list keeps the ordered row ids (8 bytes each, in an ``array``) and
+fetches the rows of the pages on screen; the selection lives in a TEMP table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from array import array
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mailclean.i18n import _, language
+from mailclean.index import Index
+from mailclean.index.journal import ActionRow, Journal
+from mailclean.rules import Protection, Rule, explain, summary
+from mailclean.rules.reasons import UNSUBSCRIBE, reason
+from mailclean.rules.types import UNSUBSCRIBE_SQL
+
+#: Rows fetched at once for the lists' page cache.
+PAGE = 100
+#: Pages kept per list.
+PAGES_KEPT = 64
+
+SORTS = ("size", "date-asc", "date-desc")
+GROUP_SORTS = ("size", "count", "name")
+
+
+def sort_label(sort: str) -> str:
+    """How a sort order is named in the interface."""
+    return {
+        "size": _("largest first"),
+        "date-asc": _("oldest first"),
+        "date-desc": _("newest first"),
+        "count": _("most messages first"),
+        "name": _("by name"),
+    }.get(sort, sort)
+
+
+def like(text: str) -> str:
+    """A LIKE pattern that matches ``text`` anywhere, literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(slots=True)
+class RuleFigures:
+    """A rule as the review shows it: what is still to review (not yet in the Trash)."""
+
+    name: str
+    title: str
+    description: str
+    group_by: str
+    messages: int
+    bytes: int
+    includes_trash: bool
+
+
+@dataclass(slots=True)
+class MessageRow:
+    """One line of a message list."""
+
+    id: int
+    date: str
+    sender: str
+    subject: str
+    size: int
+    attachments: int
+    folder: str
+    selected: bool
+
+
+@dataclass(slots=True)
+class GroupRow:
+    """One line of a group list (``key`` None with ``everything``: the whole rule)."""
+
+    key: str | None
+    label: str
+    messages: int
+    bytes: int
+    selected: int
+    unsubscribe: str | None = None
+    everything: bool = False
+
+
+@dataclass
+class Overview:
+    """Everything the overview tab shows."""
+
+    account: str
+    address: str | None
+    kind: str
+    synced_at: str | None
+    messages: int
+    bytes: int
+    quota_used: int | None
+    quota_limit: int | None
+    folders: list[dict]
+    rules: list[RuleFigures]
+    reclaimable_messages: int
+    reclaimable_bytes: int
+    freed_total: dict
+    freed_today: dict
+    interrupted: list[ActionRow] = field(default_factory=list)
+
+
+@dataclass
+class Preview:
+    """What an action on the selection (or on the Trash) would touch, for the dialog.
+
+    Computed in SQL from the index without building the action's plan (which holds one
+    object per message): the worker plans again anyway, after syncing the folders."""
+
+    messages: int = 0
+    bytes: int = 0
+    folders: dict[str, tuple[int, int]] = field(default_factory=dict)
+    already_there: int = 0
+    outside_trash: int = 0
+    protected: int = 0
+
+
+class ReviewData:
+    """The app's window on the index of one account (main thread only)."""
+
+    def __init__(
+        self, index: Index, account: str, rules: dict[str, Rule], protection: Protection
+    ) -> None:
+        self.index = index
+        self.conn = index.conn
+        self.account = account
+        self.rules = rules
+        self.protection = protection
+        self.account_id = 0
+        self.trash_id: int | None = None
+        self.trash_path: str | None = None
+        self.conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS selected (id INTEGER PRIMARY KEY, size INTEGER)"
+        )
+        self.conn.commit()
+        self.reload()
+
+    # -- account ------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read the account's id and Trash again (after a sync, folders may change)."""
+        row = self.index.account(self.account)
+        self.account_id = int(row["id"]) if row else 0
+        self.trash_id = self.trash_path = None
+        for folder in self.index.folders(self.account_id) if row else []:
+            if folder.role == "trash":
+                self.trash_id, self.trash_path = folder.id, folder.path
+                break
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the account was ever synced into this index."""
+        return self.account_id != 0
+
+    def includes_trash(self, rule: Rule) -> bool:
+        """Whether the rule's purpose is what sits in the Trash (then Trash is not hidden)."""
+        roles = set(rule.folder_roles) | set(rule.params.get("roles") or [])
+        return "trash" in roles
+
+    def _not_in_trash(self, rule: str, column: str = "h.message_id") -> str:
+        r = self.rules.get(rule)
+        if self.trash_id is None or r is None or self.includes_trash(r):
+            return ""
+        # Messages already moved to the Trash are dealt with: they show under the rule
+        # about the Trash, not again under the rule that found them.
+        return (f" AND {column} NOT IN (SELECT id FROM messages WHERE folder_id ="
+                f" {int(self.trash_id)})")
+
+    # -- overview -----------------------------------------------------------------------
+
+    def rule_figures(self) -> list[RuleFigures]:
+        """Enabled rules with what they flag outside the Trash, in the rules' order."""
+        lang = language()
+        figures: dict[str, tuple[int, int]] = {}
+        if self.indexed:
+            for name, n, b in self.conn.execute(
+                "SELECT rule, count(*), coalesce(sum(bytes), 0) FROM hits"
+                " WHERE account_id = ? GROUP BY rule", [self.account_id],
+            ):
+                figures[name] = (n, b)
+            if self.trash_id is not None:
+                # What is already in the Trash shows under the rule about the Trash only.
+                for name, n, b in self.conn.execute(
+                    "SELECT h.rule, count(*), coalesce(sum(h.bytes), 0) FROM hits h"
+                    " WHERE h.account_id = ? AND h.message_id IN"
+                    " (SELECT id FROM messages WHERE folder_id = ?) GROUP BY h.rule",
+                    [self.account_id, self.trash_id],
+                ):
+                    rule = self.rules.get(name)
+                    if rule is not None and not self.includes_trash(rule) and name in figures:
+                        total_n, total_b = figures[name]
+                        figures[name] = (total_n - n, total_b - b)
+        out = []
+        for rule in self.rules.values():
+            if not rule.enabled:
+                continue
+            n, b = figures.get(rule.name, (0, 0))
+            out.append(RuleFigures(
+                rule.name, rule.text("title", lang), rule.text("description", lang),
+                rule.group_by, n, b, self.includes_trash(rule),
+            ))
+        return out
+
+    def overview(self) -> Overview:
+        """Mailbox size and quota, folders, rules, freed volume (today and in total)."""
+        row = self.index.account(self.account) or {}
+        if not self.indexed:
+            empty = _no_freed()
+            return Overview(self.account, None, "", None, 0, 0, None, None, [], [], 0, 0,
+                            empty, empty)
+        stats = self.index.stats(self.account_id)
+        result = summary(self.index, self.account, self.rules)
+        journal = Journal(self.index)
+        today = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        since = today.astimezone(UTC).replace(tzinfo=None).isoformat()
+        return Overview(
+            account=self.account,
+            address=row.get("address"),
+            kind=row.get("kind") or "",
+            synced_at=row.get("synced_at"),
+            messages=stats["messages"],
+            bytes=stats["bytes"],
+            quota_used=row.get("quota_used"),
+            quota_limit=row.get("quota_limit"),
+            folders=stats["folders"],
+            rules=self.rule_figures(),
+            reclaimable_messages=result.reclaimable_messages,
+            reclaimable_bytes=result.reclaimable_bytes,
+            freed_total=journal.freed(self.account_id),
+            freed_today=journal.freed(self.account_id, since),
+            interrupted=[a for a in journal.actions(self.account_id)
+                         if a.state in ("interrupted", "cancelled") and a.unfinished],
+        )
+
+    # -- groups -------------------------------------------------------------------------
+
+    def groups(self, rule: str, text: str = "", sort: str = "size") -> GroupList:
+        """The rule's groups (outside the Trash), largest first, filtered by ``text``."""
+        return GroupList(self, rule, text, sort)
+
+    def messages(self, rule: str, group: str | None, everything: bool, text: str = "",
+                 sort: str = "size") -> MessageList:
+        """The messages of a rule (``everything``) or of one of its groups."""
+        return MessageList(self, rule, group, everything, text, sort)
+
+    # -- selection ----------------------------------------------------------------------
+
+    def selection_totals(self) -> tuple[int, int]:
+        """How many messages are selected, and their volume."""
+        n, b = self.conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM temp.selected"
+        ).fetchone()
+        return int(n), int(b)
+
+    def selected_ids(self) -> tuple[int, ...]:
+        """The selected messages' index row ids."""
+        return tuple(r[0] for r in self.conn.execute("SELECT id FROM temp.selected ORDER BY id"))
+
+    def toggle(self, message_id: int) -> bool:
+        """Select or unselect one message; True if it is now selected."""
+        cur = self.conn.execute("DELETE FROM temp.selected WHERE id = ?", [message_id])
+        if cur.rowcount:
+            self.conn.commit()
+            return False
+        self.conn.execute(
+            "INSERT INTO temp.selected SELECT id, size FROM messages WHERE id = ?", [message_id]
+        )
+        self.conn.commit()
+        return True
+
+    def select_list(self, listing: MessageList, on: bool = True) -> None:
+        """Select (or unselect) every message of a list, whatever its length."""
+        where, args = listing.where, listing.args
+        if on:
+            # A hit's bytes are its message's size.
+            self.conn.execute(
+                "INSERT OR IGNORE INTO temp.selected (id, size) SELECT h.message_id, h.bytes"
+                f" FROM hits h{listing.join} WHERE {where}", args,
+            )
+        else:
+            self.conn.execute(
+                "DELETE FROM temp.selected WHERE id IN (SELECT h.message_id FROM"
+                f" hits h{listing.join} WHERE {where})", args,
+            )
+        self.conn.commit()
+
+    def all_selected(self, listing: MessageList) -> bool:
+        """Whether every message of the list is selected."""
+        if not len(listing):
+            return False
+        n = self.conn.execute("SELECT count(*) FROM temp.selected").fetchone()[0]
+        if n < len(listing):
+            return False
+        return listing.selected_count() == len(listing)
+
+    def preview(self, kind: str) -> Preview:
+        """What ``kind`` ("trash", "delete", "empty") would do: the selection's messages
+        (for "empty": the Trash's, protection applying), where they are, what is left out."""
+        out = Preview()
+        trash = self.trash_id if self.trash_id is not None else -1
+        if kind == "empty":
+            rows = self.conn.execute(
+                f"SELECT f.path, {self.protection.sql()}, count(*), coalesce(sum(m.size), 0)"
+                " FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.folder_id = ?"
+                " GROUP BY 1, 2", [trash],
+            ).fetchall()
+        else:
+            rows = self.conn.execute(
+                "SELECT f.path, 0, count(*), coalesce(sum(m.size), 0) FROM temp.selected s"
+                " JOIN messages m ON m.id = s.id JOIN folders f ON f.id = m.folder_id"
+                " GROUP BY 1", [],
+            ).fetchall()
+        for path, protected, n, b in rows:
+            if protected:
+                out.protected += n
+                continue
+            in_trash = path == self.trash_path
+            if kind == "trash" and in_trash:
+                out.already_there += n
+                continue
+            if kind == "delete" and not in_trash:
+                out.outside_trash += n
+            out.messages += n
+            out.bytes += b
+            out.folders[path] = (n, b)
+        return out
+
+    def clear_selection(self) -> None:
+        """Unselect everything."""
+        self.conn.execute("DELETE FROM temp.selected")
+        self.conn.commit()
+
+    def prune_selection(self) -> None:
+        """Forget selected messages that are no longer in the index (after a sync)."""
+        self.conn.execute(
+            "DELETE FROM temp.selected WHERE id NOT IN (SELECT id FROM messages)"
+        )
+        self.conn.commit()
+
+    # -- one message --------------------------------------------------------------------
+
+    def details(self, message_id: int) -> dict[str, Any] | None:
+        """Headers, attachments and why each rule flags the message."""
+        cols = ("id", "folder", "role", "subject", "sender", "sender_name", "recipients",
+                "date", "received_at", "size", "seen", "flagged", "message_id", "list_id",
+                "list_unsubscribe", "list_unsubscribe_post", "attachment_count",
+                "attachment_bytes", "problems")
+        row = self.conn.execute(
+            "SELECT m.id, f.path, f.role, m.subject, m.sender, m.sender_name, m.recipients,"
+            " m.date, m.received_at, m.size, m.seen, m.flagged, m.message_id, m.list_id,"
+            " m.list_unsubscribe, m.list_unsubscribe_post, m.attachment_count,"
+            " m.attachment_bytes, m.problems"
+            " FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.id = ?",
+            [message_id],
+        ).fetchone()
+        if row is None:
+            return None
+        out: dict[str, Any] = dict(zip(cols, row, strict=True))
+        out["attachments"] = [
+            {"filename": r[0], "mime_type": r[1], "size": r[2]}
+            for r in self.conn.execute(
+                "SELECT filename, mime_type, size FROM attachments WHERE message_id = ?"
+                " ORDER BY size DESC, part", [message_id],
+            )
+        ]
+        lang = language()
+        explained = explain(self.index, self.account, str(message_id), self.protection,
+                            self.rules)["messages"][0]
+        hits = []
+        for hit in explained["hits"]:
+            rule = self.rules.get(hit["rule"])
+            hits.append({
+                "rule": hit["rule"],
+                "title": rule.text("title", lang) if rule else hit["rule"],
+                "reason": reason(rule.type, hit["detail"] or {}) if rule else "",
+            })
+        out["hits"] = hits
+        out["protected"] = bool(explained["protected"])
+        return out
+
+    def unsubscribe(self, rule: str, group: str | None) -> str:
+        """The best way out of a group's mail: one-click, https, mailto or none."""
+        best = self.conn.execute(
+            f"SELECT max(CASE {UNSUBSCRIBE_SQL} WHEN 'one-click' THEN 3 WHEN 'https' THEN 2"
+            " WHEN 'mailto' THEN 1 ELSE 0 END) FROM hits h JOIN messages m ON m.id ="
+            " h.message_id WHERE h.account_id = ? AND h.rule = ? AND h.group_key IS ?",
+            [self.account_id, rule, group],
+        ).fetchone()[0]
+        return {3: "one-click", 2: "https", 1: "mailto"}.get(best or 0, "none")
+
+    # -- journal ------------------------------------------------------------------------
+
+    def journal(self) -> list[ActionRow]:
+        """The account's actions, newest first."""
+        if not self.indexed:
+            return []
+        return list(reversed(Journal(self.index).actions(self.account_id)))
+
+    def last_undoable(self) -> ActionRow | None:
+        """The latest trash action that still has messages to put back."""
+        for action in self.journal():
+            if action.kind == "trash" and action.state != "undone" and action.count("done")[0]:
+                return action
+        return None
+
+
+@dataclass(slots=True)
+class GroupRows:
+    """A rule's groups as the query returns them: keys, message counts, volumes."""
+
+    keys: list[str | None]
+    counts: array
+    sizes: array
+
+    @classmethod
+    def fetch(cls, conn: sqlite3.Connection, sql: str, args: list[Any]) -> GroupRows:
+        """Run a :meth:`GroupList.query` on ``conn`` (any thread's own connection)."""
+        out = cls([], array("q"), array("q"))
+        for key, n, b in conn.execute(sql, args):
+            out.keys.append(key)
+            out.counts.append(n)
+            out.sizes.append(b)
+        return out
+
+
+class GroupList:
+    """A rule's groups: keys, counts and volumes held (a few per group), labels on demand."""
+
+    def __init__(self, data: ReviewData, rule: str, text: str, sort: str,
+                 rows: GroupRows | None = None) -> None:
+        self.data = data
+        self.rule = rule
+        self.text = text
+        self.sort = sort
+        r = data.rules.get(rule)
+        self.group_by = r.group_by if r else "sender"
+        self.bulk = r is not None and r.type == "bulk"
+        if rows is None:
+            rows = GroupRows.fetch(data.conn, *self.query(data, rule, text, sort))
+        self.keys, self.counts, self.sizes = rows.keys, rows.counts, rows.sizes
+        self.total_messages = sum(self.counts)
+        self.total_bytes = sum(self.sizes)
+        self._labels: dict[int, str] = {}
+        self._unsub: dict[int, str] = {}
+        self._marks: dict[int, int] = {}
+        self._selected_by_group: dict[str | None, int] | None = None
+
+    @staticmethod
+    def query(data: ReviewData, rule: str, text: str, sort: str) -> tuple[str, list[Any]]:
+        """The SQL (and its arguments) of a rule's groups, for any connection."""
+        r = data.rules.get(rule)
+        group_by = r.group_by if r else "sender"
+        order = {"size": "3 DESC, 2 DESC, 1", "count": "2 DESC, 3 DESC, 1",
+                 "name": "1"}.get(sort, "3 DESC")
+        where = "h.account_id = ? AND h.rule = ?" + data._not_in_trash(rule)
+        args: list[Any] = [data.account_id, rule]
+        join = ""
+        if text:
+            if group_by == "thread":
+                # Threads are shown by their subject: filter on what people read.
+                join = " JOIN messages m ON m.id = h.message_id"
+                where += " AND (m.subject LIKE ? ESCAPE '\\' OR m.sender LIKE ? ESCAPE '\\')"
+                args += [like(text), like(text)]
+            else:
+                where += " AND h.group_key LIKE ? ESCAPE '\\'"
+                args.append(like(text))
+        return (f"SELECT h.group_key, count(*), coalesce(sum(h.bytes), 0) FROM hits h{join}"
+                f" WHERE {where} GROUP BY h.group_key ORDER BY {order}", args)
+
+    def __len__(self) -> int:
+        # The first line stands for the whole rule.
+        return len(self.keys) + 1
+
+    def invalidate_marks(self) -> None:
+        """The selection changed: recount the selected messages per group when shown."""
+        self._marks.clear()
+        self._selected_by_group = None
+
+    def row(self, i: int) -> GroupRow:
+        """Line ``i`` (0 is "everything")."""
+        if i == 0:
+            if 0 not in self._marks:
+                self._marks[0] = self._selected(None, everything=True)
+            label = (_("All {n} groups").format(n=len(self.keys)) if not self.text
+                     else _("All {n} matching groups").format(n=len(self.keys)))
+            return GroupRow(None, label, self.total_messages, self.total_bytes,
+                            self._marks[0], None, everything=True)
+        k = i - 1
+        key = self.keys[k]
+        if k not in self._labels:
+            self._labels[k] = self._label(key)
+        if self.bulk and k not in self._unsub:
+            self._unsub[k] = self.data.unsubscribe(self.rule, key)
+        if i not in self._marks:
+            self._marks[i] = self._selected(key)
+        return GroupRow(key, self._labels[k], self.counts[k], self.sizes[k], self._marks[i],
+                        self._unsub.get(k))
+
+    def _label(self, key: str | None) -> str:
+        if key is None:
+            return _("(none)")
+        if self.group_by == "thread":
+            row = self.data.conn.execute(
+                "SELECT subject FROM messages WHERE account_id = ? AND thread_key = ?"
+                " ORDER BY coalesce(date, received_at) DESC LIMIT 1",
+                [self.data.account_id, key],
+            ).fetchone()
+            if row and row[0]:
+                return row[0]
+            if key.startswith("message:"):
+                return _("(no subject)")
+        return key
+
+    def _selected(self, key: str | None, everything: bool = False) -> int:
+        if self._selected_by_group is None:
+            self._selected_by_group = {}
+            if self.data.conn.execute("SELECT 1 FROM temp.selected LIMIT 1").fetchone():
+                # Driven by the selection, each hit found by its primary key: one pass,
+                # however many groups the rule has.
+                for group, n in self.data.conn.execute(
+                    "SELECT h.group_key, count(*) FROM temp.selected s CROSS JOIN hits h"
+                    " ON h.account_id = ? AND h.rule = ? AND h.message_id = s.id"
+                    f" WHERE 1{self.data._not_in_trash(self.rule)} GROUP BY h.group_key",
+                    [self.data.account_id, self.rule],
+                ):
+                    self._selected_by_group[group] = n
+        if everything:
+            return sum(self._selected_by_group.values())
+        return self._selected_by_group.get(key, 0)
+
+
+_ROW_SQL = (
+    "SELECT m.id, coalesce(m.date, m.received_at), coalesce(m.sender_name, m.sender, ''),"
+    " m.sender, coalesce(m.subject, ''), m.size, m.attachment_count, f.path,"
+    " s.id IS NOT NULL"
+    " FROM messages m JOIN folders f ON f.id = m.folder_id"
+    " LEFT JOIN temp.selected s ON s.id = m.id WHERE m.id IN ({})"
+)
+
+
+class MessageList:
+    """The messages of a rule or group in display order: ids in memory, rows by page."""
+
+    def __init__(self, data: ReviewData, rule: str, group: str | None, everything: bool,
+                 text: str, sort: str) -> None:
+        self.data = data
+        self.rule = rule
+        self.group = group
+        self.everything = everything
+        self.text = text
+        self.sort = sort
+        where = "h.account_id = ? AND h.rule = ?" + data._not_in_trash(rule)
+        args: list[Any] = [data.account_id, rule]
+        if not everything:
+            where += " AND h.group_key IS ?"
+            args.append(group)
+        join = ""
+        if text or sort != "size":
+            join = " JOIN messages m ON m.id = h.message_id"
+        if text:
+            where += (" AND (m.subject LIKE ? ESCAPE '\\' OR m.sender LIKE ? ESCAPE '\\'"
+                      " OR m.sender_name LIKE ? ESCAPE '\\')")
+            args += [like(text)] * 3
+        order = {
+            "size": "h.bytes DESC, h.message_id",
+            "date-asc": "coalesce(m.date, m.received_at), h.message_id",
+            "date-desc": "coalesce(m.date, m.received_at) DESC, h.message_id DESC",
+        }[sort]
+        self.where, self.args, self.join = where, args, join
+        self.ids = array("q")
+        total = 0
+        cur = data.conn.execute(
+            f"SELECT h.message_id, h.bytes FROM hits h{join} WHERE {where} ORDER BY {order}",
+            args,
+        )
+        while True:
+            chunk = cur.fetchmany(10_000)
+            if not chunk:
+                break
+            self.ids.extend(r[0] for r in chunk)
+            total += sum(r[1] for r in chunk)
+        self.total_bytes = total
+        self._pages: OrderedDict[int, list[MessageRow]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def invalidate(self) -> None:
+        """Forget the cached rows (the selection or the index changed)."""
+        self._pages.clear()
+
+    def row(self, i: int) -> MessageRow:
+        """Line ``i`` of the list."""
+        page = i // PAGE
+        rows = self._pages.get(page)
+        if rows is None:
+            rows = self._fetch(page)
+            self._pages[page] = rows
+            if len(self._pages) > PAGES_KEPT:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(page)
+        return rows[i - page * PAGE]
+
+    def _fetch(self, page: int) -> list[MessageRow]:
+        ids = list(self.ids[page * PAGE : (page + 1) * PAGE])
+        found = {
+            r[0]: MessageRow(r[0], (r[1] or "")[:10], r[2] or r[3] or "", r[4], r[5], r[6],
+                             r[7], bool(r[8]))
+            for r in self.data.conn.execute(_ROW_SQL.format(", ".join("?" * len(ids))), ids)
+        }
+        # A message gone from the index since the list was made (a sync meanwhile).
+        return [found.get(i) or MessageRow(i, "", "", _("(no longer in the index)"), 0, 0,
+                                           "", False) for i in ids]
+
+    def selected_count(self) -> int:
+        """How many of the list's messages are selected."""
+        return int(self.data.conn.execute(
+            f"SELECT count(*) FROM hits h{self.join} JOIN temp.selected s"
+            f" ON s.id = h.message_id WHERE {self.where}", self.args,
+        ).fetchone()[0])
+
+
+def _no_freed() -> dict:
+    keys = ("trashed", "still_in_trash", "deleted", "exported", "restored")
+    out: dict = {f"{k}_{u}": 0 for k in keys for u in ("messages", "bytes")}
+    out.update(messages=0, bytes=0, freed_on_server_bytes=0, actions=[])
+    return out
+
+
+def unsubscribe_label(method: str | None) -> str:
+    """A group's unsubscribe method in words."""
+    if not method:
+        return ""
+    return UNSUBSCRIBE.get(method, lambda: "")()

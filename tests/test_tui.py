@@ -1,0 +1,509 @@
+"""The review app driven by Pilot against real mail stores: a local Maildir and the private
+Dovecot (user ``user2``). The oracle is the store itself (the Maildir's files, ``doveadm
+mailbox status``) and the journal, never the app's own display.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import io
+import mailbox
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from mailclean import config as cfg
+from mailclean import mailgen
+from mailclean.connectors.base import Connector
+from mailclean.connectors.imap import ImapConnector, ImapSettings
+from mailclean.connectors.maildir import MaildirConnector
+from mailclean.i18n import language, set_language
+from mailclean.index import Index
+from mailclean.index.journal import Journal
+from mailclean.rules import load_rules, scan
+from mailclean.sync import sync_account
+from mailclean.tui import build_app
+from mailclean.tui.app import ReviewApp
+from mailclean.tui.screens import ConfirmScreen, HelpScreen, ProgressScreen
+
+ACCOUNT = "work"
+USER, PASSWORD = "user2", "secret2"
+#: The corpus's "now" and the scan's: dates, thread ages and so the lists never drift.
+REFERENCE = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+SIZE = (140, 40)
+
+
+@lru_cache(maxsize=1)
+def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
+    return tuple(mailgen.generate(7, reference=REFERENCE, messages=300))
+
+
+@dataclass
+class Store:
+    """A seeded mail store, the config and index that describe it, and its oracle."""
+
+    kind: str
+    config: Path
+    index: Path
+    status: Callable[[], dict[str, tuple[int, int]]]
+    factory: Callable[[cfg.AccountConfig], Connector] | None = None
+    root: Path | None = None
+
+    def app(self, **kw: object) -> ReviewApp:
+        return build_app(self.index, self.config, ACCOUNT, lang=kw.pop("lang", "en"),  # type: ignore[arg-type]
+                         connector_factory=kw.pop("factory", self.factory),  # type: ignore[arg-type]
+                         **kw)  # type: ignore[arg-type]
+
+
+def maildir_status(root: Path) -> dict[str, tuple[int, int]]:
+    return {f.path: (f.messages or 0, f.bytes or 0) for f in MaildirConnector(root).list_folders()}
+
+
+_TEMPLATES: dict[str, Path] = {}
+
+
+def make_maildir_store(tmp: Path) -> Store:
+    """A Maildir account from the fixed corpus, synced and scanned as of REFERENCE (built
+    once per session, then copied)."""
+    template = _TEMPLATES.get("maildir")
+    if template is None or not template.exists():
+        template = Path(tempfile.mkdtemp(prefix="mailclean-tui-"))
+        root = template / "Maildir"
+        mailgen.write_maildir(root, corpus())
+        index = Index(template / "index.db")
+        try:
+            sync_account(index, ACCOUNT, MaildirConnector(root))
+            scan(index, ACCOUNT, load_rules(None), now=REFERENCE)
+            # What the screens show must not depend on when the test runs.
+            with index.db.atomic():
+                index.conn.execute(
+                    "UPDATE accounts SET synced_at = '2026-06-01T09:00:00+00:00'")
+            # Everything in the main file, so that copying it copies the index.
+            index.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            index.close()
+        _TEMPLATES["maildir"] = template
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
+    shutil.copytree(template / "Maildir", tmp / "Maildir", symlinks=True)
+    shutil.copy2(template / "index.db", tmp / "index.db")
+    root = tmp / "Maildir"
+    config = cfg.Config(path=tmp / "config.toml")
+    config.add(cfg.AccountConfig(name=ACCOUNT, kind="maildir", path=str(root)))
+    config.save()
+    return Store("maildir", config.path, tmp / "index.db", lambda: maildir_status(root),
+                 root=root)
+
+
+@pytest.fixture(autouse=True)
+def _restore_language() -> Iterator[None]:
+    before = language()
+    yield
+    set_language(before)
+
+
+@pytest.fixture
+def maildir_store(tmp_path: Path) -> Store:
+    return make_maildir_store(tmp_path)
+
+
+@pytest.fixture
+def dovecot_store(dovecot, tmp_path: Path) -> Store:  # type: ignore[no-untyped-def]
+    dovecot.reset_user(USER)
+    dovecot.seed(USER, corpus())
+    config = cfg.Config(path=tmp_path / "config.toml")
+    config.add(cfg.AccountConfig(name=ACCOUNT, kind="imap", host=dovecot.host,
+                                 port=dovecot.port, user=USER, security="none",
+                                 password="env", password_env="MAILCLEAN_TEST_UNUSED"))
+    config.save()
+
+    def factory(acc: cfg.AccountConfig) -> Connector:
+        return ImapConnector(ImapSettings(dovecot.host, USER, PASSWORD, port=dovecot.port,
+                                          security="none"))
+
+    index = Index(tmp_path / "index.db")
+    try:
+        sync_account(index, ACCOUNT, factory(config.account(ACCOUNT)))
+        scan(index, ACCOUNT, load_rules(None), now=REFERENCE)
+    finally:
+        index.close()
+    return Store("dovecot", config.path, tmp_path / "index.db",
+                 lambda: dovecot.status(USER), factory=factory)
+
+
+@pytest.fixture(params=["maildir", "dovecot"])
+def store(request: pytest.FixtureRequest) -> Store:
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def pilot_test(fn: Callable[..., Coroutine[object, object, None]]) -> Callable[..., None]:
+    """Run an async test body in its own event loop (no pytest asyncio plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let workers finish and the screen catch up."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def sender_group(store: Store) -> tuple[str, dict[str, tuple[int, int]]]:
+    """The biggest newsletter group that is one sender's address, and what it holds per
+    folder (outside the Trash), read straight from the index."""
+    index = Index(store.index)
+    try:
+        key = index.conn.execute(
+            "SELECT h.group_key FROM hits h JOIN messages m ON m.id = h.message_id"
+            " JOIN folders f ON f.id = m.folder_id WHERE h.rule = 'newsletters'"
+            " AND h.group_key LIKE '%@%' AND coalesce(f.role, '') != 'trash'"
+            " GROUP BY h.group_key ORDER BY sum(h.bytes) DESC LIMIT 1"
+        ).fetchone()[0]
+        per_folder = {
+            r[0]: (r[1], r[2]) for r in index.conn.execute(
+                "SELECT f.path, count(*), sum(m.size) FROM hits h JOIN messages m"
+                " ON m.id = h.message_id JOIN folders f ON f.id = m.folder_id"
+                " WHERE h.rule = 'newsletters' AND h.group_key = ?"
+                " AND coalesce(f.role, '') != 'trash' GROUP BY f.path", [key])
+        }
+    finally:
+        index.close()
+    return key, per_folder
+
+
+async def open_newsletters(pilot: Pilot, app: ReviewApp) -> None:
+    """From the overview: the newsletters rule, opened in the Review tab."""
+    await settle(pilot)
+    names = [r.name for r in app.rule_figures]
+    for _ in range(names.index("newsletters")):
+        await pilot.press("down")
+    await pilot.press("enter")
+    await pilot.pause()
+    assert app.main.query_one("#groups").has_focus
+    assert app.group_list is not None and app.group_list.rule == "newsletters"
+
+
+async def select_group(pilot: Pilot, app: ReviewApp, key: str) -> None:
+    """Move to the group ``key`` and select it whole with Space."""
+    assert app.group_list is not None
+    for _ in range(app.group_list.keys.index(key) + 1):  # line 0 is "all groups"
+        await pilot.press("down")
+    await pilot.press("space")
+    await pilot.pause()
+
+
+async def confirm(pilot: Pilot, app: ReviewApp, key: str = "enter") -> str:
+    """Answer the confirmation dialog with ``key``; what it said."""
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, ConfirmScreen), screen
+    text = dialog_text(screen)
+    await pilot.press(key)
+    return text
+
+
+async def close_progress(pilot: Pilot, app: ReviewApp) -> str:
+    """Wait for the job, close its dialog; what it said at the end."""
+    await settle(pilot)
+    screen = app.screen
+    assert isinstance(screen, ProgressScreen), screen
+    assert screen.finished
+    text = dialog_text(screen)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert not isinstance(app.screen, ProgressScreen)
+    return text
+
+
+def dialog_text(screen: ConfirmScreen | ProgressScreen) -> str:
+    return "\n".join(text_of(s) for s in screen.query(".line"))
+
+
+def text_of(widget: Static) -> str:
+    """What a Static shows, as plain text (rich renderables rendered 200 columns wide)."""
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+def moved(before: dict[str, tuple[int, int]], per_folder: dict[str, tuple[int, int]],
+          trash: str) -> dict[str, tuple[int, int]]:
+    """The store's counts after ``per_folder`` moved to ``trash``."""
+    after = dict(before)
+    for folder, (n, b) in per_folder.items():
+        after[folder] = (after[folder][0] - n, after[folder][1] - b)
+        after[trash] = (after[trash][0] + n, after[trash][1] + b)
+    return after
+
+
+# -- tests --------------------------------------------------------------------------------
+
+
+@pilot_test
+async def test_trash_one_senders_newsletters(store: Store) -> None:
+    """Select all newsletters of one sender, trash them, confirm: the store changes by
+    exactly that selection and the journal (and the overview) show the volume."""
+    key, per_folder = sender_group(store)
+    count = sum(n for n, _ in per_folder.values())
+    volume = sum(b for _, b in per_folder.values())
+    assert count >= 5
+    before = store.status()
+    app = store.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_newsletters(pilot, app)
+        await select_group(pilot, app, key)
+        assert app.data.selection_totals() == (count, volume)
+        await pilot.press("t")
+        text = await confirm(pilot, app)
+        assert f"Move {count} messages" in text and "frees nothing" in text
+        assert f"Moved {count} messages" in await close_progress(pilot, app)
+        # The review moved on: the group is gone from the newsletters, the selection too.
+        assert key not in app.group_list.keys  # type: ignore[union-attr]
+        assert app.data.selection_totals() == (0, 0)
+        freed = app.data.overview().freed_total
+        assert freed["trashed_bytes"] == volume == freed["still_in_trash_bytes"]
+        assert freed["deleted_bytes"] == 0
+    assert store.status() == moved(before, per_folder, "Trash")
+    index = Index(store.index)
+    try:
+        (action,) = Journal(index).actions(1)
+        assert (action.kind, action.state) == ("trash", "done")
+        assert action.count("done") == (count, volume)
+    finally:
+        index.close()
+
+
+@pilot_test
+async def test_cancel_mid_action_then_finish_from_the_journal(dovecot_store: Store) -> None:
+    """Escape during an action stops it after the batch in flight; the store holds exactly
+    what was done; the Journal tab finishes it."""
+    store = dovecot_store
+    key, per_folder = sender_group(store)
+    assert list(per_folder) == ["INBOX"]
+    count, volume = per_folder["INBOX"]
+    first_batch, gate = threading.Event(), threading.Event()
+
+    def slow_factory(acc: cfg.AccountConfig) -> Connector:
+        c = store.factory(acc)  # type: ignore[misc]
+        real = c.move
+
+        def move(*args: object, **kwargs: object) -> object:
+            result = real(*args, **kwargs)  # type: ignore[arg-type]
+            first_batch.set()
+            assert gate.wait(20)
+            return result
+
+        c.move = move  # type: ignore[method-assign]
+        return c
+
+    before = store.status()
+    app = store.app(factory=slow_factory, batch=2)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_newsletters(pilot, app)
+        await select_group(pilot, app, key)
+        await pilot.press("t")
+        await confirm(pilot, app)
+        for _ in range(200):
+            if first_batch.is_set():
+                break
+            await pilot.pause(0.05)
+        assert first_batch.is_set()
+        assert isinstance(app.screen, ProgressScreen)
+        await pilot.press("escape")
+        gate.set()
+        assert "Cancelled" in await close_progress(pilot, app)
+        status = store.status()
+        assert status["INBOX"][0] == before["INBOX"][0] - 2
+        assert status["Trash"][0] == before["Trash"][0] + 2
+        index = Index(store.index)
+        try:
+            (action,) = Journal(index).actions(1)
+            assert action.state == "cancelled"
+            assert action.count("done")[0] == 2 and action.unfinished == count - 2
+            assert status["Trash"][1] - before["Trash"][1] == action.count("done")[1]
+        finally:
+            index.close()
+        # Finish it from the journal: r, confirm.
+        await pilot.press("3")
+        await pilot.pause()
+        await pilot.press("r")
+        await confirm(pilot, app)
+        await close_progress(pilot, app)
+    assert store.status() == moved(before, per_folder, "Trash")
+    index = Index(store.index)
+    try:
+        (action,) = Journal(index).actions(1)
+        assert action.state == "done" and action.count("done") == (count, volume)
+    finally:
+        index.close()
+
+
+@pilot_test
+async def test_undo_puts_the_messages_back(store: Store) -> None:
+    key, per_folder = sender_group(store)
+    before = store.status()
+    app = store.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_newsletters(pilot, app)
+        await select_group(pilot, app, key)
+        await pilot.press("t")
+        await confirm(pilot, app)
+        await close_progress(pilot, app)
+        assert store.status() == moved(before, per_folder, "Trash")
+        await pilot.press("u")
+        text = await confirm(pilot, app)
+        assert f"Put {sum(n for n, _ in per_folder.values())} messages" in text
+        await close_progress(pilot, app)
+        assert key in app.group_list.keys  # type: ignore[union-attr]
+        freed = app.data.overview().freed_total
+        assert freed["trashed_bytes"] == 0
+        assert freed["restored_bytes"] == sum(b for _, b in per_folder.values())
+    assert store.status() == before
+
+
+@pilot_test
+async def test_delete_is_refused_outside_the_trash_and_empty_trash_frees(
+    maildir_store: Store,
+) -> None:
+    """D on messages outside the Trash does nothing; X asks with Cancel focused (Enter alone
+    deletes nothing), then deletes the Trash for good and counts it as freed."""
+    store = maildir_store
+    key, _per_folder = sender_group(store)
+    before = store.status()
+    app = store.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_newsletters(pilot, app)
+        await select_group(pilot, app, key)
+        await pilot.press("D")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert store.status() == before
+        await pilot.press("X")
+        text = await confirm(pilot, app)  # Enter on the focused button: Cancel
+        assert "for good" in text
+        await settle(pilot)
+        assert store.status() == before
+        await pilot.press("X")
+        await pilot.pause()
+        await pilot.click("#yes")
+        await close_progress(pilot, app)
+        freed = app.data.overview().freed_total
+    after = store.status()
+    index = Index(store.index)
+    try:
+        flagged = index.conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM messages m JOIN folders f ON"
+            " f.id = m.folder_id WHERE f.role = 'trash' AND m.flagged = 1").fetchone()
+    finally:
+        index.close()
+    assert after["Trash"] == tuple(flagged)
+    assert freed["deleted_bytes"] == before["Trash"][1] - flagged[1] > 0
+    assert {k: v for k, v in after.items() if k != "Trash"} == \
+        {k: v for k, v in before.items() if k != "Trash"}
+
+
+@pilot_test
+async def test_export_then_trash_writes_a_checked_mbox(maildir_store: Store,
+                                                       tmp_path: Path) -> None:
+    store = maildir_store
+    key, per_folder = sender_group(store)
+    count = sum(n for n, _ in per_folder.values())
+    app = store.app(export_dir=tmp_path / "exports")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_newsletters(pilot, app)
+        await select_group(pilot, app, key)
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.click("#yes")
+        assert "read back and checked" in await close_progress(pilot, app)
+    (path,) = (tmp_path / "exports").iterdir()
+    assert len(mailbox.mbox(path)) == count
+
+
+@pilot_test
+async def test_filter_sort_select_all_and_details(maildir_store: Store) -> None:
+    app = maildir_store.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_newsletters(pilot, app)
+        await pilot.press("enter")  # "all groups": every newsletter
+        await pilot.pause()
+        listing = app.message_list
+        assert listing is not None and app.main.query_one("#messages").has_focus
+        sizes = [listing.row(i).size for i in range(len(listing))]
+        assert sizes == sorted(sizes, reverse=True) and len(sizes) > 20
+        await pilot.press("s")  # oldest first
+        dates = [app.message_list.row(i).date for i in range(len(app.message_list))]
+        assert dates == sorted(dates)
+        subject = app.message_list.row(0).subject
+        word = max(subject.split(), key=len)
+        await pilot.press("slash", *word, "enter")
+        await pilot.pause()
+        filtered = app.message_list
+        assert 0 < len(filtered) < len(listing)
+        assert all(word.lower() in (filtered.row(i).subject + filtered.row(i).sender).lower()
+                   for i in range(len(filtered)))
+        await pilot.press("a")
+        assert app.data.selection_totals()[0] == len(filtered)
+        details = text_of(app.main.query_one("#details", Static))
+        assert "Why" in details and filtered.row(0).subject[:20] in details
+        await pilot.press("escape")  # clears the filter, keeps the selection
+        await pilot.pause()
+        assert len(app.message_list) == len(listing)
+        assert app.data.selection_totals()[0] == len(filtered)
+        await pilot.press("c")
+        assert app.data.selection_totals() == (0, 0)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+@pilot_test
+async def test_sync_from_the_app_shows_new_mail(maildir_store: Store) -> None:
+    store = maildir_store
+    assert store.root is not None
+    for i in range(3):
+        (store.root / "new" / f"1780000000.new{i}.test").write_text(
+            f"From: someone@example.org\nTo: agent@example.org\nSubject: new {i}\n"
+            f"Message-ID: <new{i}@example.org>\nDate: Mon, 1 Jun 2026 10:00:00 +0000\n\n"
+            "hello\n")
+    expected = sum(n for n, _ in store.status().values())
+    app = store.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.data.overview().messages == expected - 3
+        await pilot.press("R")
+        assert "3 new" in await close_progress(pilot, app)
+        assert app.data.overview().messages == expected
+
+
+@pilot_test
+async def test_french_interface(maildir_store: Store) -> None:
+    """With lang="fr" the app's own texts go through the French catalogue and sizes read
+    "ko/Mo" (texts not yet translated stay English until the catalogue has them)."""
+    app = maildir_store.app(lang="fr")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        head = text_of(app.main.query_one("#ov-head", Static))
+        assert " Mo" in head and "MB" not in head
+        assert language() == "fr"
