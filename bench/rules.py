@@ -1,11 +1,14 @@
 """Rules benchmark: a full scan with every built-in rule over 1,000,000 indexed messages.
 
-    python bench/rules.py [--messages 1000000] [--db PATH]
+    python bench/rules.py [--messages 1000000] [--db PATH [--reuse]] [--runs 5] [--profile]
 
 The index is written directly in SQLite with a realistic mix (newsletters, notifications,
-threads, attachments, duplicates, Trash and Junk, flagged mail), then it times a forced scan
-(every rule, writing the hits) and a `mailclean scan --json` on the already-scanned index
-(a child process, interpreter start-up included).
+threads, attachments, duplicates, Trash and Junk, flagged mail), then it times forced scans
+(every rule, writing the hits) and `mailclean scan --json` on the already-scanned index
+(a child process, interpreter start-up included), ``--runs`` times each, and prints the
+medians and the load average (the figures mean little on a busy machine).
+``--reuse`` scans an index kept by an earlier ``--db`` run instead of building it again;
+``--profile`` prints the time of each SQL statement of the last full scan.
 Targets (issue 3): full scan < 3 s, `scan --json` on a scanned index < 0.5 s.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,35 +100,85 @@ def _flush(index: Index, rows: list, attachments: list) -> None:
         index.conn.executemany(_INSERT_ATTACHMENT, attachments)
 
 
+class _Timed:
+    """A connection whose execute() records how long each statement took (``--profile``)."""
+
+    def __init__(self, conn: object) -> None:
+        self.conn = conn
+        self.times: list[tuple[float, str]] = []
+
+    def execute(self, sql: str, args: object = ()) -> object:
+        started = time.perf_counter()
+        cursor = self.conn.execute(sql, args)  # type: ignore[attr-defined]
+        self.times.append((time.perf_counter() - started, " ".join(sql.split())))
+        return cursor
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, help="keep the index here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="scan the index already at --db instead of building one")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each measure")
+    parser.add_argument("--profile", action="store_true",
+                        help="print the time of each statement of the last full scan")
     args = parser.parse_args()
+    if args.reuse and not (args.db and args.db.exists()):
+        parser.error("--reuse needs --db naming an index built by an earlier run")
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "index.db"
-        started = time.perf_counter()
-        build(path, args.messages)
-        print(f"built an index of {args.messages:,} messages in "
-              f"{time.perf_counter() - started:.0f} s ({path.stat().st_size / 1e6:.0f} MB)")
-        index = Index(path)
+        if not args.reuse:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            started = time.perf_counter()
+            build(path, args.messages)
+            print(f"built an index of {args.messages:,} messages in "
+                  f"{time.perf_counter() - started:.0f} s ({path.stat().st_size / 1e6:.0f} MB)")
+        print(f"load average before: {_load()}")
         rules = load_rules(None)
-        result = scan(index, "bench", rules, Protection(), force=True)
-        print(f"full scan, {len(rules)} rules: {result.seconds:.2f} s (target < 3 s)")
+        full = []
+        for run in range(args.runs):
+            index = Index(path)
+            timed = None
+            if args.profile and run == args.runs - 1:
+                timed = index.conn = _Timed(index.conn)  # type: ignore[assignment]
+            started = time.perf_counter()
+            result = scan(index, "bench", rules, Protection(), force=True)
+            full.append(time.perf_counter() - started)
+            index.close()
+        print(f"full scan, {len(rules)} rules: median {statistics.median(full):.2f} s of"
+              f" {args.runs} runs ({', '.join(f'{t:.2f}' for t in full)}) (target < 3 s)")
         for r in result.rules:
             print(f"  {r['rule']:<18} {r['messages']:>9,} messages {r['bytes'] / 1e9:7.2f} GB")
         print(f"  reclaimable        {result.reclaimable_messages:>9,} messages "
               f"{result.reclaimable_bytes / 1e9:7.2f} GB of {result.total_bytes / 1e9:.2f} GB")
-        index.close()
+        if timed is not None:
+            print("  statements of the last scan (s):")
+            for seconds, sql in timed.times:
+                if seconds >= 0.005:
+                    print(f"  {seconds:6.3f}  {sql[:100]}")
+            print(f"  {full[-1] - sum(t for t, _ in timed.times):6.3f}  (commits and Python)")
         config = Path(tmp) / "config.toml"
         config.write_text('[accounts.bench]\nkind = "maildir"\npath = "/nonexistent"\n')
         env = dict(os.environ, MAILCLEAN_CONFIG=str(config), MAILCLEAN_DB=str(path))
         cmd = [sys.executable, "-m", "mailclean", "scan", "bench", "--json"]
         subprocess.run(cmd, env=env, check=True, capture_output=True)  # caches the scan
-        started = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
-        print(f"mailclean scan --json on a scanned index: {time.perf_counter() - started:.2f} s"
-              " with interpreter start-up (target < 0.5 s)")
+        cached = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+            cached.append(time.perf_counter() - started)
+        print(f"mailclean scan --json on a scanned index: median {statistics.median(cached):.2f} s"
+              f" of {args.runs} runs, interpreter start-up included (target < 0.5 s)")
+        print(f"load average after: {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

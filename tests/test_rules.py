@@ -3,6 +3,7 @@ thresholds' edges, under protection, and as properties over random indexes."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from mailclean import mailgen
 from mailclean.connectors.base import AttachmentMeta, FolderInfo, FolderState, MessageMeta
 from mailclean.index import Index
-from mailclean.rules import Protection, RuleError, groups, load_rules, scan
+from mailclean.rules import Protection, RuleError, explain, groups, load_rules, scan
+from mailclean.rules.types import GROUPS, UNSUBSCRIBE_SQL
 from mailclean.sync import sync_account
 from tests.dovecot import Dovecot
 from tests.test_sync_imap import USER, connector, corpus
@@ -145,11 +147,12 @@ def test_threshold_edges(index: Index, tmp_path: Path) -> None:
     ).fetchone()[0]
     rules_file = tmp_path / "rules.toml"
     for min_size, expect in ((weight, True), (weight + 1, False)):
-        rules_file.write_text(f'[rules.large-attachments]\nmin_size = {min_size}\n')
+        rules_file.write_text(f"[rules.large-attachments]\nmin_size = {min_size}\n")
         scan(index, "work", load_rules(rules_file), now=NOW, force=True)
         got = index.db.execute(
             "SELECT count(*) FROM hits h JOIN messages m ON m.id = h.message_id"
-            " WHERE h.rule = 'large-attachments' AND m.attachment_bytes = ?", [weight]
+            " WHERE h.rule = 'large-attachments' AND m.attachment_bytes = ?",
+            [weight],
         ).fetchone()[0]
         assert bool(got) is expect, min_size
 
@@ -249,23 +252,28 @@ def test_user_rules_override_and_add(tmp_path: Path) -> None:
     assert rules["notifications"].enabled is False
     extra = rules["big-in-archives"]
     assert (extra.params["min_size"], extra.folder_roles, extra.builtin) == (
-        1_500_000, ("archive",), False)
+        1_500_000,
+        ("archive",),
+        False,
+    )
     assert extra.text("title", "fr") == "Gros fichiers archivés"
     assert extra.text("title", "en") == "big-in-archives"
 
 
 # -- properties over random indexes ---------------------------------------------------------
 
-message_st = st.fixed_dictionaries({
-    "folder": st.sampled_from(["INBOX", "Archives", "Trash", "Sent"]),
-    "message_id": st.one_of(st.none(), st.sampled_from(["a@x", "b@x", "c@x", "d@x"])),
-    "size": st.sampled_from([100, 200, 5_000_000]),
-    "flagged": st.booleans(),
-    "sender": st.sampled_from(["news@list.example", "noreply@x.example", "bob@y.example"]),
-    "list_id": st.one_of(st.none(), st.just("list.example")),
-    "years_ago": st.integers(0, 8),
-    "attachment": st.sampled_from([0, 1_000, 6_000_000]),
-})
+message_st = st.fixed_dictionaries(
+    {
+        "folder": st.sampled_from(["INBOX", "Archives", "Trash", "Sent"]),
+        "message_id": st.one_of(st.none(), st.sampled_from(["a@x", "b@x", "c@x", "d@x"])),
+        "size": st.sampled_from([100, 200, 5_000_000]),
+        "flagged": st.booleans(),
+        "sender": st.sampled_from(["news@list.example", "noreply@x.example", "bob@y.example"]),
+        "list_id": st.one_of(st.none(), st.just("list.example")),
+        "years_ago": st.integers(0, 8),
+        "attachment": st.sampled_from([0, 1_000, 6_000_000]),
+    }
+)
 
 
 def build(tmp_path: Path, messages: list[dict]) -> Index:
@@ -279,11 +287,20 @@ def build(tmp_path: Path, messages: list[dict]) -> Index:
     for uid, m in enumerate(messages, 1):
         date = (NOW - timedelta(days=365 * m["years_ago"])).isoformat()
         meta = MessageMeta(
-            server_id=str(uid), uid=uid, size=m["size"], date=date, flagged=m["flagged"],
-            message_id=m["message_id"], thread_key=m["message_id"], sender=m["sender"],
+            server_id=str(uid),
+            uid=uid,
+            size=m["size"],
+            date=date,
+            flagged=m["flagged"],
+            message_id=m["message_id"],
+            thread_key=m["message_id"],
+            sender=m["sender"],
             list_id=m["list_id"],
-            attachments=[AttachmentMeta("2", "f.pdf", "application/pdf", m["attachment"],
-                                        m["attachment"])] if m["attachment"] else [],
+            attachments=[
+                AttachmentMeta("2", "f.pdf", "application/pdf", m["attachment"], m["attachment"])
+            ]
+            if m["attachment"]
+            else [],
         )
         index.add_messages(acc, folders[m["folder"]], [meta], FolderState())
     return index
@@ -301,10 +318,13 @@ def test_properties_over_random_indexes(tmp_path: Path, messages: list[dict]) ->
         assert result.reclaimable_messages <= result.total_messages
         for r in result.rules:
             assert r["bytes"] <= result.total_bytes
-        assert index.db.execute(
-            "SELECT count(*) FROM hits h JOIN messages m ON m.id = h.message_id"
-            " WHERE m.flagged = 1"
-        ).fetchone()[0] == 0
+        assert (
+            index.db.execute(
+                "SELECT count(*) FROM hits h JOIN messages m ON m.id = h.message_id"
+                " WHERE m.flagged = 1"
+            ).fetchone()[0]
+            == 0
+        )
         # Duplicates never flag every copy.
         for mid, size, copies, flagged in index.db.execute(
             "SELECT m.message_id, m.size, count(*), sum(EXISTS (SELECT 1 FROM hits h WHERE"
@@ -314,5 +334,361 @@ def test_properties_over_random_indexes(tmp_path: Path, messages: list[dict]) ->
             assert flagged < copies or copies == 0, (mid, size)
             if copies == 1:
                 assert flagged == 0
+    finally:
+        index.close()
+
+
+# -- the engine against a reference: the SQL it replaced ------------------------------------
+#
+# Until m004 each rule was one SELECT of (message id, facts), joined back to the messages
+# and filtered by the protection. The engine now evaluates each rule as a condition over
+# the messages and renders the facts only when a hit is shown. These are those SELECTs,
+# kept as the reference the new engine must match exactly: same hits, same groups, same
+# bytes, same facts. One deliberate difference: the number of copies of a duplicate is the
+# size of its group (the old window counted the copies ranked before it).
+
+_REFERENCE_SELECTS = {
+    "large-attachments": lambda p, now: (
+        """SELECT m.id, json_object('count', m.attachment_count, 'bytes', m.attachment_bytes,
+               'names', (SELECT json_group_array(coalesce(a.filename, a.mime_type))
+                         FROM (SELECT filename, mime_type FROM attachments
+                               WHERE message_id = m.id ORDER BY size DESC LIMIT 5) a))
+           FROM messages m WHERE m.attachment_bytes >= ?""",
+        [p["min_size"]],
+    ),
+    "old-threads": lambda p, now: (
+        """SELECT m.id, json_object('last', t.last, 'messages', t.n)
+           FROM (SELECT thread_key AS k, max(coalesce(date, received_at)) AS last,
+                        count(*) AS n
+                 FROM messages WHERE account_id = :account AND thread_key IS NOT NULL
+                 GROUP BY thread_key HAVING last < ?) t
+           JOIN messages m ON m.account_id = :account AND m.thread_key = t.k
+           UNION ALL
+           SELECT m.id, json_object('last', coalesce(m.date, m.received_at), 'messages', 1)
+           FROM messages m
+           WHERE m.account_id = :account AND m.thread_key IS NULL
+             AND coalesce(m.date, m.received_at) < ?""",
+        [(now - timedelta(days=365.25 * p["years"])).isoformat()] * 2,
+    ),
+    "bulk": lambda p, now: (
+        f"""SELECT m.id, json_object('list', m.list_id, 'precedence', m.precedence,
+                'unsubscribe', {UNSUBSCRIBE_SQL}, 'mailer', m.mailer)
+            FROM messages m
+            WHERE (m.list_id IS NOT NULL OR m.list_unsubscribe IS NOT NULL
+                   OR m.precedence IN ('bulk', 'list', 'junk')
+                   OR m.feedback_id IS NOT NULL
+                   OR {" OR ".join("lower(m.mailer) LIKE ?" for _ in p["platforms"]) or "0"})
+              AND m.folder_id NOT IN (SELECT id FROM folders WHERE role IN ('sent', 'drafts'))""",
+        [f"%{name}%" for name in p["platforms"]],
+    ),
+    "automatic": lambda p, now: (
+        """WITH senders(s) AS MATERIALIZED (
+               SELECT DISTINCT sender FROM messages
+               WHERE account_id = :account AND sender IS NOT NULL)
+           SELECT m.id, json_object('auto_submitted', m.auto_submitted, 'sender', m.sender)
+           FROM messages m
+           WHERE m.account_id = :account
+             AND ((m.auto_submitted IS NOT NULL AND m.auto_submitted != 'no')
+                  OR m.sender IN (SELECT s FROM senders WHERE """
+        + (" OR ".join(
+            "substr(s, 1, instr(s, '@') - 1) = ? OR substr(s, 1, instr(s, '@') - 1) LIKE ?"
+            for _ in p["senders"]) or "0")
+        + "))",
+        [a for s in p["senders"] for a in (s, f"{s}%")],
+    ),
+    "duplicates": lambda p, now: (
+        """SELECT d.id, json_object('kept_folder', (SELECT path FROM folders WHERE id = d.keep),
+                                    'copies', d.copies)
+           FROM (
+               SELECT m.id, count(*) OVER (PARTITION BY m.message_id, m.size) AS copies,
+                      first_value(m.folder_id) OVER w AS keep,
+                      row_number() OVER w AS rank
+               FROM messages m
+               WHERE m.account_id = :account AND m.message_id IS NOT NULL
+                 AND (m.account_id, m.message_id, m.size) IN (
+                     SELECT account_id, message_id, size FROM messages
+                     WHERE account_id = :account AND message_id IS NOT NULL
+                     GROUP BY 1, 2, 3 HAVING count(*) > 1)
+               WINDOW w AS (PARTITION BY m.message_id, m.size
+                            ORDER BY :protected DESC,
+                                     (SELECT role IN ('trash', 'junk') FROM folders
+                                      WHERE id = m.folder_id) ASC,
+                                     m.id)
+           ) d JOIN messages m ON m.id = d.id
+           WHERE d.rank > 1""",
+        [],
+    ),
+    "folder-role": lambda p, now: (
+        f"""SELECT m.id, json_object('folder', f.path, 'role', f.role)
+            FROM messages m JOIN folders f ON f.id = m.folder_id
+            WHERE f.role IN ({", ".join("?" for _ in p["roles"]) or "NULL"})""",
+        list(p["roles"]),
+    ),
+}
+
+
+def reference_hits(
+    index: Index, account: str, rules: dict, protection: Protection
+) -> dict[tuple[str, int], tuple]:
+    """(rule, message id) -> (group, bytes, facts), computed the way the engine used to."""
+    aid = index.account(account)["id"]
+    protected = protection.sql()
+    out = {}
+    for rule in rules.values():
+        if not rule.enabled:
+            continue
+        select, args = _REFERENCE_SELECTS[rule.type](rule.params, NOW)
+        select = select.replace(":account", str(aid)).replace(":protected", protected)
+        roles = ""
+        if rule.folder_roles:
+            roles = " AND m.folder_id IN (SELECT id FROM folders WHERE role IN ({}))".format(
+                ", ".join(f"'{r}'" for r in rule.folder_roles)
+            )
+        for mid, group, size, detail in index.db.execute(
+            f"""WITH r(id, detail) AS ({select})
+                SELECT m.id, {GROUPS[rule.group_by]}, m.size, r.detail
+                FROM r JOIN messages m ON m.id = r.id
+                WHERE m.account_id = {aid} AND NOT {protected}{roles}""",
+            args,
+        ):
+            assert (rule.name, mid) not in out, "a rule flags a message once"
+            out[(rule.name, mid)] = (group, size, json.loads(detail))
+    return out
+
+
+def assert_matches_reference(
+    index: Index, account: str, rules: dict, protection: Protection
+) -> int:
+    """Scan, then compare every hit and its facts with the reference; returns the hits."""
+    scan(index, account, rules, protection, now=NOW, force=True)
+    aid = index.account(account)["id"]
+    expected = reference_hits(index, account, rules, protection)
+    got = {
+        (rule, mid): (group, size)
+        for rule, mid, group, size in index.db.execute(
+            "SELECT rule, message_id, group_key, bytes FROM hits WHERE account_id = ?", [aid]
+        )
+    }
+    assert got == {k: v[:2] for k, v in expected.items()}
+    for mid in {mid for _, mid in got}:
+        (item,) = explain(index, account, str(mid), protection)["messages"]
+        for hit in item["hits"]:
+            assert hit["detail"] == expected[(hit["rule"], mid)][2], (hit["rule"], mid)
+    return len(got)
+
+
+rich_st = st.fixed_dictionaries(
+    {
+        "folder": st.sampled_from(["INBOX", "Archives", "Trash", "Junk", "Sent", "Drafts"]),
+        "message_id": st.one_of(st.none(), st.sampled_from(["a@x", "b@x", "c@x"])),
+        "thread": st.one_of(st.none(), st.sampled_from(["t1", "t2", "t3", "t4"])),
+        "size": st.sampled_from([100, 200, 5_000_000]),
+        "flagged": st.booleans(),
+        "sender": st.one_of(
+            st.none(),
+            st.sampled_from(["news@list.example", "noreply@x.example", "bob@y.example",
+                             "alerts-bot@z.example", "Bob@Y.example", "postmaster"]),
+        ),
+        "subject": st.sampled_from([None, "Hello", "Invoice 2021"]),
+        "list_id": st.one_of(st.none(), st.just("list.example")),
+        "list_unsubscribe": st.sampled_from([None, "<mailto:u@x>", "<https://x/u>, <mailto:u@x>"]),
+        "list_unsubscribe_post": st.sampled_from([None, "List-Unsubscribe=One-Click"]),
+        "precedence": st.sampled_from([None, "bulk", "list", "junk", "first-class"]),
+        "auto_submitted": st.sampled_from([None, "auto-generated", "no", "auto-replied"]),
+        "feedback_id": st.sampled_from([None, "1:2:3"]),
+        "mailer": st.sampled_from([None, "Mailchimp Mailer", "Microsoft Outlook 16.0", "BREVO"]),
+        # None: no Date header; "edge": exactly the cutoff of the 3-year rule.
+        "years_ago": st.one_of(st.none(), st.integers(0, 8), st.just("edge")),
+        "received_years_ago": st.one_of(st.none(), st.integers(0, 8), st.just("edge")),
+        # 1 MB and 5 MB: exactly the thresholds of the rules below.
+        "attachments": st.lists(
+            st.sampled_from([1_000, 600_000, 1_000_000, 1_500_000, 5_000_000, 6_000_000]),
+            max_size=3,
+        ),
+    }
+)
+protection_st = st.fixed_dictionaries(
+    {
+        "senders": st.lists(st.sampled_from(["bob@y.example", "news@list.example"]), max_size=1),
+        "domains": st.lists(st.sampled_from(["x.example", "example"]), max_size=1),
+        "folders": st.lists(st.sampled_from(["Archives", "Trash"]), max_size=1),
+        "keywords": st.lists(st.sampled_from(["invoice"]), max_size=1),
+    }
+)
+EXTRA_RULES = """
+[rules.recent-threads]
+type = "old-threads"
+years = 1
+[rules.big-in-archives]
+type = "large-attachments"
+min_size = "1 MB"
+folder_roles = ["archive", "inbox"]
+group_by = "folder"
+[rules.lists-by-domain]
+type = "bulk"
+platforms = []
+group_by = "domain"
+folder_roles = ["inbox"]
+[rules.robots-in-sent]
+type = "automatic"
+senders = ["bob", "news"]
+folder_roles = ["sent"]
+[rules.sent-and-drafts]
+type = "folder-role"
+roles = ["sent", "drafts"]
+group_by = "thread"
+[rules.zero-threshold]
+type = "large-attachments"
+min_size = 0
+"""
+
+
+def build_rich(path: Path, accounts: dict[str, list[dict]]) -> Index:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    index = Index(path)
+    roles = {"INBOX": "inbox", "Archives": "archive", "Trash": "trash", "Junk": "junk",
+             "Sent": "sent", "Drafts": "drafts"}
+    for account, messages in accounts.items():
+        acc = index.ensure_account(account, "imap")
+        folders = {f: index.add_folder(acc, FolderInfo(path=f, role=r)) for f, r in roles.items()}
+
+        def ago(years: int | str | None) -> str | None:
+            if years is None:
+                return None
+            days = 365.25 * 3 if years == "edge" else 365 * int(years)
+            return (NOW - timedelta(days=days)).isoformat()
+
+        for uid, m in enumerate(messages, 1):
+            meta = MessageMeta(
+                server_id=str(uid), uid=uid, size=m["size"], flagged=m["flagged"],
+                date=ago(m["years_ago"]), received_at=ago(m["received_years_ago"]),
+                message_id=m["message_id"], thread_key=m["thread"], sender=m["sender"],
+                subject=m["subject"], list_id=m["list_id"],
+                list_unsubscribe=m["list_unsubscribe"],
+                list_unsubscribe_post=m["list_unsubscribe_post"], precedence=m["precedence"],
+                auto_submitted=m["auto_submitted"], feedback_id=m["feedback_id"],
+                mailer=m["mailer"],
+                attachments=[
+                    AttachmentMeta(str(i + 2), f"f{i}.pdf", "application/pdf", a, a)
+                    for i, a in enumerate(m["attachments"])
+                ],
+            )
+            index.add_messages(acc, folders[m["folder"]], [meta], FolderState())
+    return index
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(rich_st, max_size=30), protection_st)
+def test_hits_and_facts_match_the_reference(
+    tmp_path: Path, messages: list[dict], protect: dict
+) -> None:
+    rules_file = tmp_path / "extra.toml"
+    rules_file.write_text(EXTRA_RULES)
+    index = build_rich(tmp_path / "rich.db", {"p": messages})
+    try:
+        protection = Protection.from_config(protect)
+        assert_matches_reference(index, "p", load_rules(), protection)
+        assert_matches_reference(index, "p", load_rules(rules_file), Protection())
+    finally:
+        index.close()
+
+
+def test_corpus_matches_the_reference(index: Index, tmp_path: Path) -> None:
+    assert assert_matches_reference(index, "work", load_rules(), Protection()) > 100
+    sender = index.db.execute(
+        "SELECT sender FROM messages WHERE list_id IS NOT NULL LIMIT 1"
+    ).fetchone()[0]
+    protection = Protection.from_config({"senders": [sender], "folders": ["Trash"]})
+    assert assert_matches_reference(index, "work", load_rules(), protection) > 100
+
+
+def test_rescanning_one_account_keeps_the_others_hits(tmp_path: Path) -> None:
+    old = {"size": 100, "flagged": False, "message_id": None, "thread": None, "sender": None,
+           "subject": None, "list_id": None, "list_unsubscribe": None,
+           "list_unsubscribe_post": None, "precedence": None, "auto_submitted": None,
+           "feedback_id": None, "mailer": None, "years_ago": 6, "received_years_ago": None,
+           "attachments": []}
+    index = build_rich(tmp_path / "two.db", {
+        "a": [dict(old, folder="INBOX"), dict(old, folder="Trash")],
+        "b": [dict(old, folder="Junk")],
+    })
+    try:
+        rules = load_rules()
+        a, b = (scan(index, name, rules, now=NOW) for name in ("a", "b"))
+        assert (a.reclaimable_messages, b.reclaimable_messages) == (2, 1)
+        again = scan(index, "a", rules, now=NOW, force=True)
+        assert again.as_dict()["rules"] == a.as_dict()["rules"]
+        counts = dict(index.db.execute(
+            "SELECT a.name, count(*) FROM hits h JOIN accounts a ON a.id = h.account_id"
+            " GROUP BY 1"
+        ).fetchall())
+        assert counts == {"a": 3, "b": 2}  # a: 2 old-threads, 1 trash; b: old, junk
+        # Foreign keys are back on after the scan (it turns them off while it writes).
+        assert index.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    finally:
+        index.close()
+
+
+def test_deleting_a_message_drops_its_hits_through_an_index(index: Index) -> None:
+    scan(index, "work", load_rules(), now=NOW)
+    plan = " ".join(r[3] for r in index.db.execute(
+        "EXPLAIN QUERY PLAN SELECT 1 FROM hits WHERE message_id = ?", [1]
+    ))
+    # What ON DELETE CASCADE runs for each deleted message: without an index starting with
+    # message_id, every deleted message read every hit.
+    assert "USING COVERING INDEX hits_message" in plan, plan
+    folder, sid, mid = index.db.execute(
+        "SELECT m.folder_id, m.server_id, m.id FROM hits h JOIN messages m"
+        " ON m.id = h.message_id LIMIT 1"
+    ).fetchone()
+    assert index.remove_messages(folder, [sid]) == 1
+    assert index.db.execute(
+        "SELECT count(*) FROM hits WHERE message_id = ?", [mid]
+    ).fetchone()[0] == 0
+
+
+def test_explain_renders_facts_of_user_rules(index: Index, tmp_path: Path) -> None:
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text("[rules.archived]\ntype = 'folder-role'\nroles = ['trash']\n")
+    scan(index, "work", load_rules(rules_file), now=NOW)
+    mid = index.db.execute(
+        "SELECT message_id FROM hits WHERE rule = 'archived' LIMIT 1"
+    ).fetchone()[0]
+    # No rules given: the types come from what the scan recorded.
+    hits = {h["rule"]: h for h in explain(index, "work", str(mid))["messages"][0]["hits"]}
+    assert hits["archived"]["detail"] == {"folder": "Trash", "role": "trash"}
+    assert hits["trash-and-junk"]["detail"] == hits["archived"]["detail"]
+
+
+def test_m004_keeps_the_hits_of_an_older_index(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from mailclean.index.migrations import migrations
+
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m004_lean_hits")
+    db.executescript(
+        """
+        INSERT INTO accounts (id, name, kind) VALUES (1, 'a', 'imap');
+        INSERT INTO folders (id, account_id, path, role) VALUES (1, 1, 'Trash', 'trash');
+        INSERT INTO messages (id, account_id, folder_id, server_id, size)
+            VALUES (7, 1, 1, '1', 300);
+        INSERT INTO hits (account_id, message_id, rule, group_key, bytes, detail)
+            VALUES (1, 7, 'trash-and-junk', 'Trash', 300, '{"folder": "Trash"}');
+        INSERT INTO scans (account_id, fingerprint, scanned_at) VALUES (1, 'x', 'y');
+        """
+    )
+    db.close()
+    index = Index(path)
+    try:
+        assert index.db.execute("SELECT * FROM hits").fetchall() == [
+            (1, "trash-and-junk", 7, "Trash", 300)
+        ]
+        hit = explain(index, "a", "7")["messages"][0]["hits"][0]
+        assert hit["detail"] == {"folder": "Trash", "role": "trash"}
     finally:
         index.close()

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,12 +27,9 @@ __all__ = ["Protection", "Rule", "RuleError", "ScanResult", "explain", "groups",
 
 BUILTIN = Path(__file__).with_name("builtin.toml")
 _COMMON = {"type", "enabled", "group_by", "title", "description", "folder_roles"}
-#: The same indexes as migration m002 creates: covering, so that the figures per rule and
-#: the reclaimable total are read from the indexes alone.
-HITS_INDEXES = (
-    "CREATE INDEX hits_account_rule ON hits (account_id, rule, group_key, bytes)",
-    "CREATE INDEX hits_message ON hits (account_id, message_id, bytes)",
-)
+#: The index migration m004 creates on ``hits`` (clustered by account, rule, message): by
+#: message, for ON DELETE CASCADE, ``explain`` and the reclaimable total (it covers them).
+HITS_INDEX = "CREATE INDEX hits_message ON hits (message_id, bytes)"
 
 
 @dataclass(frozen=True)
@@ -242,10 +242,12 @@ def scan(
             {k: v for k, v in result.as_dict().items() if k not in ("seconds", "cached")}
         )
         with index.db.atomic():
+            # The type of each rule behind the hits: explain() renders their facts with it.
+            types = json.dumps({r.name: r.type for r in rules.values() if r.enabled})
             index.conn.execute(
                 "INSERT OR REPLACE INTO scans (account_id, fingerprint, scanned_at, seconds,"
-                " summary) VALUES (?, ?, ?, ?, ?)",
-                [account_id, mark, scanned_at, result.seconds, stored],
+                " summary, rules) VALUES (?, ?, ?, ?, ?, ?)",
+                [account_id, mark, scanned_at, result.seconds, stored, types],
             )
     return result
 
@@ -253,36 +255,64 @@ def scan(
 def _run(
     index: Index, account_id: int, rules: dict[str, Rule], protection: Protection, now: datetime
 ) -> None:
+    conn = index.conn
+    aid = int(account_id)
     protected = protection.sql()
-    with index.db.atomic():
-        # Building the hits' indexes once at the end is several times cheaper than
-        # maintaining them row by row for hundreds of thousands of hits.
-        index.conn.execute("DROP INDEX IF EXISTS hits_account_rule")
-        index.conn.execute("DROP INDEX IF EXISTS hits_message")
-        index.conn.execute("DELETE FROM hits WHERE account_id = ?", [account_id])
-        for rule in rules.values():
-            if not rule.enabled:
-                continue
-            select, args = TYPES[rule.type].select(rule.params, now)
-            select = select.replace(":account", str(int(account_id)))
-            select = select.replace(":protected", protected)
+    with _foreign_keys_off(conn), index.db.atomic():
+        # Building the index once at the end is several times cheaper than maintaining it
+        # row by row for hundreds of thousands of hits.
+        conn.execute("DROP INDEX IF EXISTS hits_message")
+        low, high = conn.execute(
+            "SELECT (SELECT min(account_id) FROM hits), (SELECT max(account_id) FROM hits)"
+        ).fetchone()
+        if low is None or low == high == aid:
+            conn.execute("DELETE FROM hits")  # SQLite empties the table at once
+        else:
+            conn.execute("DELETE FROM hits WHERE account_id = ?", [aid])
+        # Rule by rule in name order, so that the rows go to the end of the table,
+        # clustered by (account, rule, message). "+m.account_id" keeps SQLite from walking
+        # an index on account_id (a random read of every message): it reads the table in
+        # order, or goes through an index the rule's own condition can use (the folder,
+        # attachment weight, the ids of duplicates). No ORDER BY: a sort would steer it
+        # off those indexes, and the messages come out in id order, or nearly.
+        for rule in sorted((r for r in rules.values() if r.enabled), key=lambda r: r.name):
+            where, args = TYPES[rule.type].where(rule.params, now)
+            where = where.replace(":account", str(aid)).replace(":protected", protected)
             roles = ""
             if rule.folder_roles:
+                # "+": the rule's own condition chooses the index, not this filter.
                 roles = (
-                    " AND m.folder_id IN (SELECT id FROM folders WHERE role IN ("
+                    " AND +m.folder_id IN (SELECT id FROM folders WHERE role IN ("
                     + ", ".join(_lit(r) for r in rule.folder_roles) + "))"
                 )
-            index.conn.execute(
-                f"""INSERT INTO hits (account_id, message_id, rule, group_key, bytes, detail)
-                    WITH r(id, detail) AS ({select})
-                    SELECT m.account_id, m.id, {_lit(rule.name)}, {GROUPS[rule.group_by]},
-                           m.size, r.detail
-                    FROM r JOIN messages m ON m.id = r.id
-                    WHERE m.account_id = {int(account_id)} AND NOT {protected}{roles}""",
+            conn.execute(
+                f"""INSERT INTO hits (account_id, rule, message_id, group_key, bytes)
+                    SELECT m.account_id, {_lit(rule.name)}, m.id, {GROUPS[rule.group_by]},
+                           m.size
+                    FROM messages m
+                    WHERE +m.account_id = {aid} AND ({where}) AND NOT {protected}{roles}""",
                 args,
             )
-        for statement in HITS_INDEXES:
-            index.conn.execute(statement)
+        conn.execute(HITS_INDEX)
+
+
+@contextmanager
+def _foreign_keys_off(conn: sqlite3.Connection) -> Iterator[None]:
+    """Foreign keys off for the scan's transaction, as they were after it.
+
+    Every hit is derived, in the same transaction, from a message of the account, so
+    checking each one's parents only costs time (about a second for a million messages);
+    and without them ``DELETE FROM hits`` empties the table at once.
+    """
+    if conn.in_transaction:  # the pragma cannot change inside a transaction
+        yield
+        return
+    was = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {int(was)}")
 
 
 def summary(
@@ -298,10 +328,11 @@ def summary(
     chosen = [r.name for r in rules.values() if r.enabled and (not only or r.name in only)]
     marks = ", ".join("?" for _ in chosen) or "NULL"
     subset = f" AND rule IN ({marks})" if only else ""
-    # One row per message however many rules flag it: each is freed once.
+    # One row per message however many rules flag it: each is freed once. "+account_id"
+    # keeps SQLite on the covering index hits_message, already in message order.
     rec_m, rec_b = index.conn.execute(
         "SELECT count(*), coalesce(sum(b), 0) FROM (SELECT message_id, max(bytes) AS b"
-        f" FROM hits WHERE account_id = ?{subset} GROUP BY message_id)",
+        f" FROM hits WHERE +account_id = ?{subset} GROUP BY message_id)",
         [aid, *(chosen if only else [])],
     ).fetchone()
     per_rule = {
@@ -347,10 +378,13 @@ def groups(
     ]
 
 
-def explain(index: Index, account: str, message: str, protection: Protection | None = None
-            ) -> dict:
-    """Everything about one message (index id or Message-ID): where, what, and each flag."""
+def explain(index: Index, account: str, message: str, protection: Protection | None = None,
+            rules: dict[str, Rule] | None = None) -> dict:
+    """Everything about one message (index id or Message-ID): where, what, and each flag
+    with its facts. The facts are read from the index now, by each rule's type: the one in
+    ``rules``, else the one the last scan recorded, else the built-in rule's."""
     row = index.require_account(account)
+    aid = int(row["id"])
     cols = ("id", "folder", "subject", "sender", "date", "size", "flagged", "message_id",
             "attachment_count", "list_id")
     query = (
@@ -361,10 +395,11 @@ def explain(index: Index, account: str, message: str, protection: Protection | N
     key = message.strip().strip("<>")
     found = index.conn.execute(
         query + ("m.id = ?" if key.isdigit() else "m.message_id = ?"),
-        [row["id"], int(key) if key.isdigit() else key],
+        [aid, int(key) if key.isdigit() else key],
     ).fetchall()
     if not found:
         raise RuleError(f"no message {message!r} in account {account!r}")
+    types = _rule_types(index, aid, rules)
     out = []
     protected_sql = (protection or Protection()).sql()
     for r in found:
@@ -373,12 +408,34 @@ def explain(index: Index, account: str, message: str, protection: Protection | N
             f"SELECT {protected_sql} FROM messages m WHERE m.id = ?", [r[0]]
         ).fetchone()[0])
         item["hits"] = [
-            {"rule": h[0], "group": h[1], "bytes": h[2], "detail": json.loads(h[3] or "{}")}
+            {"rule": h[0], "group": h[1], "bytes": h[2],
+             "detail": _detail(index, aid, types.get(h[0]), r[0], protected_sql)}
             for h in index.conn.execute(
-                "SELECT rule, group_key, bytes, detail FROM hits WHERE message_id = ?"
-                " ORDER BY rule", [r[0]]
+                "SELECT rule, group_key, bytes FROM hits WHERE account_id = ? AND message_id = ?"
+                " ORDER BY rule", [aid, r[0]]
             )
         ]
         out.append(item)
     return {"account": account, "messages": out}
 
+
+def _rule_types(index: Index, account_id: int, rules: dict[str, Rule] | None) -> dict[str, str]:
+    if rules is not None:
+        return {r.name: r.type for r in rules.values()}
+    recorded = index.conn.execute(
+        "SELECT rules FROM scans WHERE account_id = ?", [account_id]
+    ).fetchone()
+    if recorded and recorded[0]:
+        return json.loads(recorded[0])
+    return {r.name: r.type for r in load_rules(None).values()}
+
+
+def _detail(index: Index, account_id: int, rule_type: str | None, message_id: int,
+            protected: str) -> dict:
+    """The facts behind a flag of ``message_id`` by a rule of ``rule_type``, as a dict."""
+    if rule_type not in TYPES:
+        return {}
+    sql = (TYPES[rule_type].detail().replace(":message", str(int(message_id)))
+           .replace(":account", str(int(account_id))).replace(":protected", protected))
+    found = index.conn.execute(sql).fetchone()
+    return json.loads(found[0]) if found and found[0] else {}

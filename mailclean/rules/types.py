@@ -1,9 +1,10 @@
-"""Rule types: small classes that compile a rule's parameters to one SQL SELECT.
+"""Rule types: small classes that compile a rule's parameters to SQL.
 
-Each SELECT returns ``(message_id, group_key, detail)`` rows for one account: the messages
-the rule flags, the group each belongs to, and the facts behind the flag as a JSON object
-(rendered in the reader's language by :mod:`mailclean.rules.reasons`). Protection and the
-common conditions are added around it by the engine, so a rule type only says what it finds.
+A type gives a condition over one message (``where``: which messages the rule flags) and
+the facts behind a flag as a JSON object (``detail``: computed when a hit is shown, and
+rendered in the reader's language by :mod:`mailclean.rules.reasons`). Protection, the
+folder roles, the group and the writing of the hits are added around it by the engine, so
+a rule type only says what it finds.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def check_param(name: str, key: str, p: Param, value: Any) -> Any:
 
 
 class RuleType:
-    """Base of the rule types. Subclasses set ``name`` and ``params`` and write ``select``."""
+    """Base of the rule types. Subclasses set ``name`` and ``params`` and write ``where``
+    and ``detail``."""
 
     name: ClassVar[str]
     params: ClassVar[dict[str, Param]] = {}
@@ -96,9 +98,21 @@ class RuleType:
         return out
 
     @staticmethod
-    def select(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
-        """SQL selecting ``m.id, <detail json>`` FROM messages m WHERE ... (no account filter:
-        the engine adds it), and its parameters."""
+    def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
+        """A boolean SQL expression over the message ``m`` (a row of ``messages``): true
+        when the rule flags it; and its parameters. ``:account`` stands for the account's
+        id and ``:protected`` for the protection expression over ``m``. The engine adds the
+        account filter, the protection and the folder roles around it, in one INSERT per
+        rule. A rule that needs a whole thread or all the copies of a message writes
+        ``m.id IN (<uncorrelated subquery>)``: SQLite computes those ids once and reads only
+        those messages."""
+        raise NotImplementedError
+
+    @staticmethod
+    def detail() -> str:
+        """A SQL SELECT of one JSON object, the facts behind a flag of message ``:message``
+        (its id), rendered by :mod:`mailclean.rules.reasons`. Evaluated when a hit is shown,
+        never during a scan; ``:account`` and ``:protected`` as in :meth:`where`."""
         raise NotImplementedError
 
 
@@ -107,16 +121,21 @@ class LargeAttachments(RuleType):
     params: ClassVar = {"min_size": Param("size", 5_000_000)}
 
     @staticmethod
-    def select(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
-        # attachment_bytes is the encoded (on-server) weight: what deleting frees.
-        return (
-            """SELECT m.id, json_object('count', m.attachment_count, 'bytes', m.attachment_bytes,
-                   'names', (SELECT json_group_array(coalesce(a.filename, a.mime_type))
-                             FROM (SELECT filename, mime_type FROM attachments
-                                   WHERE message_id = m.id ORDER BY size DESC LIMIT 5) a))
-               FROM messages m WHERE m.attachment_bytes >= ?""",
-            [p["min_size"]],
-        )
+    def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
+        # attachment_bytes is the encoded (on-server) weight: what deleting frees. The
+        # extra "> 0" term (implied by a positive threshold) lets SQLite use the partial
+        # index messages_attachment_bytes (m004) instead of reading every message.
+        if p["min_size"] > 0:
+            return "m.attachment_bytes >= ? AND m.attachment_bytes > 0", [p["min_size"]]
+        return "m.attachment_bytes >= ?", [p["min_size"]]
+
+    @staticmethod
+    def detail() -> str:
+        return """SELECT json_object('count', m.attachment_count, 'bytes', m.attachment_bytes,
+                      'names', (SELECT json_group_array(coalesce(a.filename, a.mime_type))
+                                FROM (SELECT filename, mime_type FROM attachments
+                                      WHERE message_id = m.id ORDER BY size DESC LIMIT 5) a))
+                  FROM messages m WHERE m.id = :message"""
 
 
 class OldThreads(RuleType):
@@ -125,25 +144,37 @@ class OldThreads(RuleType):
     default_group = "thread"
 
     @staticmethod
-    def select(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
+    def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
         cutoff = (now - timedelta(days=365.25 * p["years"])).isoformat()
         # A thread is old when its *latest* message is: one recent reply keeps it alive.
-        # Grouping walks the covering index (account_id, thread_key, date, received_at);
-        # a message without a thread key is a thread of its own.
+        # One walk of the covering index (account_id, thread_key, date, received_at) finds
+        # the old threads, the same index gives their messages' ids, and those are read by
+        # id: no message outside an old thread is read. A message without a thread key is
+        # a thread of its own.
         return (
-            """SELECT m.id, json_object('last', t.last, 'messages', t.n)
-               FROM (SELECT thread_key AS k, max(coalesce(date, received_at)) AS last,
-                            count(*) AS n
-                     FROM messages WHERE account_id = :account AND thread_key IS NOT NULL
-                     GROUP BY thread_key HAVING last < ?) t
-               JOIN messages m ON m.account_id = :account AND m.thread_key = t.k
-               UNION ALL
-               SELECT m.id, json_object('last', coalesce(m.date, m.received_at), 'messages', 1)
-               FROM messages m
-               WHERE m.account_id = :account AND m.thread_key IS NULL
-                 AND coalesce(m.date, m.received_at) < ?""",
+            """m.id IN (
+                SELECT t.id
+                FROM (SELECT thread_key FROM messages
+                      WHERE account_id = :account AND thread_key IS NOT NULL
+                      GROUP BY thread_key HAVING max(coalesce(date, received_at)) < ?) o
+                CROSS JOIN messages t ON t.account_id = :account AND t.thread_key = o.thread_key
+                UNION ALL
+                SELECT id FROM messages
+                WHERE account_id = :account AND thread_key IS NULL
+                  AND coalesce(date, received_at) < ?)""",
             [cutoff, cutoff],
         )
+
+    @staticmethod
+    def detail() -> str:
+        return """SELECT CASE WHEN m.thread_key IS NULL
+                      THEN json_object('last', coalesce(m.date, m.received_at), 'messages', 1)
+                      ELSE (SELECT json_object('last', max(coalesce(t.date, t.received_at)),
+                                               'messages', count(*))
+                            FROM messages t
+                            WHERE t.account_id = m.account_id AND t.thread_key = m.thread_key)
+                      END
+                  FROM messages m WHERE m.id = :message"""
 
 
 _PLATFORMS = ("sendinblue", "brevo", "mailchimp", "mailjet", "sendgrid", "mailgun",
@@ -157,19 +188,23 @@ class Bulk(RuleType):
     default_group = "list"
 
     @staticmethod
-    def select(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
-        mailer = " OR ".join("lower(m.mailer) LIKE ?" for _ in p["platforms"]) or "0"
+    def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
+        # Most messages name no mailer: the patterns are only tried on those that do.
+        mailer = " OR ".join("lower(m.mailer) LIKE ?" for _ in p["platforms"])
+        mailer = f"(m.mailer IS NOT NULL AND ({mailer}))" if mailer else "0"
         return (
-            f"""SELECT m.id, json_object('list', m.list_id, 'precedence', m.precedence,
-                    'unsubscribe', {UNSUBSCRIBE_SQL}, 'mailer', m.mailer)
-                FROM messages m
-                WHERE (m.list_id IS NOT NULL OR m.list_unsubscribe IS NOT NULL
-                       OR m.precedence IN ('bulk', 'list', 'junk')
-                       OR m.feedback_id IS NOT NULL OR {mailer})
-                  AND m.folder_id NOT IN (SELECT id FROM folders
-                                          WHERE role IN ('sent', 'drafts'))""",
+            f"""(m.list_id IS NOT NULL OR m.list_unsubscribe IS NOT NULL
+                 OR m.precedence IN ('bulk', 'list', 'junk')
+                 OR m.feedback_id IS NOT NULL OR {mailer})
+                AND m.folder_id NOT IN (SELECT id FROM folders WHERE role IN ('sent', 'drafts'))""",
             [f"%{name}%" for name in p["platforms"]],
         )
+
+    @staticmethod
+    def detail() -> str:
+        return f"""SELECT json_object('list', m.list_id, 'precedence', m.precedence,
+                       'unsubscribe', {UNSUBSCRIBE_SQL}, 'mailer', m.mailer)
+                   FROM messages m WHERE m.id = :message"""
 
 
 #: RFC 8058 one-click > an https link > a mailto address > nothing.
@@ -191,7 +226,7 @@ class Automatic(RuleType):
     params: ClassVar = {"senders": Param("strings", list(_ROBOTS))}
 
     @staticmethod
-    def select(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
+    def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
         senders = p["senders"]
         local = "substr(s, 1, instr(s, '@') - 1)"
         robot = " OR ".join(f"{local} = ? OR {local} LIKE ?" for _ in senders) or "0"
@@ -201,16 +236,26 @@ class Automatic(RuleType):
         # The patterns are tried once per distinct sender, not once per message:
         # MATERIALIZED stops SQLite from pushing them down into the per-row scan.
         return (
-            f"""WITH senders(s) AS MATERIALIZED (
-                    SELECT DISTINCT sender FROM messages
-                    WHERE account_id = :account AND sender IS NOT NULL)
-                SELECT m.id, json_object('auto_submitted', m.auto_submitted, 'sender', m.sender)
-                FROM messages m
-                WHERE m.account_id = :account
-                  AND ((m.auto_submitted IS NOT NULL AND m.auto_submitted != 'no')
-                       OR m.sender IN (SELECT s FROM senders WHERE {robot}))""",
+            f"""(m.auto_submitted IS NOT NULL AND m.auto_submitted != 'no')
+                OR m.sender IN (
+                    WITH senders(s) AS MATERIALIZED (
+                        SELECT DISTINCT sender FROM messages
+                        WHERE account_id = :account AND sender IS NOT NULL)
+                    SELECT s FROM senders WHERE {robot})""",
             args,
         )
+
+    @staticmethod
+    def detail() -> str:
+        return """SELECT json_object('auto_submitted', m.auto_submitted, 'sender', m.sender)
+                  FROM messages m WHERE m.id = :message"""
+
+
+#: The order in which the copies of a message are kept: a protected copy first, then one
+#: outside Trash and Junk, then the oldest row.
+_KEEP_ORDER = """:protected DESC,
+                 (SELECT role IN ('trash', 'junk') FROM folders WHERE id = m.folder_id) ASC,
+                 m.id"""
 
 
 class Duplicates(RuleType):
@@ -218,32 +263,38 @@ class Duplicates(RuleType):
     default_group = "folder"
 
     @staticmethod
-    def select(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
-        # Rank the copies; rank 1 is kept: a protected copy first, then one outside Trash
-        # and Junk, then the oldest row. The engine's protection clause only removes
-        # flags, so at least rank 1 always stays.
+    def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
+        # Rank the copies of each message found more than once (Message-ID and size);
+        # rank 1 is kept. The engine's protection clause only removes flags, so at least
+        # rank 1 always stays. Only the copies are ranked, once; each message is then
+        # looked up by id.
         return (
-            """SELECT d.id, json_object('kept_folder', (SELECT path FROM folders WHERE id = d.keep),
-                                        'copies', d.copies)
-               FROM (
-                   SELECT m.id, count(*) OVER w AS copies,
-                          first_value(m.folder_id) OVER w AS keep,
-                          row_number() OVER w AS rank
-                   FROM messages m
-                   WHERE m.account_id = :account AND m.message_id IS NOT NULL
-                     AND (m.account_id, m.message_id, m.size) IN (
-                         SELECT account_id, message_id, size FROM messages
-                         WHERE account_id = :account AND message_id IS NOT NULL
-                         GROUP BY 1, 2, 3 HAVING count(*) > 1)
-                   WINDOW w AS (PARTITION BY m.message_id, m.size
-                                ORDER BY :protected DESC,
-                                         (SELECT role IN ('trash', 'junk') FROM folders
-                                          WHERE id = m.folder_id) ASC,
-                                         m.id)
-               ) d JOIN messages m ON m.id = d.id
-               WHERE d.rank > 1""",
+            f"""m.id IN (
+                SELECT id FROM (
+                    SELECT m.id, row_number() OVER (PARTITION BY m.message_id, m.size
+                                                    ORDER BY {_KEEP_ORDER}) AS rank
+                    FROM (SELECT message_id, size FROM messages
+                          WHERE account_id = :account AND message_id IS NOT NULL
+                          GROUP BY 1, 2 HAVING count(*) > 1) d
+                    -- CROSS JOIN: from the few duplicated (Message-ID, size) to their copies
+                    -- through the index, never the other way round.
+                    CROSS JOIN messages m ON m.account_id = :account
+                                         AND m.message_id = d.message_id AND m.size = d.size)
+                WHERE rank > 1)""",
             [],
         )
+
+    @staticmethod
+    def detail() -> str:
+        return f"""SELECT json_object('kept_folder', (SELECT path FROM folders WHERE id = k.keep),
+                                     'copies', k.copies)
+                   FROM (SELECT first_value(m.folder_id) OVER (ORDER BY {_KEEP_ORDER}) AS keep,
+                                count(*) OVER () AS copies
+                         FROM messages x JOIN messages m
+                           ON m.account_id = x.account_id AND m.message_id = x.message_id
+                          AND m.size = x.size
+                         WHERE x.id = :message) k
+                   LIMIT 1"""
 
 
 class FolderRole(RuleType):
@@ -252,14 +303,17 @@ class FolderRole(RuleType):
     default_group = "folder"
 
     @staticmethod
-    def select(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
+    def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
         marks = ", ".join("?" for _ in p["roles"]) or "NULL"
         return (
-            f"""SELECT m.id, json_object('folder', f.path, 'role', f.role)
-                FROM messages m JOIN folders f ON f.id = m.folder_id
-                WHERE f.role IN ({marks})""",
+            f"m.folder_id IN (SELECT id FROM folders WHERE role IN ({marks}))",
             list(p["roles"]),
         )
+
+    @staticmethod
+    def detail() -> str:
+        return """SELECT json_object('folder', f.path, 'role', f.role)
+                  FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.id = :message"""
 
 
 TYPES: dict[str, type[RuleType]] = {
