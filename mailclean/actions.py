@@ -532,6 +532,10 @@ class _Runner:
             else:
                 missing.append(i)
         self.journal.set_outcomes(outcomes, target_validity)
+        if change_keys:
+            self.journal.set_target_keys(
+                [(i.id, change_keys[i.server_id]) for i in items if i.server_id in change_keys]
+            )
         self._index_moves(folder, target, {i.server_id: moved[i.server_id] for i in items
                                            if i.server_id in moved}, change_keys)
         if missing:
@@ -660,8 +664,11 @@ def execute(
         items = kept
         if not items:
             raise ActionError(_("nothing was exported, so nothing was removed"))
-    action_id = _begin(index, plan_, plan_.kind, target=plan_.target,
-                       after=export_row.id if export_row else None, items=items)
+    action_id = Journal(index).begin(
+        plan_.account_id, plan_.kind, items, selection=plan_.selection.as_dict(),
+        target=plan_.target, after=export_row.id if export_row else None,
+        delete_mode=connector.delete_mode if plan_.kind == "delete" else None,
+    )
     return _drive(index, connector, action_id, progress, cancel, batch, export_row,
                   sum(i.size for i in items), len(items))
 
@@ -813,7 +820,8 @@ def undo(
     items = [
         PlannedItem(
             folder=i.target_folder or "", validity=i.target_validity, server_id=i.target_id,
-            size=i.size, message_id=i.message_id, change_key=None, target_folder=i.folder,
+            size=i.size, message_id=i.message_id, change_key=i.target_change_key,
+            target_folder=i.folder,
             origin=i.id,
         )
         for i in done if i.target_id is not None

@@ -1132,6 +1132,10 @@ def freed(state: State, account_name: str | None, since: str | None, as_json: bo
         account=acc.name, n=number(data["messages"]), size=size(data["bytes"])), style="bold")
     out.print(_("  freed on the server (deleted for good): {size}").format(
         size=size(data["deleted_bytes"])), style="green")
+    if data["recoverable_messages"]:
+        out.print(_("    of which {size} can still be recovered by an Exchange administrator "
+                    "(Recoverable Items) until the retention period ends").format(
+            size=size(data["recoverable_bytes"])), style="dim")
     out.print(_("  moved to the Trash: {size}, of which {left} still in the Trash (not freed "
                 "until the Trash is emptied)").format(
         size=size(data["trashed_bytes"]), left=size(data["still_in_trash_bytes"])))

@@ -830,6 +830,9 @@ def test_soft_and_hard_delete_are_what_they_say(
     assert used_before - used_after == p.bytes
     freed = Journal(index).freed(1)
     assert freed["deleted_bytes"] == p.bytes == freed["freed_on_server_bytes"]
+    # Soft-deleted items are still recoverable by an admin: the journal says so.
+    assert freed["recoverable_bytes"] == (0 if hard else p.bytes)
+    assert Journal(index).action(outcome.action.id).delete_mode == ("hard" if hard else "soft")
     # ...but a soft delete keeps them in Recoverable Items (still in the mailbox database,
     # recoverable until the retention period ends); a hard delete purges them.
     if hard:

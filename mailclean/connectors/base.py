@@ -270,6 +270,8 @@ class Connector(ABC):
     """
 
     kind: ClassVar[str]
+    delete_mode: str = "permanent"
+    """What :meth:`delete` does; Exchange's connector says "soft" or "hard"."""
     sizes_are_mime: ClassVar[bool] = True
     """Whether a message's size is the length of its MIME text (IMAP, Maildir); Exchange
     counts stored properties too, so an export cannot compare the two."""

@@ -60,6 +60,7 @@ class JournalItem:
     target_id: str | None
     origin: int | None
     reason: str | None
+    target_change_key: str | None = None
 
     def ref(self) -> ItemRef:
         """The identity the server must still hold."""
@@ -86,6 +87,8 @@ class ActionRow:
     planned_messages: int
     planned_bytes: int
     error: str | None
+    delete_mode: str | None = None
+    """For a delete: "permanent", or Exchange's "soft" (recoverable for a while) / "hard"."""
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def count(self, *states: str) -> tuple[int, int]:
@@ -118,17 +121,19 @@ class ActionRow:
             "skipped_messages": skipped,
             "skipped_bytes": skipped_bytes,
             "unfinished_messages": self.unfinished,
+            "delete_mode": self.delete_mode,
             "error": self.error,
         }
 
 
 _ITEM_COLUMNS = (
     "id, action_id, folder, validity, server_id, message_id, change_key, size, state,"
-    " target_folder, target_validity, target_floor, target_id, origin, reason"
+    " target_folder, target_validity, target_floor, target_id, origin, reason,"
+    " target_change_key"
 )
 _ACTION_COLUMNS = (
     "id, account_id, kind, state, selection, target, export_format, undo_of, after, pid,"
-    " host, started_at, finished_at, planned_messages, planned_bytes, error"
+    " host, started_at, finished_at, planned_messages, planned_bytes, error, delete_mode"
 )
 
 
@@ -150,6 +155,7 @@ class Journal:
         export_format: str | None = None,
         undo_of: int | None = None,
         after: int | None = None,
+        delete_mode: str | None = None,
     ) -> int:
         """Record an action and all its items (pending) in one transaction; its id."""
         now = utcnow()
@@ -157,11 +163,11 @@ class Journal:
             cur = self.conn.execute(
                 "INSERT INTO actions (account_id, kind, state, selection, target,"
                 " export_format, undo_of, after, pid, host, started_at, planned_messages,"
-                " planned_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " planned_bytes, delete_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     account_id, kind, RUNNING, json.dumps(selection or {}), target,
                     export_format, undo_of, after, os.getpid(), socket.gethostname(), now,
-                    len(items), sum(i.size for i in items),
+                    len(items), sum(i.size for i in items), delete_mode,
                 ],
             )
             action_id = int(cur.lastrowid or 0)
@@ -241,6 +247,14 @@ class Journal:
                     " WHERE action_items.id = v.column1",
                     [target_validity, now, *(x for row in chunk for x in row)],
                 )
+
+    def set_target_keys(self, keys: Iterable[tuple[int, str]]) -> None:
+        """``(item id, change key)``: the key each moved message has in its new folder."""
+        with self.index.db.atomic():
+            self.conn.executemany(
+                "UPDATE action_items SET target_change_key = ? WHERE id = ?",
+                [(k, i) for i, k in keys],
+            )
 
     def finish(self, action_id: int, state: str, error: str | None = None) -> None:
         """Close the action."""
@@ -328,6 +342,9 @@ class Journal:
         deleted = total("a.kind = 'delete' AND i.state = 'done'")
         deleted_direct = total("a.kind = 'delete' AND i.state = 'done' AND i.origin IS NULL")
         exported = total("a.kind = 'export' AND i.state = 'done'")
+        recoverable = total(
+            "a.kind = 'delete' AND a.delete_mode = 'soft' AND i.state = 'done'"
+        )
         restored = total("a.kind = 'undo' AND i.state = 'done'")
         return {
             "trashed_messages": trashed[0],
@@ -336,6 +353,10 @@ class Journal:
             "still_in_trash_bytes": in_trash[1],
             "deleted_messages": deleted[0],
             "deleted_bytes": deleted[1],
+            # Exchange's soft delete: out of the mailbox (and its quota), but an admin can
+            # still recover them from Recoverable Items until the retention period ends.
+            "recoverable_messages": recoverable[0],
+            "recoverable_bytes": recoverable[1],
             "exported_messages": exported[0],
             "exported_bytes": exported[1],
             "restored_messages": restored[0],

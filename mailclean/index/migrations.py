@@ -214,3 +214,15 @@ def m004_lean_hits(db: Database) -> None:
         ALTER TABLE scans ADD COLUMN rules TEXT;
         """
     )
+
+
+@migrations()
+def m005_delete_mode_and_change_keys(db: Database) -> None:
+    """How a delete removed messages (Exchange's soft delete keeps them recoverable for a
+    while), and the change key a moved message got (EWS), for an exact undo."""
+    db.executescript(
+        """
+        ALTER TABLE actions ADD COLUMN delete_mode TEXT;
+        ALTER TABLE action_items ADD COLUMN target_change_key TEXT;
+        """
+    )
