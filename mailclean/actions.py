@@ -646,12 +646,7 @@ def execute(
     progress = progress or ActionProgress()
     if not plan_.items:
         raise ActionError(_("nothing to do: no message matches"))
-    blocking = running_elsewhere(index, plan_.account_id)
-    if blocking:
-        raise ActionError(
-            _("action {id} on this account is still running (process {pid}); wait for it "
-              "to end").format(id=blocking.id, pid=blocking.pid)
-        )
+    _refuse_if_running(index, plan_.account_id)
     export_row = None
     items = plan_.items
     if export_to is not None or plan_.kind == "export":
@@ -863,6 +858,15 @@ def running_elsewhere(index: Index, account_id: int) -> ActionRow | None:
     return None
 
 
+def _refuse_if_running(index: Index, account_id: int) -> None:
+    blocking = running_elsewhere(index, account_id)
+    if blocking:
+        raise ActionError(
+            _("action {id} on this account is still running (process {pid}); wait for it "
+              "to end").format(id=blocking.id, pid=blocking.pid)
+        )
+
+
 def _alive(row: ActionRow) -> bool:
     if row.host != socket.gethostname():
         return True  # another machine's process: assume it lives, never guess
@@ -1002,12 +1006,7 @@ def resume(
         raise ActionError(_("no action {id} for this account").format(id=action_id))
     if action.kind == "export":
         raise ActionError(_("an export cannot be resumed: run the command again"))
-    blocking = running_elsewhere(index, action.account_id)
-    if blocking:
-        raise ActionError(
-            _("action {id} on this account is still running (process {pid}); wait for it "
-              "to end").format(id=blocking.id, pid=blocking.pid)
-        )
+    _refuse_if_running(index, action.account_id)
     reconcile(index, connector, account)
     action = journal.action(action_id)
     assert action is not None

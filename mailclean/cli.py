@@ -8,10 +8,9 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,6 +27,7 @@ from mailclean import __version__, actions
 from mailclean import config as cfg
 from mailclean.connectors import connector_for
 from mailclean.connectors.base import Connector, ConnectorError
+from mailclean.console import err, fail, out
 from mailclean.i18n import (
     _,
     decimal,
@@ -58,9 +58,6 @@ from mailclean.rules.types import parse_size
 from mailclean.snapshot.cli import snapshot as snapshot_group
 from mailclean.sync import SyncProgress, SyncReport, sync_account
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
 
 @dataclass
 class State:
@@ -76,12 +73,6 @@ class State:
     def index(self) -> Index:
         """Open (and migrate) the index."""
         return Index(self.db_path)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print a one-line error and exit: the user's mistake or the world's, never a trace."""
-    err.print(f"[bold red]mailclean:[/] {message}", markup=True, soft_wrap=True)
-    sys.exit(code)
 
 
 class Group(click.Group):
@@ -906,8 +897,11 @@ def print_plan(p: actions.Plan, dry_run: bool) -> None:
         out.print(_("Dry run: nothing was changed. Add --yes to do it."), style="bold")
 
 
-def print_outcome(o: actions.Outcome, account: str) -> None:
+def print_outcome(o: actions.Outcome, account: str, as_json: bool = False) -> None:
     """What was done, what was skipped and why, and what it means for server space."""
+    if as_json:
+        click.echo(json.dumps(o.as_dict(), indent=2, ensure_ascii=False))
+        return
     a = o.action
     done, done_bytes = a.count("done")
     if o.export_action is not None:
@@ -1030,14 +1024,9 @@ def clean(
                 )
         finally:
             connector.close()
-    except actions.ActionError as exc:
-        fail(str(exc))
     finally:
         index.close()
-    if as_json:
-        click.echo(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
-    else:
-        print_outcome(outcome, acc.name)
+    print_outcome(outcome, acc.name, as_json)
 
 
 def _confirm_permanent(p: actions.Plan, confirm_count: int | None) -> None:
@@ -1094,15 +1083,10 @@ def undo_command(state: State, action_id: int, dry_run: bool, as_json: bool) -> 
                                               progress=RichActionProgress(progress))
         finally:
             connector.close()
-    except actions.ActionError as exc:
-        fail(str(exc))
     finally:
         index.close()
     assert outcome is not None
-    if as_json:
-        click.echo(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
-    else:
-        print_outcome(outcome, acc.name)
+    print_outcome(outcome, acc.name, as_json)
 
 
 @cli.command()
@@ -1263,14 +1247,9 @@ def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> No
                                          progress=RichActionProgress(progress))
         finally:
             connector.close()
-    except actions.ActionError as exc:
-        fail(str(exc))
     finally:
         index.close()
-    if as_json:
-        click.echo(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
-    else:
-        print_outcome(outcome, acc.name)
+    print_outcome(outcome, acc.name, as_json)
 
 
 # -- demo -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
@@ -27,6 +27,7 @@ from rich.text import Text
 
 from mailclean import report
 from mailclean.connectors.base import ConnectorError
+from mailclean.console import err, fail, out
 from mailclean.i18n import _, decimal, ngettext, number, size, when
 from mailclean.rules import RuleError
 from mailclean.snapshot import default_snapshots_path
@@ -45,19 +46,10 @@ from mailclean.snapshot.store import (
     SnapshotStore,
 )
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
 #: Seconds per attempt at one mailbox when --timeout is not given.
 DEFAULT_TIMEOUT = {"quick": 120.0, "full": 1800.0}
 #: Failures listed after a run; `snapshot show` lists them all.
 SHOWN_FAILURES = 10
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print a one-line error and exit: the user's mistake or the world's, never a trace."""
-    err.print(f"[bold red]mailclean:[/] {message}", markup=True, soft_wrap=True)
-    sys.exit(code)
 
 
 class SnapshotGroup(click.Group):
