@@ -288,6 +288,8 @@ def account_remove(state: State, name: str, keep_index: bool) -> None:
     config.save()
     if acc.password == "keyring":
         cfg.delete_password(name)
+    if acc.kind == "ews":
+        cfg.delete_password(f"{name}:oauth2-token")
     if not keep_index:
         index = state.index()
         index.remove_account(name)

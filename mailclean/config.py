@@ -348,6 +348,29 @@ def store_password(name: str, password: str) -> None:
         ) from None
 
 
+def oauth2_token(name: str) -> dict | None:
+    """The OAuth2 token kept in the keyring for account ``name`` (refreshed ones included)."""
+    import json
+
+    raw = _keyring_get(f"{name}:oauth2-token")
+    if not raw:
+        return None
+    try:
+        token = json.loads(raw)
+    except ValueError:
+        return None
+    return token if isinstance(token, dict) else None
+
+
+def store_oauth2_token(name: str, token: dict) -> None:
+    """Keep a (refreshed) OAuth2 token in the keyring; silently skipped without one, since
+    the client secret can always get a new token."""
+    import json
+
+    with contextlib.suppress(ConfigError):
+        store_password(f"{name}:oauth2-token", json.dumps(token))
+
+
 def delete_password(name: str) -> None:
     """Forget the account's password in the keyring, if it is there."""
     import keyring

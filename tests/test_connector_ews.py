@@ -8,6 +8,7 @@ Items", Sent is "Sent Items"...).
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections import Counter
@@ -1039,3 +1040,26 @@ def test_rules_give_the_same_figures_as_for_dovecot(
     assert all(rules[n].type == "large-attachments" for n in differing)
     # The figures differ by exactly the messages explained above.
     assert sum(imap_rules[n][0] - ews_rules[n][0] for n in differing) == explained
+
+
+def test_oauth2_tokens_come_from_and_go_to_the_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailclean import config as cfg
+    from mailclean.config import AccountConfig
+
+    kept: dict[str, str] = {"work:oauth2-token": '{"access_token": "a1", "expires_in": 60}'}
+    monkeypatch.setattr(cfg, "_keyring_get", kept.get)
+    monkeypatch.setattr(cfg, "store_password", lambda name, pw: kept.__setitem__(name, pw))
+    account = AccountConfig(name="work", kind="ews", ews_url="https://x/EWS/Exchange.asmx",
+                            email="j@example.org", auth="oauth2", client_id="app",
+                            tenant_id="t", password="env", password_env="X")
+    conn = EwsConnector.from_account(account, lambda: "client-secret")
+    assert conn.settings.oauth2_token == {"access_token": "a1", "expires_in": 60}
+    assert conn.on_token is not None
+    conn.on_token({"access_token": "a2", "refresh_token": "r"})
+    assert json.loads(kept["work:oauth2-token"]) == {"access_token": "a2", "refresh_token": "r"}
+    basic = EwsConnector.from_account(
+        AccountConfig(name="b", kind="ews", ews_url="https://x/EWS/Exchange.asmx",
+                      email="b@example.org", user="b", password="env", password_env="X"),
+        lambda: "pw",
+    )
+    assert basic.settings.oauth2_token is None and basic.on_token is None

@@ -448,8 +448,12 @@ class EwsConnector(Connector):
     def from_account(cls, account: AccountConfig, password: Callable[[], str]) -> EwsConnector:
         """Build a connector from an ``[accounts]`` entry of kind "ews"; ``password`` gives
         the password (NTLM, Basic) or the application's client secret (OAuth2)."""
+        from mailclean.config import oauth2_token, store_oauth2_token
+
+        oauth2 = (account.auth or "").lower() == "oauth2"
         return cls(
             EwsSettings(
+                oauth2_token=oauth2_token(account.name) if oauth2 else None,
                 email=account.email or account.address or "",
                 ews_url=account.ews_url,
                 user=account.user,
@@ -459,7 +463,8 @@ class EwsConnector(Connector):
                 tenant_id=account.tenant_id,
                 insecure_tls=account.insecure_tls,
                 cafile=account.cafile,
-            )
+            ),
+            on_token=(lambda token: store_oauth2_token(account.name, token)) if oauth2 else None,
         )
 
     # -- session ----------------------------------------------------------------------------
