@@ -952,3 +952,145 @@ def test_an_index_is_never_used_as_snapshot_file(tmp_path: Path) -> None:
 def test_category_columns() -> None:
     assert category_column("large-attachments") == "large_attachments_bytes"
     assert os.sep not in category_column("x")
+
+
+# -- Exchange (EWS) through impersonation ------------------------------------------------
+
+EWS_ADMIN = ("MAIRIE\\snap-admin", ADMIN_PASSWORD)
+EWS_MAILBOXES = {
+    "agent.a@mairie.example": ("Finances", lambda: alice_corpus()),
+    "agent.b@mairie.example": ("Finances", lambda: bulk(80, 12)),
+    "agent.c@mairie.example": ("Voirie", lambda: bulk(30, 13)),
+}
+EWS_TOP_ROLES = {
+    "Sent Items": "sent",
+    "Drafts": "drafts",
+    "Deleted Items": "trash",
+    "Junk Email": "junk",
+    "Archives": "archive",
+}
+
+
+@pytest.fixture(scope="module")
+def ews_running() -> Iterator[object]:
+    from tests.ews import EwsServer
+
+    with EwsServer() as ews:
+        yield ews
+
+
+@pytest.fixture
+def ews(ews_running: object, monkeypatch: pytest.MonkeyPatch) -> object:
+    """The loopback EWS server with three mailboxes, demanding the admin's password; it
+    records which mailbox each request impersonated."""
+    server: object = ews_running
+    server.reset()  # type: ignore[attr-defined]
+    server.credentials = EWS_ADMIN  # type: ignore[attr-defined]
+    for email, (_team, messages) in EWS_MAILBOXES.items():
+        server.seed(messages(), email=email)  # type: ignore[attr-defined]
+        server.mailbox(email).quota_kb = 1024 * 1024  # type: ignore[attr-defined]
+    seen: list[str] = []
+    handle = server.handle  # type: ignore[attr-defined]
+
+    def recording(body: bytes, anchor: str | None) -> tuple[int, str | None]:
+        text = body.decode("utf-8", "replace")
+        if "ExchangeImpersonation" in text:
+            seen.append(text.split("PrimarySmtpAddress>", 1)[1].split("<", 1)[0].lower())
+        return handle(body, anchor)
+
+    monkeypatch.setattr(server, "handle", recording)
+    server.impersonated = seen  # type: ignore[attr-defined]
+    return server
+
+
+def ews_truth(server: object, email: str) -> tuple[int, int, dict[str, tuple[int, int]]]:
+    """The EWS server's own figures: messages, bytes, and (messages, bytes) per role."""
+    roles: dict[str, tuple[int, int]] = {}
+    for path, (messages, size) in server.mailbox(email).truth().items():  # type: ignore[attr-defined]
+        top = path.split("/")[0]
+        role = ("inbox" if path == "Inbox" else "other") if top == "Inbox" else None
+        role = role or EWS_TOP_ROLES.get(top, "other")
+        m, b = roles.get(role, (0, 0))
+        roles[role] = (m + messages, b + size)
+    return (sum(m for m, _ in roles.values()), sum(b for _, b in roles.values()), roles)
+
+
+def ews_take(cli: Cli, server: object, label: str, *extra: str, code: int = 0) -> Result:
+    return cli(
+        "take",
+        "--label",
+        label,
+        "--ews",
+        server.url,  # type: ignore[attr-defined]
+        "--admin-user",
+        EWS_ADMIN[0],
+        "--password-env",
+        "ADMIN_PW",
+        "--auth",
+        "basic",
+        "--accounts",
+        str(cli.accounts),
+        *extra,
+        code=code,
+    )
+
+
+def ews_accounts(cli: Cli, *extra: str) -> None:
+    lines = [f"{email},{team}" for email, (team, _m) in EWS_MAILBOXES.items()]
+    cli.accounts.write_text("mailbox,team\n" + "\n".join([*lines, *extra]) + "\n", "utf-8")
+
+
+def test_quick_snapshot_on_exchange_through_impersonation(ews: object, cli: Cli) -> None:
+    ews_accounts(cli)
+    result = ews_take(cli, ews, "ews-before")
+    assert "3 of 3 mailboxes measured, 0 failed" in result.output
+    with cli.store() as store:
+        measured = rows(store, "ews-before")
+        info = store.get("ews-before")
+    assert info.state == "complete" and info.depth == "quick"
+    assert info.options["access"]["kind"] == "ews"
+    assert ADMIN_PASSWORD not in json.dumps(info.options)
+    teams: dict[str, tuple[int, int]] = {}
+    for email, (team, _m) in EWS_MAILBOXES.items():
+        messages, size, roles = ews_truth(ews, email)
+        row = measured[email]
+        assert (row.state, row.messages, row.bytes) == ("done", messages, size)
+        assert {r: v for r, v in row.roles.items()} == {
+            r: v for r, v in roles.items() if r in row.roles
+        }
+        assert set(roles) - set(row.roles) <= {r for r, v in roles.items() if v == (0, 0)}
+        assert (row.quota_used, row.quota_limit) == (size, 2**30)
+        t = teams.get(team, (0, 0))
+        teams[team] = (t[0] + messages, t[1] + size)
+    assert measured["agent.a@mairie.example"].roles["trash"][1] > 0
+    # Every mailbox was opened as the admin, impersonating it.
+    assert set(ews.impersonated) == set(EWS_MAILBOXES)  # type: ignore[attr-defined]
+    shown = json.loads(cli("show", "ews-before", "--json").output)
+    assert {t["team"]: (t["messages"], t["bytes"]) for t in shown["teams"]} == teams
+    assert info.bytes == sum(b for _, b in teams.values())
+
+
+def test_exchange_unknown_mailbox_fails_alone_and_resumes_as_ews(ews: object, cli: Cli) -> None:
+    ews_accounts(cli, "nobody@mairie.example,Voirie")
+    result = ews_take(cli, ews, "ews-ghost")
+    assert "3 of 4 mailboxes measured, 1 failed" in result.output
+    with cli.store() as store:
+        measured = rows(store, "ews-ghost")
+    ghost = measured.pop("nobody@mairie.example")
+    assert ghost.state == "failed" and "has no mailbox" in (ghost.error or "")
+    assert all(r.state == "done" for r in measured.values())
+    # --resume remembers the snapshot is on Exchange, and how to log in.
+    ews.impersonated.clear()  # type: ignore[attr-defined]
+    again = cli("take", "--resume", "--label", "ews-ghost", "--retry-failed")
+    assert "3 of 4 mailboxes measured, 1 failed" in again.output
+    assert set(ews.impersonated) == {"nobody@mairie.example"}  # type: ignore[attr-defined]
+    wrong = cli(
+        "take", "--resume", "--label", "ews-ghost", "--retry-failed", "--server", "imap.example",
+        code=2,
+    )  # fmt: skip
+    assert "--ews" in wrong.output
+    both = cli(
+        "take", "--accounts", str(cli.accounts), "--ews", "https://x/EWS/Exchange.asmx",
+        "--server", "imap.example", "--admin-user", "a", code=2,
+    )  # fmt: skip
+    assert "choose one of --server (IMAP) and --ews (Exchange)" in both.output

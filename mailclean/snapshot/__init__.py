@@ -1,8 +1,9 @@
 """Organisation-wide mailbox volume snapshots, for cleanup challenges and their reports.
 
 An admin measures every mailbox listed in an accounts file (mailbox, team), through an IMAP
-master user, proxy authorization or per-mailbox passwords, before, during and after a
-cleanup; :mod:`mailclean.report` compares two snapshots per team and per mailbox.
+master user, proxy authorization or per-mailbox passwords, or Exchange (EWS) impersonation,
+before, during and after a cleanup; :mod:`mailclean.report` compares two snapshots per
+team and per mailbox.
 
 - :mod:`~mailclean.snapshot.accounts`: the accounts and credentials CSV files.
 - :mod:`~mailclean.snapshot.store`: the snapshots file (SQLite, aggregates only).
@@ -27,7 +28,7 @@ from mailclean.snapshot.accounts import (
     read_accounts,
     read_credentials,
 )
-from mailclean.snapshot.measure import Access, Attempt, ImapMeasure
+from mailclean.snapshot.measure import Access, Attempt, EwsAccess, EwsMeasure, ImapMeasure
 from mailclean.snapshot.runner import LoginsRefused, RunOptions, RunSummary, SnapshotProgress, run
 from mailclean.snapshot.store import (
     CATEGORIES,
@@ -43,6 +44,8 @@ __all__ = [
     "AccountsFileError",
     "Attempt",
     "Credential",
+    "EwsAccess",
+    "EwsMeasure",
     "ImapMeasure",
     "LoginsRefused",
     "MailboxEntry",

@@ -37,7 +37,13 @@ from mailclean.snapshot.accounts import (
     read_accounts,
     read_credentials,
 )
-from mailclean.snapshot.measure import DEFAULT_LOGIN_FORMAT, Access, ImapMeasure
+from mailclean.snapshot.measure import (
+    DEFAULT_LOGIN_FORMAT,
+    Access,
+    EwsAccess,
+    EwsMeasure,
+    ImapMeasure,
+)
 from mailclean.snapshot.runner import RunOptions, SnapshotProgress, run
 from mailclean.snapshot.store import (
     CATEGORIES,
@@ -161,6 +167,19 @@ def _password_from(env: str | None, what: str) -> str:
 )
 @click.option("--label", help="Name of the snapshot (default: the date and time).")
 @click.option("--server", "host", metavar="HOST", help="IMAP server of the mailboxes.")
+@click.option(
+    "--ews",
+    "ews_url",
+    metavar="URL",
+    help="Exchange EWS endpoint of the mailboxes instead of --server "
+    "(https://mail.example.org/EWS/Exchange.asmx): --admin-user opens each one through "
+    "impersonation.",
+)
+@click.option(
+    "--auth",
+    type=click.Choice(["ntlm", "basic"]),
+    help="How the admin logs in to Exchange (--ews; default ntlm).",
+)
 @click.option("--port", type=click.IntRange(1, 65535), help="Server port (993, or 143).")
 @click.option(
     "--security",
@@ -251,6 +270,8 @@ def take(
     accounts_file: Path | None,
     label: str | None,
     host: str | None,
+    ews_url: str | None,
+    auth: str | None,
     port: int | None,
     security: str | None,
     cafile: str | None,
@@ -290,29 +311,14 @@ def take(
             info, stored = None, {}
         # What the command line says wins; a resumed snapshot fills in the rest.
         conn = stored.get("access", {})
-        host = host or conn.get("host")
-        if not host:
-            raise click.UsageError(_("--server HOST is required"))
-        if credentials_file and (admin_user or proxy_auth):
-            raise click.UsageError(_("choose one of --admin-user and --credentials"))
-        if credentials_file:
-            mode = "credentials"
-        elif proxy_auth:
-            mode = "proxy"
-        elif admin_user:
-            mode = "master"
-        else:
-            mode = conn.get("mode") or "master"
-        admin_user = admin_user or conn.get("admin_user")
-        if mode == "credentials" and credentials_file is None and stored.get("credentials_file"):
-            credentials_file = Path(stored["credentials_file"])
-        if mode in ("master", "proxy") and not admin_user:
+        if host and ews_url:
+            raise click.UsageError(_("choose one of --server (IMAP) and --ews (Exchange)"))
+        kind = "ews" if ews_url or (not host and conn.get("kind") == "ews") else "imap"
+        if info is not None and kind != conn.get("kind", "imap"):
             raise click.UsageError(
-                _("give --admin-user (an admin or master user) or --credentials FILE")
-            )
-        if login_format and mode != "master":
-            raise click.UsageError(
-                _("--login-format goes with --admin-user, not with --proxy-auth or --credentials")
+                _("snapshot {label} was taken with {option}: resume it the same way").format(
+                    label=info.label, option="--ews" if conn.get("kind") == "ews" else "--server"
+                )
             )
         depth = (
             ("quick" if quick else "full") if quick is not None else stored.get("depth", "quick")
@@ -321,36 +327,95 @@ def take(
         rules_file = rules_file or (
             Path(stored["rules_file"]) if stored.get("rules_file") else None
         )
-        credentials = {}
-        if mode == "credentials":
-            if credentials_file is None:
-                raise click.UsageError(_("--credentials FILE is required to resume this snapshot"))
-            warning = credentials_warning(credentials_file)
-            if warning:
-                err.print(warning)
-            credentials = read_credentials(credentials_file)
-        try:
-            access = Access(
-                host=host,
-                port=port or conn.get("port"),
-                security=security or conn.get("security") or "ssl",
-                cafile=cafile or conn.get("cafile"),
-                insecure_tls=bool(
-                    insecure_tls if insecure_tls is not None else conn.get("insecure_tls")
-                ),
-                mode=mode,
-                admin_user=admin_user if mode != "credentials" else None,
-                login_format=login_format or conn.get("login_format") or DEFAULT_LOGIN_FORMAT,
-                credentials=credentials,
+        access: Access | EwsAccess
+        if kind == "ews":
+            mode = "ews"
+            credentials: dict = {}
+            access = _ews_access(
+                ews_url or conn.get("url"),
+                conn,
+                admin_user=admin_user,
+                password_env=password_env or stored.get("password_env"),
+                auth=auth,
+                cafile=cafile,
+                insecure_tls=insecure_tls,
+                imap_only={
+                    "--port": port,
+                    "--security": security,
+                    "--login-format": login_format,
+                    "--proxy-auth": proxy_auth,
+                    "--credentials": credentials_file,
+                },
             )
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--login-format") from None
-        if mode != "credentials":
-            password = _password_from(
-                password_env or stored.get("password_env"),
-                _("Password of {user}").format(user=admin_user),
-            )
-            access = replace(access, admin_password=password)
+            source = access.url
+        else:
+            if auth:
+                raise click.UsageError(_("--auth goes with --ews"))
+            host = host or conn.get("host")
+            if not host:
+                raise click.UsageError(_("--server HOST is required"))
+            if credentials_file and (admin_user or proxy_auth):
+                raise click.UsageError(_("choose one of --admin-user and --credentials"))
+            if credentials_file:
+                mode = "credentials"
+            elif proxy_auth:
+                mode = "proxy"
+            elif admin_user:
+                mode = "master"
+            else:
+                mode = conn.get("mode") or "master"
+            admin_user = admin_user or conn.get("admin_user")
+            if (
+                mode == "credentials"
+                and credentials_file is None
+                and stored.get("credentials_file")
+            ):
+                credentials_file = Path(stored["credentials_file"])
+            if mode in ("master", "proxy") and not admin_user:
+                raise click.UsageError(
+                    _("give --admin-user (an admin or master user) or --credentials FILE")
+                )
+            if login_format and mode != "master":
+                raise click.UsageError(
+                    _(
+                        "--login-format goes with --admin-user, not with --proxy-auth "
+                        "or --credentials"
+                    )
+                )
+            credentials = {}
+            if mode == "credentials":
+                if credentials_file is None:
+                    raise click.UsageError(
+                        _("--credentials FILE is required to resume this snapshot")
+                    )
+                warning = credentials_warning(credentials_file)
+                if warning:
+                    err.print(warning)
+                credentials = read_credentials(credentials_file)
+            try:
+                access = Access(
+                    host=host,
+                    port=port or conn.get("port"),
+                    security=security or conn.get("security") or "ssl",
+                    cafile=cafile or conn.get("cafile"),
+                    insecure_tls=bool(
+                        insecure_tls if insecure_tls is not None else conn.get("insecure_tls")
+                    ),
+                    mode=mode,
+                    admin_user=admin_user if mode != "credentials" else None,
+                    login_format=login_format or conn.get("login_format") or DEFAULT_LOGIN_FORMAT,
+                    credentials=credentials,
+                )
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--login-format") from None
+            if mode != "credentials":
+                password = _password_from(
+                    password_env or stored.get("password_env"),
+                    _("Password of {user}").format(user=admin_user),
+                )
+                access = replace(access, admin_password=password)
+            port_shown = access.port or (993 if access.security == "ssl" else 143)
+            source = f"imap://{host}:{port_shown}"
         options = RunOptions(
             concurrency=concurrency or stored.get("concurrency") or 8,
             timeout=timeout or stored.get("timeout") or DEFAULT_TIMEOUT[depth],
@@ -358,8 +423,8 @@ def take(
             stop_after_refused=None if mode == "credentials" else 5,
         )
         # A socket read never waits longer than the whole attempt may take.
-        measure = ImapMeasure(
-            access,
+        measure = (EwsMeasure if kind == "ews" else ImapMeasure)(
+            access,  # type: ignore[arg-type]
             depth=depth,
             rules_file=rules_file,
             older_than=older_than,
@@ -393,11 +458,10 @@ def take(
                 "retries": options.retries,
                 "accounts_file": accounts_file.name,
             }
-            port_shown = access.port or (993 if access.security == "ssl" else 143)
             info = store.create(
                 label,
                 depth,
-                f"imap://{host}:{port_shown}",
+                source,
                 remembered,
                 ((e.mailbox, e.login, e.team, e.display_name) for e in entries),
             )
@@ -459,6 +523,41 @@ def take(
         markup=False,
     )
     _print_failures(final, failures)
+
+
+def _ews_access(
+    url: str | None,
+    conn: dict,
+    *,
+    admin_user: str | None,
+    password_env: str | None,
+    auth: str | None,
+    cafile: str | None,
+    insecure_tls: bool | None,
+    imap_only: dict[str, Any],
+) -> EwsAccess:
+    """The Exchange access of ``take --ews``: an admin account allowed to impersonate."""
+    given = [name for name, value in imap_only.items() if value]
+    if given:
+        raise click.UsageError(
+            _("{options}: IMAP options, not for --ews").format(options=", ".join(given))
+        )
+    admin_user = admin_user or conn.get("admin_user")
+    if not url:
+        raise click.UsageError(_("--ews URL is required"))
+    if not admin_user:
+        raise click.UsageError(
+            _("give --admin-user: an Exchange account allowed to impersonate the mailboxes")
+        )
+    password = _password_from(password_env, _("Password of {user}").format(user=admin_user))
+    return EwsAccess(
+        url=url,
+        admin_user=admin_user,
+        admin_password=password,
+        auth=auth or conn.get("auth") or "ntlm",
+        cafile=cafile or conn.get("cafile"),
+        insecure_tls=bool(insecure_tls if insecure_tls is not None else conn.get("insecure_tls")),
+    )
 
 
 def _resumable(store: SnapshotStore, label: str | None, retry_failed: bool) -> SnapshotInfo:

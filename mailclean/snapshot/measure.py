@@ -21,12 +21,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imapclient.exceptions import IMAPClientError
 
 from mailclean.connectors.base import (
     AuthenticationError,
     ConnectionFailed,
+    Connector,
     ConnectorError,
     FolderInfo,
     TLSError,
@@ -35,6 +37,10 @@ from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.i18n import _
 from mailclean.snapshot.accounts import Credential
 from mailclean.snapshot.store import CATEGORIES, FolderFigures, MailboxFigures, PendingMailbox
+
+if TYPE_CHECKING:
+    # exchangelib is slow to import: only EWS snapshots load it.
+    from mailclean.connectors.ews import EwsSettings
 
 #: Roles of virtual folders that show messages stored elsewhere: counting them would count
 #: those messages twice.
@@ -155,6 +161,50 @@ class Access:
         }
 
 
+@dataclass(frozen=True)
+class EwsAccess:
+    """How to reach every mailbox of a snapshot on one Exchange server: an admin account
+    with the ApplicationImpersonation role opens each mailbox through EWS impersonation."""
+
+    url: str
+    admin_user: str
+    admin_password: str | None = field(default=None, repr=False)
+    auth: str = "ntlm"
+    cafile: str | None = None
+    insecure_tls: bool = False
+
+    def settings(
+        self, mailbox: str, timeout: float, version: tuple[int, int, int, int] | None = None
+    ) -> EwsSettings:
+        """Connection settings for one mailbox (named by its primary SMTP address)."""
+        from mailclean.connectors.ews import EwsSettings
+
+        return EwsSettings(
+            email=mailbox,
+            ews_url=self.url,
+            user=self.admin_user,
+            password=self.admin_password or "",
+            auth=self.auth,
+            impersonation=True,
+            insecure_tls=self.insecure_tls,
+            cafile=self.cafile,
+            timeout=timeout,
+            max_wait=timeout,
+            version=version,
+        )
+
+    def describe(self) -> dict:
+        """The settings worth remembering with a snapshot (no password, ever)."""
+        return {
+            "kind": "ews",
+            "url": self.url,
+            "auth": self.auth,
+            "cafile": self.cafile,
+            "insecure_tls": self.insecure_tls,
+            "admin_user": self.admin_user,
+        }
+
+
 class NoCredentials(ConnectorError):
     """A mailbox of the accounts file is missing from the credentials file."""
 
@@ -228,7 +278,7 @@ class ImapMeasure:
 
     def __post_init__(self) -> None:
         self._rules = None
-        self._context = self.access.tls_context()
+        self._setup()
         if self.depth == "full":
             self._rules = self.load_rules()
             sweep_stale(self.workdir)
@@ -246,33 +296,51 @@ class ImapMeasure:
             chosen["old-threads"] = replace(old, params={**old.params, "years": self.older_than})
         return chosen
 
+    def _setup(self) -> None:
+        self._context = self.access.tls_context()
+
+    def connector(self, entry: PendingMailbox) -> Connector:
+        """A connector (not yet connected) to one mailbox; ConnectorError without credentials."""
+        return ImapConnector(
+            self.access.settings(entry.mailbox, entry.login, self.command_timeout, self._context)
+        )
+
+    def stopper(self, connector: Connector) -> Callable[[], None]:
+        """What stops a connector's blocked read from another thread."""
+        return lambda: shutdown_socket(connector)  # type: ignore[arg-type]
+
+    def connected(self, connector: Connector) -> None:
+        """Called once a connector is connected (EWS keeps the server's version)."""
+
+    def error(self, exc: ConnectorError, names: list[str]) -> MeasureError:
+        """The error stored for a mailbox, and whether trying again may help."""
+        return MeasureError(scrub(str(exc), names), retryable(exc))
+
     def __call__(self, entry: PendingMailbox, attempt: Attempt) -> MailboxFigures:
         """Measure one mailbox (raises ConnectorError, Aborted)."""
-        settings = self.access.settings(
-            entry.mailbox, entry.login, self.command_timeout, self._context
-        )
-        connector = ImapConnector(settings)
-        attempt.on_abort(lambda: shutdown_socket(connector))
+        connector = self.connector(entry)
+        attempt.on_abort(self.stopper(connector))
         names: list[str] = []
         try:
             connector.connect()
+            self.connected(connector)
             attempt.check()
             figures, paths = quick_figures(connector, attempt, names)
         except ConnectorError as exc:
             attempt.check()
-            raise MeasureError(scrub(str(exc), names), retryable(exc)) from exc
+            raise self.error(exc, names) from exc
         finally:
             connector.close()
         if self.depth == "full":
             try:
-                self._full(settings, figures, paths, attempt)
+                self._full(entry, figures, paths, attempt)
             except ConnectorError as exc:
                 attempt.check()
-                raise MeasureError(scrub(str(exc), names), retryable(exc)) from exc
+                raise self.error(exc, names) from exc
         return figures
 
     def _full(
-        self, settings: ImapSettings, figures: MailboxFigures, paths: list[str], attempt: Attempt
+        self, entry: PendingMailbox, figures: MailboxFigures, paths: list[str], attempt: Attempt
     ) -> None:
         from mailclean.index import Index
         from mailclean.rules import Protection, scan
@@ -288,8 +356,8 @@ class ImapMeasure:
         ) as tmp:
             index = Index(Path(tmp) / "index.db")
             try:
-                connector = ImapConnector(settings)
-                attempt.on_abort(lambda: shutdown_socket(connector))
+                connector = self.connector(entry)
+                attempt.on_abort(self.stopper(connector))
                 # The runner retries a failed mailbox from the start: no reconnection here.
                 sync_account(
                     index, "mailbox", connector, folders=paths or None, retries=0, sleep=sleep
@@ -304,6 +372,48 @@ class ImapMeasure:
         figures.categories = {c: per_rule.get(c, 0) for c in CATEGORIES}
         figures.reclaimable_messages = result.reclaimable_messages
         figures.reclaimable_bytes = result.reclaimable_bytes
+
+
+@dataclass
+class EwsMeasure(ImapMeasure):
+    """Measures a mailbox on Exchange through EWS impersonation: folders (with their sizes)
+    and quota only, read-only; full depth syncs headers as over IMAP."""
+
+    access: EwsAccess  # type: ignore[assignment]
+
+    def _setup(self) -> None:
+        self._version: tuple[int, int, int, int] | None = None
+
+    def connector(self, entry: PendingMailbox) -> Connector:
+        """A connector opening the mailbox as the admin, through impersonation."""
+        from mailclean.connectors.ews import EwsConnector
+
+        return EwsConnector(
+            self.access.settings(entry.mailbox, self.command_timeout, self._version)
+        )
+
+    def stopper(self, connector: Connector) -> Callable[[], None]:
+        """Nothing to shut down from outside: each request has its own timeout."""
+        return lambda: None
+
+    def connected(self, connector: Connector) -> None:
+        """Keep the server's version: the next mailboxes skip exchangelib's probe."""
+        version = getattr(connector, "_version", None)
+        build = getattr(version, "build", None)
+        if self._version is None and build is not None:
+            self._version = (
+                build.major_version,
+                build.minor_version,
+                build.major_build,
+                build.minor_build,
+            )
+
+    def error(self, exc: ConnectorError, names: list[str]) -> MeasureError:
+        """As over IMAP; a mailbox the server does not have is not retried."""
+        from exchangelib.errors import ErrorNonExistentMailbox
+
+        missing = isinstance(exc.__cause__, ErrorNonExistentMailbox)
+        return MeasureError(scrub(str(exc), names), retryable(exc) and not missing)
 
 
 TEMP_PREFIX = "mailclean-snapshot-"
@@ -351,11 +461,12 @@ def _role(folder: FolderInfo, by_path: Mapping[str, FolderInfo]) -> str:
     return "other"
 
 
-def foreign_prefixes(connector: ImapConnector) -> tuple[str, ...]:
+def foreign_prefixes(connector: Connector) -> tuple[str, ...]:
     """Prefixes of the other users' and shared namespaces (RFC 2342) the mailbox sees:
-    their folders are someone else's volume, and would be counted twice."""
-    client = connector.client
-    if "NAMESPACE" not in connector.capabilities or client is None:
+    their folders are someone else's volume, and would be counted twice. IMAP only: other
+    connectors list the mailbox's own folders."""
+    client = getattr(connector, "client", None)
+    if "NAMESPACE" not in (getattr(connector, "capabilities", None) or ()) or client is None:
         return ()
     try:
         spaces = client.namespace()
@@ -371,11 +482,12 @@ def foreign_prefixes(connector: ImapConnector) -> tuple[str, ...]:
 
 
 def quick_figures(
-    connector: ImapConnector, attempt: Attempt, names: list[str] | None = None
+    connector: Connector, attempt: Attempt, names: list[str] | None = None
 ) -> tuple[MailboxFigures, list[str]]:
     """Volume per folder role and quota of a connected mailbox; also the paths of the
     folders measured (selectable, not virtual). ``names`` receives every folder name seen,
-    so that errors can be scrubbed of them."""
+    so that errors can be scrubbed of them. A folder listed without its size is summed
+    with ``folder_size`` where the connector has it (IMAP without STATUS=SIZE)."""
     folders = connector.list_folders()
     if names is not None:
         names.extend(f.path for f in folders)
@@ -390,10 +502,13 @@ def quick_figures(
         attempt.check()
         messages, size = f.messages, f.bytes
         if size is None:
+            folder_size = getattr(connector, "folder_size", None)
             if messages == 0:
                 size = 0
+            elif folder_size is None:
+                raise ConnectorError(_("the server did not give the size of a folder"))
             else:
-                messages, size = connector.folder_size(f.path)
+                messages, size = folder_size(f.path)
                 source = "fetch"
         role = _role(f, by_path)
         acc = roles.setdefault(role, [0, 0, 0])
