@@ -55,8 +55,11 @@ async def drive(db: Path, config: Path) -> None:
     started = time.perf_counter()
     app = build_app(db, config, "bench")
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        # The figures arrive in a message posted by the loading worker: wait for them, not
+        # for an arbitrary number of pauses (on a busy machine they come later).
+        while not app.rule_figures:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
         startup = time.perf_counter() - started
         figures = app.rule_figures
         target = max(range(len(figures)), key=lambda i: figures[i].messages)
