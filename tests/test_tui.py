@@ -27,6 +27,7 @@ from textual.widgets import Static
 from mailclean import config as cfg
 from mailclean import mailgen
 from mailclean.connectors.base import Connector
+from mailclean.connectors.ews import EwsConnector, EwsSettings
 from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.connectors.maildir import MaildirConnector
 from mailclean.i18n import language, set_language
@@ -37,6 +38,7 @@ from mailclean.sync import sync_account
 from mailclean.tui import build_app
 from mailclean.tui.app import ReviewApp
 from mailclean.tui.screens import ConfirmScreen, HelpScreen, ProgressScreen
+from tests.ews import EwsServer
 
 ACCOUNT = "work"
 USER, PASSWORD = "user2", "secret2"
@@ -60,6 +62,8 @@ class Store:
     status: Callable[[], dict[str, tuple[int, int]]]
     factory: Callable[[cfg.AccountConfig], Connector] | None = None
     root: Path | None = None
+    trash: str = "Trash"
+    """The Trash folder's path (Exchange names it "Deleted Items")."""
 
     def app(self, **kw: object) -> ReviewApp:
         return build_app(self.index, self.config, ACCOUNT, lang=kw.pop("lang", "en"),  # type: ignore[arg-type]
@@ -142,7 +146,40 @@ def dovecot_store(dovecot, tmp_path: Path) -> Store:  # type: ignore[no-untyped-
                  lambda: dovecot.status(USER), factory=factory)
 
 
-@pytest.fixture(params=["maildir", "dovecot"])
+@pytest.fixture(scope="module")
+def ews_server() -> Iterator[EwsServer]:
+    """One loopback EWS server for the module; each test resets and seeds its mailbox."""
+    with EwsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def ews_store(ews_server: EwsServer, tmp_path: Path) -> Store:
+    """The same corpus in an Exchange mailbox, through the loopback EWS server (exchangelib
+    unmodified)."""
+    ews_server.reset()
+    ews_server.seed(corpus())
+    config = cfg.Config(path=tmp_path / "config.toml")
+    config.add(cfg.AccountConfig(name=ACCOUNT, kind="ews", ews_url=ews_server.url,
+                                 email=ews_server.email, user="MAIRIE\\agent", auth="basic",
+                                 password="env", password_env="MAILCLEAN_TEST_UNUSED"))
+    config.save()
+
+    def factory(acc: cfg.AccountConfig) -> Connector:
+        return EwsConnector(EwsSettings(email=ews_server.email, ews_url=ews_server.url,
+                                        auth="none", max_wait=5.0))
+
+    index = Index(tmp_path / "index.db")
+    try:
+        sync_account(index, ACCOUNT, factory(config.account(ACCOUNT)))
+        scan(index, ACCOUNT, load_rules(None), now=REFERENCE)
+    finally:
+        index.close()
+    return Store("ews", config.path, tmp_path / "index.db", ews_server.store.truth,
+                 factory=factory, trash=ews_server.store.by_distinguished["deleteditems"].name)
+
+
+@pytest.fixture(params=["maildir", "dovecot", "ews"])
 def store(request: pytest.FixtureRequest) -> Store:
     return request.getfixturevalue(f"{request.param}_store")
 
@@ -281,7 +318,7 @@ async def test_trash_one_senders_newsletters(store: Store) -> None:
         freed = app.data.overview().freed_total
         assert freed["trashed_bytes"] == volume == freed["still_in_trash_bytes"]
         assert freed["deleted_bytes"] == 0
-    assert store.status() == moved(before, per_folder, "Trash")
+    assert store.status() == moved(before, per_folder, store.trash)
     index = Index(store.index)
     try:
         (action,) = Journal(index).actions(1)
@@ -367,7 +404,7 @@ async def test_undo_puts_the_messages_back(store: Store) -> None:
         await pilot.press("t")
         await confirm(pilot, app)
         await close_progress(pilot, app)
-        assert store.status() == moved(before, per_folder, "Trash")
+        assert store.status() == moved(before, per_folder, store.trash)
         await pilot.press("u")
         text = await confirm(pilot, app)
         assert f"Put {sum(n for n, _ in per_folder.values())} messages" in text
@@ -421,11 +458,10 @@ async def test_delete_is_refused_outside_the_trash_and_empty_trash_frees(
 
 
 @pilot_test
-async def test_export_then_trash_writes_a_checked_mbox(maildir_store: Store,
-                                                       tmp_path: Path) -> None:
-    store = maildir_store
+async def test_export_then_trash_writes_a_checked_mbox(store: Store, tmp_path: Path) -> None:
     key, per_folder = sender_group(store)
     count = sum(n for n, _ in per_folder.values())
+    before = store.status()
     app = store.app(export_dir=tmp_path / "exports")
     async with app.run_test(size=SIZE) as pilot:
         await open_newsletters(pilot, app)
@@ -436,6 +472,7 @@ async def test_export_then_trash_writes_a_checked_mbox(maildir_store: Store,
         assert "read back and checked" in await close_progress(pilot, app)
     (path,) = (tmp_path / "exports").iterdir()
     assert len(mailbox.mbox(path)) == count
+    assert store.status() == moved(before, per_folder, store.trash)
 
 
 @pilot_test
