@@ -39,7 +39,7 @@ from mailclean.connectors.base import (
     FolderNotFound,
     UnsafeExpunge,
 )
-from mailclean.i18n import _
+from mailclean.i18n import _, ngettext
 from mailclean.index import Index
 from mailclean.index.journal import (
     ABORTED,
@@ -147,10 +147,14 @@ class Plan:
         """Raise ActionError when the plan must not run as it is."""
         if self.kind == "delete" and self.outside_trash and not self.permanent:
             raise ActionError(
-                _(
+                ngettext(
+                    "{count} of these messages is not in the Trash: deleting it is "
+                    "permanent. Move it to the Trash first (--action trash), or add "
+                    "--permanent if you really want it gone for good",
                     "{count} of these messages are not in the Trash: deleting them is "
                     "permanent. Move them to the Trash first (--action trash), or add "
-                    "--permanent if you really want them gone for good"
+                    "--permanent if you really want them gone for good",
+                    self.outside_trash,
                 ).format(count=self.outside_trash)
             )
 

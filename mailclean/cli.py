@@ -442,18 +442,21 @@ def print_sync_summary(report: SyncReport) -> None:
     speed = report.new / report.seconds if report.seconds > 0 else 0.0
     out.print(
         _(
-            "{account}: {messages} messages, {size} in {folders} folders; "
-            "{new} new ({new_size}), {removed} removed, {flags} flag changes "
-            "in {seconds} s ({rate} msg/s)"
+            "{account}: {messages}, {size} in {folders}; {new} ({new_size}), {removed}, "
+            "{flags} in {seconds} s ({rate} msg/s)"
         ).format(
             account=report.account,
-            messages=number(report.messages),
+            messages=ngettext("{n} message", "{n} messages", report.messages).format(
+                n=number(report.messages)),
             size=size(report.bytes),
-            folders=report.folders,
-            new=number(report.new),
+            folders=ngettext("{n} folder", "{n} folders", report.folders).format(
+                n=report.folders),
+            new=ngettext("{n} new", "{n} new", report.new).format(n=number(report.new)),
             new_size=size(report.new_bytes),
-            removed=number(report.removed),
-            flags=number(report.flag_changes),
+            removed=ngettext("{n} removed", "{n} removed", report.removed).format(
+                n=number(report.removed)),
+            flags=ngettext("{n} flag change", "{n} flag changes", report.flag_changes).format(
+                n=number(report.flag_changes)),
             seconds=decimal(report.seconds),
             rate=rate(speed),
         )
@@ -468,12 +471,13 @@ def print_sync_summary(report: SyncReport) -> None:
     for path in report.reset_folders:
         out.print(_("  folder re-indexed (its UIDVALIDITY changed): {path}").format(path=path))
     if report.reconnections:
-        out.print(_("  reconnected {n} time(s)").format(n=report.reconnections))
+        out.print(ngettext("  reconnected {n} time", "  reconnected {n} times",
+                           report.reconnections).format(n=report.reconnections))
     if report.problems:
         out.print(
-            _("  {n} message(s) could not be fully read (kept with their size):").format(
-                n=report.problems
-            )
+            ngettext("  {n} message could not be fully read (kept with its size):",
+                     "  {n} messages could not be fully read (kept with their size):",
+                     report.problems).format(n=report.problems)
         )
         for example in report.problem_examples:
             out.print(f"    {example}", markup=False)
@@ -518,7 +522,8 @@ def print_stats(data: dict) -> None:
     """The stats table."""
     total = data["bytes"] or 1
     table = Table(
-        title=_("{account}: {messages} messages, {size}").format(
+        title=ngettext("{account}: {messages} message, {size}",
+                       "{account}: {messages} messages, {size}", data["messages"]).format(
             account=data["account"], messages=number(data["messages"]), size=size(data["bytes"])
         ),
         title_justify="left",
@@ -551,9 +556,9 @@ def print_stats(data: dict) -> None:
             out.print(_("Server quota: {used} used, no limit").format(used=size(q["used"])))
     if data["messages_with_problems"]:
         out.print(
-            _("{n} message(s) could not be fully read; they are counted with their size").format(
-                n=data["messages_with_problems"]
-            )
+            ngettext("{n} message could not be fully read; it is counted with its size",
+                     "{n} messages could not be fully read; they are counted with their size",
+                     data["messages_with_problems"]).format(n=data["messages_with_problems"])
         )
     if data.get("synced_at"):
         out.print(_("Last sync: {when}").format(when=when(data["synced_at"])), style="dim")
@@ -639,7 +644,8 @@ def scan_command(
         return
     lang = language()
     table = Table(
-        title=_("{account}: {messages} messages, {size}").format(
+        title=ngettext("{account}: {messages} message, {size}",
+                       "{account}: {messages} messages, {size}", result.total_messages).format(
             account=acc.name, messages=number(result.total_messages),
             size=size(result.total_bytes),
         ),
@@ -654,8 +660,10 @@ def scan_command(
                       size(r["bytes"]), f"{bar} {percent(r['share'])}", r["rule"])
     out.print(table)
     out.print(
-        _("Reclaimable: {messages} messages, {size} ({pct} of the mailbox); a message that "
-          "several rules flag counts once.").format(
+        ngettext("Reclaimable: {messages} message, {size} ({pct} of the mailbox); a message "
+                 "that several rules flag counts once.",
+                 "Reclaimable: {messages} messages, {size} ({pct} of the mailbox); a message "
+                 "that several rules flag counts once.", result.reclaimable_messages).format(
             messages=number(result.reclaimable_messages), size=size(result.reclaimable_bytes),
             pct=percent(result.reclaimable_bytes / (result.total_bytes or 1)),
         )
@@ -793,8 +801,9 @@ def rules_check(file: Path) -> None:
     """Validate a rules file: each mistake is named with its rule and key."""
     rules = load_rules(file)
     user = [r for r in rules.values() if not r.builtin]
-    out.print(_("{path}: OK ({n} rules, {m} of them new)").format(
-        path=file, n=len(rules), m=len(user)))
+    out.print(_("{path}: OK ({rules}, {new})").format(
+        path=file, rules=ngettext("{n} rule", "{n} rules", len(rules)).format(n=len(rules)),
+        new=ngettext("{n} of them new", "{n} of them new", len(user)).format(n=len(user))))
 
 
 # -- actions --------------------------------------------------------------------------
@@ -859,9 +868,12 @@ def _reconcile_first(index: Index, acc: cfg.AccountConfig, connector: Connector)
     for action in actions.reconcile(index, connector, acc.name):
         err.print(
             _("action {id} had been interrupted; the journal now matches the server "
-              "({state}, {done} done, {left} left)").format(
-                id=action.id, state=action.state, done=number(action.count("done")[0]),
-                left=number(action.unfinished),
+              "({state}, {done}, {left})").format(
+                id=action.id, state=action.state,
+                done=ngettext("{n} done", "{n} done", action.count("done")[0]).format(
+                    n=number(action.count("done")[0])),
+                left=ngettext("{n} left", "{n} left", action.unfinished).format(
+                    n=number(action.unfinished)),
             )
         )
 
@@ -870,31 +882,42 @@ def print_plan(p: actions.Plan, dry_run: bool) -> None:
     """What the action will do, in plain words, with the volume and whether it frees space."""
     n, volume = number(p.messages), size(p.bytes)
     if p.kind == "trash":
-        out.print(_("Move {n} messages ({size}) to {trash}.").format(
+        out.print(ngettext("Move {n} message ({size}) to {trash}.",
+                           "Move {n} messages ({size}) to {trash}.", p.messages).format(
             n=n, size=volume, trash=p.target))
         out.print(_("Moving to the Trash frees nothing on the server until the Trash is "
                     "emptied."), style="yellow")
     elif p.kind == "delete":
-        out.print(_("Delete {n} messages ({size}) for good.").format(n=n, size=volume))
+        out.print(ngettext("Delete {n} message ({size}) for good.",
+                           "Delete {n} messages ({size}) for good.", p.messages).format(
+            n=n, size=volume))
         if p.outside_trash:
-            out.print(_("{n} of them are not in the Trash: they cannot be recovered "
-                        "afterwards.").format(n=number(p.outside_trash)), style="bold red")
+            out.print(ngettext("{n} of them is not in the Trash: it cannot be recovered "
+                               "afterwards.",
+                               "{n} of them are not in the Trash: they cannot be recovered "
+                               "afterwards.", p.outside_trash).format(
+                n=number(p.outside_trash)), style="bold red")
         else:
             out.print(_("This frees {size} on the server as soon as it is done.").format(
                 size=volume), style="green")
     elif p.kind == "undo":
-        out.print(_("Put {n} messages ({size}) back where they were.").format(
+        out.print(ngettext("Put {n} message ({size}) back where it was.",
+                           "Put {n} messages ({size}) back where they were.", p.messages).format(
             n=n, size=volume))
     else:
-        out.print(_("Export {n} messages ({size}).").format(n=n, size=volume))
+        out.print(ngettext("Export {n} message ({size}).", "Export {n} messages ({size}).",
+                           p.messages).format(n=n, size=volume))
     for folder, (count, b) in sorted(p.folders.items(), key=lambda kv: -kv[1][1]):
         out.print(f"  {folder}: {number(count)} · {size(b)}", markup=False)
     if p.protected:
-        out.print(_("{n} protected messages (flagged, or protected in the config) are left "
-                    "out.").format(n=number(p.protected)), style="dim")
+        out.print(ngettext("{n} protected message (flagged, or protected in the config) is "
+                           "left out.",
+                           "{n} protected messages (flagged, or protected in the config) are "
+                           "left out.", p.protected).format(n=number(p.protected)), style="dim")
     if p.already_there:
-        out.print(_("{n} messages already in the Trash are left out.").format(
-            n=number(p.already_there)), style="dim")
+        out.print(ngettext("{n} message already in the Trash is left out.",
+                           "{n} messages already in the Trash are left out.",
+                           p.already_there).format(n=number(p.already_there)), style="dim")
     if dry_run:
         out.print(_("Dry run: nothing was changed. Add --yes to do it."), style="bold")
 
@@ -908,10 +931,13 @@ def print_outcome(o: actions.Outcome, account: str, as_json: bool = False) -> No
     done, done_bytes = a.count("done")
     if o.export_action is not None:
         e = o.export_action
-        out.print(_("Exported {n} messages ({size}) to {path}, read back and checked.").format(
+        out.print(ngettext("Exported {n} message ({size}) to {path}, read back and checked.",
+                           "Exported {n} messages ({size}) to {path}, read back and checked.",
+                           e.count("done")[0]).format(
             n=number(e.count("done")[0]), size=size(e.count("done")[1]), path=e.target))
     if a.kind == "trash":
-        out.print(_("Moved {n} messages ({size}) to {trash} (action {id}).").format(
+        out.print(ngettext("Moved {n} message ({size}) to {trash} (action {id}).",
+                           "Moved {n} messages ({size}) to {trash} (action {id}).", done).format(
             n=number(done), size=size(done_bytes), trash=a.target, id=a.id))
         if done:
             out.print(_("Nothing is freed on the server until the Trash is emptied: "
@@ -919,24 +945,33 @@ def print_outcome(o: actions.Outcome, account: str, as_json: bool = False) -> No
                         ).format(account=account, trash=a.target), style="yellow")
             out.print(_("Changed your mind? mailclean undo {id}").format(id=a.id), style="dim")
     elif a.kind == "delete":
-        out.print(_("Deleted {n} messages for good: {size} freed on the server (action {id})."
-                    ).format(n=number(done), size=size(done_bytes), id=a.id))
+        out.print(ngettext("Deleted {n} message for good: {size} freed on the server "
+                           "(action {id}).",
+                           "Deleted {n} messages for good: {size} freed on the server "
+                           "(action {id}).", done).format(
+            n=number(done), size=size(done_bytes), id=a.id))
     elif a.kind == "undo":
-        out.print(_("Put back {n} messages ({size}) (action {id}).").format(
+        out.print(ngettext("Put back {n} message ({size}) (action {id}).",
+                           "Put back {n} messages ({size}) (action {id}).", done).format(
             n=number(done), size=size(done_bytes), id=a.id))
     elif a.kind == "export":
-        out.print(_("Exported {n} messages ({size}) to {path}, read back and checked.").format(
-            n=number(done), size=size(done_bytes), path=a.target))
+        out.print(ngettext("Exported {n} message ({size}) to {path}, read back and checked.",
+                           "Exported {n} messages ({size}) to {path}, read back and checked.",
+                           done).format(n=number(done), size=size(done_bytes), path=a.target))
     skipped, skipped_bytes = a.count("skipped", "failed")
     if skipped:
-        out.print(_("{n} messages ({size}) were left alone because they are no longer what "
-                    "the index said (changed, moved or deleted on the server meanwhile)."
-                    ).format(n=number(skipped), size=size(skipped_bytes)), style="yellow")
+        out.print(ngettext("{n} message ({size}) was left alone because it is no longer what "
+                           "the index said (changed, moved or deleted on the server meanwhile).",
+                           "{n} messages ({size}) were left alone because they are no longer "
+                           "what the index said (changed, moved or deleted on the server "
+                           "meanwhile).", skipped).format(
+            n=number(skipped), size=size(skipped_bytes)), style="yellow")
     if a.error:
         out.print(a.error, style="yellow", markup=False)
     if a.unfinished:
-        out.print(_("{n} messages are still to do: mailclean journal resume {id} --yes").format(
-            n=number(a.unfinished), id=a.id), style="bold")
+        out.print(ngettext("{n} message is still to do: mailclean journal resume {id} --yes",
+                           "{n} messages are still to do: mailclean journal resume {id} --yes",
+                           a.unfinished).format(n=number(a.unfinished), id=a.id), style="bold")
 
 
 @cli.command()
@@ -1016,8 +1051,11 @@ def clean(
             shown = p.messages
             p = make_plan()
             if kind == "delete" and p.outside_trash and p.messages != shown:
-                fail(_("the selection changed on the server ({n} messages now, not {shown}): "
-                       "nothing was deleted; run the command again").format(
+                fail(ngettext("the selection changed on the server ({n} message now, not "
+                              "{shown}): nothing was deleted; run the command again",
+                              "the selection changed on the server ({n} messages now, not "
+                              "{shown}): nothing was deleted; run the command again",
+                              p.messages).format(
                     n=number(p.messages), shown=number(shown)))
             with _action_progress(not as_json) as progress:
                 outcome = actions.execute(
@@ -1035,12 +1073,17 @@ def _confirm_permanent(p: actions.Plan, confirm_count: int | None) -> None:
     """A second, explicit confirmation for deleting outside the Trash: the exact count."""
     if confirm_count is not None:
         if confirm_count != p.messages:
-            fail(_("--confirm-count {given} does not match the {n} messages selected: nothing "
-                   "was deleted").format(given=confirm_count, n=p.messages))
+            fail(ngettext("--confirm-count {given} does not match the {n} message selected: "
+                          "nothing was deleted",
+                          "--confirm-count {given} does not match the {n} messages selected: "
+                          "nothing was deleted", p.messages).format(
+                given=confirm_count, n=p.messages))
         return
     if not sys.stdin.isatty():
-        fail(_("deleting {n} messages outside the Trash is permanent: confirm with "
-               "--confirm-count {n}").format(n=p.messages))
+        fail(ngettext("deleting {n} message outside the Trash is permanent: confirm with "
+                      "--confirm-count {n}",
+                      "deleting {n} messages outside the Trash is permanent: confirm with "
+                      "--confirm-count {n}", p.messages).format(n=p.messages))
     print_plan(p, dry_run=False)
     typed = click.prompt(_("Type the number of messages to delete for good ({n})").format(
         n=p.messages), default="", show_default=False, err=True)
@@ -1114,7 +1157,9 @@ def freed(state: State, account_name: str | None, since: str | None, as_json: bo
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    out.print(_("{account}: {n} messages ({size}) cleaned out of your folders").format(
+    out.print(ngettext("{account}: {n} message ({size}) cleaned out of your folders",
+                       "{account}: {n} messages ({size}) cleaned out of your folders",
+                       data["messages"]).format(
         account=acc.name, n=number(data["messages"]), size=size(data["bytes"])), style="bold")
     out.print(_("  freed on the server (deleted for good): {size}").format(
         size=size(data["deleted_bytes"])), style="green")
@@ -1126,10 +1171,13 @@ def freed(state: State, account_name: str | None, since: str | None, as_json: bo
                 "until the Trash is emptied)").format(
         size=size(data["trashed_bytes"]), left=size(data["still_in_trash_bytes"])))
     if data["exported_messages"]:
-        out.print(_("  exported: {n} messages ({size})").format(
+        out.print(ngettext("  exported: {n} message ({size})", "  exported: {n} messages ({size})",
+                           data["exported_messages"]).format(
             n=number(data["exported_messages"]), size=size(data["exported_bytes"])))
     if data["restored_messages"]:
-        out.print(_("  put back (undo): {n} messages ({size})").format(
+        out.print(ngettext("  put back (undo): {n} message ({size})",
+                           "  put back (undo): {n} messages ({size})",
+                           data["restored_messages"]).format(
             n=number(data["restored_messages"]), size=size(data["restored_bytes"])))
 
 
@@ -1215,9 +1263,12 @@ def journal_reconcile(state: State, account_name: str | None) -> None:
     if not settled:
         out.print(_("{account}: no interrupted action").format(account=acc.name))
     for a in settled:
-        out.print(_("action {id} ({kind}): {state}; {done} done, {left} still to do").format(
+        out.print(_("action {id} ({kind}): {state}; {done}, {left}").format(
             id=a.id, kind=_kind_label(a.kind), state=_state_label(a.state),
-            done=number(a.count("done")[0]), left=number(a.unfinished)))
+            done=ngettext("{n} done", "{n} done", a.count("done")[0]).format(
+                n=number(a.count("done")[0])),
+            left=ngettext("{n} still to do", "{n} still to do", a.unfinished).format(
+                n=number(a.unfinished))))
         if a.unfinished and a.kind != "export":
             out.print(_("  to finish it: mailclean journal resume {id} --yes").format(id=a.id),
                       style="dim")
@@ -1237,9 +1288,11 @@ def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> No
         assert row is not None
         if not yes:
             n, b = row.count("pending", "sent", "copied")
-            out.print(_("action {id} ({kind}): {n} messages ({size}) still to do. Add --yes to "
-                        "finish it.").format(id=action_id, kind=_kind_label(row.kind),
-                                             n=number(n), size=size(b)))
+            out.print(ngettext("action {id} ({kind}): {n} message ({size}) still to do. Add "
+                               "--yes to finish it.",
+                               "action {id} ({kind}): {n} messages ({size}) still to do. Add "
+                               "--yes to finish it.", n).format(
+                id=action_id, kind=_kind_label(row.kind), n=number(n), size=size(b)))
             return
         connector = _connector(acc)
         connector.connect()

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailclean.i18n import _
+from mailclean.i18n import _, ngettext
 
 FORMATS = ("mbox", "eml")
 _QUOTED_FROM = re.compile(rb"^>*From ", re.MULTILINE)
@@ -93,9 +93,15 @@ class Writer:
             extra = sum((found - self.written).values())
             raise ExportError(
                 _(
-                    "the export {path} does not read back as written ({missing} messages "
-                    "missing or altered, {extra} unexpected): nothing was removed"
-                ).format(path=self.path, missing=missing, extra=extra)
+                    "the export {path} does not read back as written ({missing}, {extra}): "
+                    "nothing was removed"
+                ).format(
+                    path=self.path,
+                    missing=ngettext(
+                        "{n} message missing or altered", "{n} messages missing or altered", missing
+                    ).format(n=missing),
+                    extra=ngettext("{n} unexpected", "{n} unexpected", extra).format(n=extra),
+                )
             )
         return Verified(sum(found.values()), size)
 

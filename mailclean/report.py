@@ -793,15 +793,16 @@ def render_html(
         for cls, v, lbl in kpis
     )
     taken = _(
-        "Snapshots {before} ({before_at}) and {after} ({after_at}); {n} mailboxes "
-        "compared in {t} teams."
+        "Snapshots {before} ({before_at}) and {after} ({after_at}); {compared} in {teams}."
     ).format(
         before=c.before.label,
         before_at=_day(c.before.taken_at),
         after=c.after.label,
         after_at=_day(c.after.taken_at),
-        n=number(org.mailboxes),
-        t=number(len(c.teams)),
+        compared=ngettext("{n} mailbox compared", "{n} mailboxes compared", org.mailboxes).format(
+            n=number(org.mailboxes)
+        ),
+        teams=ngettext("{n} team", "{n} teams", len(c.teams)).format(n=number(len(c.teams))),
     )
     sections = [
         f'<header><h1>{_e(title)}</h1><p class="meta">{_e(taken)}</p></header>',

@@ -231,7 +231,7 @@ def test_scan_senders_explain_rules(run, tmp_path: Path) -> None:  # type: ignor
     assert csv_lines[0] == "rule,messages,bytes,share" and csv_lines[-1].startswith("reclaimable,")
     text = run("scan").output
     assert "Newsletters and mailing" in text and "Reclaimable" in text
-    assert "Lettres d'information" in run("--lang", "fr", "scan").output.replace("\n", " ")
+    assert "Lettres d’information" in run("--lang", "fr", "scan").output.replace("\n", " ")
 
     senders = json.loads(run("senders", "--rule", "newsletters", "--json").output)
     assert senders and set(senders[0]) >= {"group", "messages", "bytes", "unsubscribe"}
@@ -291,6 +291,28 @@ def test_unsynced_account_is_one_line(run, tmp_path: Path, command: tuple[str, .
     result = run(*command, code=1)
     assert "has not been synced yet: run 'mailclean sync x'" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_one_message_is_singular_in_english_and_french(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Cleaning exactly one message says "1 message", never "1 messages", in both languages;
+    in French the server's Trash folder is named after "la corbeille"."""
+    run("demo", "--messages", "200", "--dir", str(tmp_path / "d"), "--json")
+    senders = json.loads(run("senders", "--rule", "notifications", "--limit", "0", "--json").output)
+    singles = [("clean", "--rule", "notifications", "--sender", s["group"])
+               for s in senders if s["messages"] == 1]
+    # A sender of one message that is not in the Trash already: exactly one to move.
+    args = next(a for a in singles if json.loads(run(*a, "--json").output)["messages"] == 1)
+    english = run(*args).output
+    assert re.search(r"^Move 1 message \(.+\) to Trash\.$", english, re.M), english
+    french = run("--lang", "fr", *args).output
+    assert re.search(r"^Mettre 1 message \(.+ ko\) dans la corbeille \(Trash\)\.$", french,
+                     re.M), french
+    done = run("--lang", "fr", *args, "--yes").output
+    assert re.search(r" : 1 message \(.+\) mis dans la corbeille \(Trash\)\.$", done, re.M), done
+    assert "1 message (" in run("--lang", "fr", "freed").output
+    assert "1 message (" in run("freed").output
+    for text in (english, french, done):
+        assert "1 messages" not in text
 
 
 def test_clean_journal_undo_freed_on_the_demo(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

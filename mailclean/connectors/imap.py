@@ -54,7 +54,7 @@ from mailclean.connectors.base import (
     folder_role,
 )
 from mailclean.connectors.headers import meta_from_headers
-from mailclean.i18n import _
+from mailclean.i18n import _, ngettext
 
 # A UID SEARCH of a large folder, or a FLAGS fetch, comes back as one very long line;
 # imaplib refuses lines over _MAXLINE (1 MB by default).
@@ -637,11 +637,16 @@ class ImapConnector(Connector):
             raise UnsafeExpunge(
                 folder,
                 len(others),
-                _(
+                ngettext(
+                    "{count} other message in '{folder}' is marked for deletion by another "
+                    "program, and this server (no UIDPLUS) can only remove all marked messages "
+                    "at once: nothing was removed from '{folder}'. Remove or unmark it in "
+                    "your mail program, then try again.",
                     "{count} other messages in '{folder}' are marked for deletion by another "
                     "program, and this server (no UIDPLUS) can only remove all marked messages "
                     "at once: nothing was removed from '{folder}'. Remove or unmark them in "
-                    "your mail program, then try again."
+                    "your mail program, then try again.",
+                    len(others),
                 ).format(count=len(others), folder=folder),
             )
 

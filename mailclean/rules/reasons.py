@@ -32,7 +32,8 @@ def reason(rule_type: str, detail: dict[str, Any]) -> str:
         else:
             parts.append(_("bulk mail"))
         parts.append(UNSUBSCRIBE.get(detail.get("unsubscribe") or "none", lambda: "")())
-        return "; ".join(p for p in parts if p)
+        # The separator is translated: French puts a space before the semicolon.
+        return _("; ").join(p for p in parts if p)
     if rule_type == "automatic":
         if detail.get("auto_submitted"):
             return _("automatic message (Auto-Submitted: {value})").format(

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailclean.i18n import _
+from mailclean.i18n import _, ngettext
 
 #: Accepted header names (lower case) for each column.
 MAILBOX_NAMES = (
@@ -62,7 +62,11 @@ class AccountsFileError(Exception):
         more = len(errors) - len(shown)
         lines = [f"{path}: {e}" for e in shown]
         if more:
-            lines.append(_("{path}: ... and {n} more").format(path=path, n=more))
+            lines.append(
+                ngettext("{path}: ... and {n} more", "{path}: ... and {n} more", more).format(
+                    path=path, n=more
+                )
+            )
         super().__init__("\n".join(lines))
 
 

@@ -508,15 +508,20 @@ def take(
     speed = (summary.measured + summary.failed) / summary.seconds if summary.seconds else 0.0
     out.print(
         _(
-            "{label}: {done} of {total} mailboxes measured, {failed} failed; {size} in {messages} "
-            "messages ({seconds} s, {rate} mailboxes/s)"
+            "{label}: {measured}, {failed} failed; {size} in {messages} "
+            "({seconds} s, {rate} mailboxes/s)"
         ).format(
             label=final.label,
-            done=number(final.done),
-            total=number(final.total),
+            measured=ngettext(
+                "{done} of {total} mailbox measured",
+                "{done} of {total} mailboxes measured",
+                final.total,
+            ).format(done=number(final.done), total=number(final.total)),
             failed=number(final.failed),
             size=size(final.bytes),
-            messages=number(final.messages),
+            messages=ngettext("{n} message", "{n} messages", final.messages).format(
+                n=number(final.messages)
+            ),
             seconds=decimal(summary.seconds),
             rate=decimal(speed),
         ),
@@ -591,9 +596,11 @@ def _print_failures(info: SnapshotInfo, failures: list[tuple[str, str]]) -> None
         out.print(f"  {mailbox}: {error}", markup=False)
     if info.failed > len(failures):
         out.print(
-            _("  ... {n} more: 'mailclean snapshot show {label} --failed'").format(
-                n=number(info.failed - len(failures)), label=info.label
-            ),
+            ngettext(
+                "  ... {n} more: 'mailclean snapshot show {label} --failed'",
+                "  ... {n} more: 'mailclean snapshot show {label} --failed'",
+                info.failed - len(failures),
+            ).format(n=number(info.failed - len(failures)), label=info.label),
             markup=False,
         )
     if info.failed:
@@ -747,15 +754,18 @@ def show(
         return
     out.print(
         _(
-            "{label}: taken {when} ({depth}), {state}; {done} of {total} mailboxes "
-            "measured, {failed} failed; {size} in {messages} messages"
+            "{label}: taken {when} ({depth}), {state}; {measured}, {failed} failed; "
+            "{size} in {messages}"
         ).format(
             label=info.label,
             when=when(info.taken_at),
             depth=_("full") if info.depth == "full" else _("quick"),
             state=_state_text(info),
-            done=number(info.done),
-            total=number(info.total),
+            measured=ngettext(
+                "{done} of {total} mailbox measured",
+                "{done} of {total} mailboxes measured",
+                info.total,
+            ).format(done=number(info.done), total=number(info.total)),
             failed=number(info.failed),
             size=size(info.bytes),
             messages=number(info.messages),
@@ -812,9 +822,11 @@ def remove(ctx: click.Context, label: str, yes: bool, snapshots_path: Path | Non
             if not sys.stdin.isatty():
                 raise SnapshotError(_("add --yes to remove a snapshot without a terminal"))
             click.confirm(
-                _("Remove snapshot {label} ({n} mailboxes)?").format(
-                    label=info.label, n=number(info.total)
-                ),
+                ngettext(
+                    "Remove snapshot {label} ({n} mailbox)?",
+                    "Remove snapshot {label} ({n} mailboxes)?",
+                    info.total,
+                ).format(label=info.label, n=number(info.total)),
                 abort=True,
                 err=True,
             )
@@ -906,9 +918,12 @@ def compare(
     for info in (a, b):
         if info.pending:
             Console(stderr=True, highlight=False, soft_wrap=True).print(
-                _(
+                ngettext(
+                    "note: snapshot {label} is not complete ({done} of {total} mailbox "
+                    "measured); the others are left out",
                     "note: snapshot {label} is not complete ({done} of {total} mailboxes "
-                    "measured); the others are left out"
+                    "measured); the others are left out",
+                    info.total,
                 ).format(label=info.label, done=number(info.done), total=number(info.total)),
                 markup=False,
             )
@@ -961,15 +976,19 @@ def _print_comparison(
     org = c.org
     out.print(
         _(
-            "{before} → {after}: {freed} freed ({pct}) in {n} mailboxes, {messages} messages "
-            "removed; {trash} deleted but still in the Trash"
+            "{before} → {after}: {freed} freed ({pct}) in {mailboxes}, {removed}; "
+            "{trash} deleted but still in the Trash"
         ).format(
             before=c.before.label,
             after=c.after.label,
             freed=report.signed_size(org.freed),
             pct=report.signed_percent(org.reduction),
-            n=number(org.mailboxes),
-            messages=number(org.messages_removed),
+            mailboxes=ngettext("{n} mailbox", "{n} mailboxes", org.mailboxes).format(
+                n=number(org.mailboxes)
+            ),
+            removed=ngettext(
+                "{n} message removed", "{n} messages removed", abs(org.messages_removed)
+            ).format(n=number(org.messages_removed)),
             trash=size(org.trash_pending),
         ),
         markup=False,

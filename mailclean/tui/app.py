@@ -255,7 +255,7 @@ class ReviewApp(App[None]):
 
     def _message_columns(self) -> list[Column]:
         return [Column(_("Date"), 10, sort="date-asc"), Column(_("From"), 18),
-                Column(_("Subject"), sort=None), Column(_("Folder"), 10),
+                Column(_("Subject"), sort=None), Column(_("Folder"), 14),
                 Column(_("Att."), 4, "right"), Column(_("Size"), 9, "right", sort="size")]
 
     def _journal_columns(self) -> list[Column]:
@@ -340,7 +340,8 @@ class ReviewApp(App[None]):
         if ov.address:
             text.append(f" <{ov.address}>")
         if self.data.indexed:
-            text.append("  ·  " + _("{n} messages, {size}").format(
+            text.append("  ·  " + ngettext("{n} message, {size}", "{n} messages, {size}",
+                                           ov.messages).format(
                 n=number(ov.messages), size=size(ov.bytes)))
         return text
 
@@ -354,7 +355,8 @@ class ReviewApp(App[None]):
                            "mailclean reads headers and sizes only, never your messages' "
                            "text."))
             return grid
-        grid.add_row(_("Mailbox"), _("{n} messages, {size}").format(
+        grid.add_row(_("Mailbox"), ngettext("{n} message, {size}", "{n} messages, {size}",
+                                            ov.messages).format(
             n=number(ov.messages), size=size(ov.bytes)))
         if ov.quota_limit:
             share = (ov.quota_used or 0) / ov.quota_limit
@@ -367,14 +369,17 @@ class ReviewApp(App[None]):
             grid.add_row(_("Server quota"), _("not reported by the server"))
         share = ov.reclaimable_bytes / (ov.bytes or 1)
         grid.add_row(_("Worth cleaning"), Text.assemble(
-            (bar(share, 30), "cyan"), "  " + _(
-                "{n} messages, {size} ({pct} of the mailbox)").format(
+            (bar(share, 30), "cyan"), "  " + ngettext(
+                "{n} message, {size} ({pct} of the mailbox)",
+                "{n} messages, {size} ({pct} of the mailbox)", ov.reclaimable_messages).format(
                 n=number(ov.reclaimable_messages), size=size(ov.reclaimable_bytes),
                 pct=percent(share))))
         grid.add_row(_("Last sync"), when(ov.synced_at))
         for a in ov.interrupted:
             grid.add_row(Text(_("Unfinished"), style="yellow"), Text(
-                _("action {id} ({kind}) stopped with {n} messages left: see the Journal (3)")
+                ngettext("action {id} ({kind}) stopped with {n} message left: see the Journal (3)",
+                         "action {id} ({kind}) stopped with {n} messages left: see the Journal "
+                         "(3)", a.unfinished)
                 .format(id=a.id, kind=_(_KINDS.get(a.kind, a.kind)), n=number(a.unfinished)),
                 style="yellow"))
         grid.add_row("", Text(_("Enter on a rule to review it; ? lists every key."),
@@ -383,15 +388,19 @@ class ReviewApp(App[None]):
 
     def _folders_table(self, ov: Overview) -> Table:
         table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
-        table.add_column(_("Folder"), ratio=3, no_wrap=True, overflow="ellipsis")
-        table.add_column(_("Role"), no_wrap=True)
+        # Folder names are what tells "Archives/2019" from "Archives/2021": they get the
+        # width before the bars do.
+        longest = max((len(f["name"]) for f in ov.folders), default=0)
+        table.add_column(_("Folder"), ratio=3, no_wrap=True, overflow="ellipsis",
+                         min_width=min(longest, 22))
+        table.add_column(_("Role"), no_wrap=True, overflow="ellipsis")
         table.add_column(_("Msgs"), justify="right", no_wrap=True)
         table.add_column(_("Size"), justify="right", no_wrap=True)
-        table.add_column("", width=12, no_wrap=True)
+        table.add_column("", width=8, no_wrap=True)
         biggest = max((f["bytes"] for f in ov.folders), default=0) or 1
         for f in ov.folders:
             table.add_row(f["name"], role(f["role"]), number(f["messages"]),
-                          size(f["bytes"]), Text(bar(f["bytes"] / biggest, 12), style="blue"))
+                          size(f["bytes"]), Text(bar(f["bytes"] / biggest, 8), style="blue"))
         return table
 
     def _freed_table(self, ov: Overview) -> Table:
@@ -577,7 +586,9 @@ class ReviewApp(App[None]):
                                                self.message_filter, self.message_sort)
         table.set_source(MessageSource(self.message_list), cursor=cursor,
                          keep_scroll=keep_cursor)
-        pane.border_title = _("{title} · {n} messages, {size}").format(
+        pane.border_title = ngettext("{title} · {n} message, {size}",
+                                     "{title} · {n} messages, {size}",
+                                     len(self.message_list)).format(
             title=title, n=number(len(self.message_list)),
             size=size(self.message_list.total_bytes))
         pane.border_subtitle = self._filter_subtitle(self.message_filter, self.message_sort)
@@ -619,7 +630,8 @@ class ReviewApp(App[None]):
                 grid.add_row(_("Unsubscribe"), Text(d["list_unsubscribe"], no_wrap=True,
                                                     overflow="ellipsis"))
         for hit in d["hits"]:
-            grid.add_row(_("Why"), Text.assemble((hit["title"], "cyan"), ": " + hit["reason"]))
+            grid.add_row(_("Why"), Text.assemble((hit["title"], "cyan"), _(": {reason}").format(
+                reason=hit["reason"])))
         if d["attachments"]:
             names = ", ".join(f"{a['filename'] or a['mime_type']} ({size(a['size'])})"
                               for a in d["attachments"])
@@ -879,9 +891,11 @@ class ReviewApp(App[None]):
                 "Move {n} message ({size}) to {trash}.",
                 "Move {n} messages ({size}) to {trash}.", p.messages).format(
                 n=n, size=volume, trash=self.data.trash_path)))
-            lines.append(("warning", _(
+            lines.append(("warning", ngettext(
                 "This frees nothing on the server until the Trash is emptied (X). You can "
-                "put them back with u.")))
+                "put it back with u.",
+                "This frees nothing on the server until the Trash is emptied (X). You can "
+                "put them back with u.", p.messages)))
         elif kind == "export":
             lines.append(("bold", ngettext(
                 "Export {n} message ({size}) to the file below, read the file back and check "
@@ -906,12 +920,17 @@ class ReviewApp(App[None]):
             lines.append(("dim", _("  from {folder}: {n} · {size}").format(
                 folder=folder, n=number(count), size=size(b))))
         if len(p.folders) > 6:
-            lines.append(("dim", _("  and {n} more folders").format(n=len(p.folders) - 6)))
+            lines.append(("dim", ngettext("  and {n} more folder", "  and {n} more folders",
+                                          len(p.folders) - 6).format(n=len(p.folders) - 6)))
         if p.protected:
-            lines.append(("dim", _("{n} protected messages (flagged, or protected in the "
-                                   "config) are left out.").format(n=number(p.protected))))
+            lines.append(("dim", ngettext(
+                "{n} protected message (flagged, or protected in the config) is left out.",
+                "{n} protected messages (flagged, or protected in the config) are left out.",
+                p.protected).format(n=number(p.protected))))
         if p.already_there:
-            lines.append(("dim", _("{n} messages already in the Trash are left out.").format(
+            lines.append(("dim", ngettext(
+                "{n} message already in the Trash is left out.",
+                "{n} messages already in the Trash are left out.", p.already_there).format(
                 n=number(p.already_there))))
         return lines
 
@@ -999,10 +1018,12 @@ class ReviewApp(App[None]):
                         severity="warning")
             return
         n, b = action.count("pending", "sent", "copied")
-        lines = [("bold", _("Finish action {id} ({kind}): {n} messages ({size}) are still to "
-                            "do.").format(id=action.id, kind=_(_KINDS.get(action.kind,
-                                                                          action.kind)),
-                                          n=number(n), size=size(b))),
+        lines = [("bold", ngettext("Finish action {id} ({kind}): {n} message ({size}) is "
+                                   "still to do.",
+                                   "Finish action {id} ({kind}): {n} messages ({size}) are "
+                                   "still to do.", n).format(
+                     id=action.id, kind=_(_KINDS.get(action.kind, action.kind)),
+                     n=number(n), size=size(b))),
                  ("dim", _("Each message is checked on the server again first."))]
 
         def answered(answer: str | None) -> None:
@@ -1058,11 +1079,17 @@ class ReviewApp(App[None]):
             if result.sync is not None:
                 r = result.sync
                 lines.append(("bold", _(
-                    "{messages} messages, {size} in {folders} folders; {new} new, {removed} "
-                    "removed, {flags} flag changes.").format(
-                    messages=number(r.messages), size=size(r.bytes), folders=r.folders,
-                    new=number(r.new), removed=number(r.removed),
-                    flags=number(r.flag_changes))))
+                    "{messages}, {size} in {folders}; {new}, {removed}, {flags}.").format(
+                    messages=ngettext("{n} message", "{n} messages", r.messages).format(
+                        n=number(r.messages)),
+                    size=size(r.bytes),
+                    folders=ngettext("{n} folder", "{n} folders", r.folders).format(
+                        n=r.folders),
+                    new=ngettext("{n} new", "{n} new", r.new).format(n=number(r.new)),
+                    removed=ngettext("{n} removed", "{n} removed", r.removed).format(
+                        n=number(r.removed)),
+                    flags=ngettext("{n} flag change", "{n} flag changes",
+                                   r.flag_changes).format(n=number(r.flag_changes)))))
         if error:
             lines.append(("error", error))
         if clear_selection and result is not None:
@@ -1133,13 +1160,16 @@ class ReviewApp(App[None]):
                      f"{_(_STATES.get(a.state, a.state))}")
         grid.add_row(_("Started"), when(a.started_at))
         grid.add_row(_("Finished"), when(a.finished_at))
-        grid.add_row(_("Planned"), _("{n} messages, {size}").format(
+        grid.add_row(_("Planned"), ngettext("{n} message, {size}", "{n} messages, {size}",
+                                            a.planned_messages).format(
             n=number(a.planned_messages), size=size(a.planned_bytes)))
         done, b = a.count("done")
-        grid.add_row(_("Done"), _("{n} messages, {size}").format(n=number(done), size=size(b)))
+        grid.add_row(_("Done"), ngettext("{n} message, {size}", "{n} messages, {size}",
+                                         done).format(n=number(done), size=size(b)))
         if a.unfinished:
-            grid.add_row(_("Left"), Text(_("{n} messages: press r to finish").format(
-                n=number(a.unfinished)), style="yellow"))
+            grid.add_row(_("Left"), Text(ngettext(
+                "{n} message: press r to finish", "{n} messages: press r to finish",
+                a.unfinished).format(n=number(a.unfinished)), style="yellow"))
         if a.error:
             grid.add_row(_("Note"), Text(a.error, style="yellow"))
         widget.update(grid)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mailclean.i18n import _, language
+from mailclean.i18n import _, language, ngettext
 from mailclean.index import Index
 from mailclean.index.journal import ActionRow, Journal
 from mailclean.rules import Protection, Rule, explain, summary
@@ -490,8 +490,10 @@ class GroupList:
         if i == 0:
             if 0 not in self._marks:
                 self._marks[0] = self._selected(None, everything=True)
-            label = (_("All {n} groups").format(n=len(self.keys)) if not self.text
-                     else _("All {n} matching groups").format(n=len(self.keys)))
+            label = (ngettext("All {n} group", "All {n} groups", len(self.keys)).format(
+                n=len(self.keys)) if not self.text
+                else ngettext("All {n} matching group", "All {n} matching groups",
+                              len(self.keys)).format(n=len(self.keys)))
             return GroupRow(None, label, self.total_messages, self.total_bytes,
                             self._marks[0], None, everything=True)
         k = i - 1

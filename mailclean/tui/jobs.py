@@ -17,7 +17,7 @@ from pathlib import Path
 from mailclean import actions
 from mailclean import config as cfg
 from mailclean.connectors.base import Connector
-from mailclean.i18n import _, number
+from mailclean.i18n import _, ngettext, number
 from mailclean.index import Index
 from mailclean.index.journal import ActionRow
 from mailclean.rules import Protection, Rule, ScanResult, scan
@@ -107,9 +107,12 @@ def _reconcile_first(index: Index, ctx: Context, connector: Connector, notes: li
     for action in actions.reconcile(index, connector, ctx.account.name):
         notes.append(
             _("action {id} had been interrupted; the journal now matches the server "
-              "({state}, {done} done, {left} left)").format(
-                id=action.id, state=action.state, done=number(action.count("done")[0]),
-                left=number(action.unfinished))
+              "({state}, {done}, {left})").format(
+                id=action.id, state=action.state,
+                done=ngettext("{n} done", "{n} done", action.count("done")[0]).format(
+                    n=number(action.count("done")[0])),
+                left=ngettext("{n} left", "{n} left", action.unfinished).format(
+                    n=number(action.unfinished)))
         )
 
 
@@ -187,8 +190,10 @@ def run_action(
             p = make_plan(index, ctx, kind, selection)
             if kind == "delete" and expected is not None and p.messages > expected:
                 raise actions.ActionError(
-                    _("the selection changed on the server ({n} messages now, not {shown}): "
-                      "nothing was deleted; try again").format(
+                    ngettext("the selection changed on the server ({n} message now, not "
+                             "{shown}): nothing was deleted; try again",
+                             "the selection changed on the server ({n} messages now, not "
+                             "{shown}): nothing was deleted; try again", p.messages).format(
                         n=number(p.messages), shown=number(expected)))
             if not p.items:
                 raise actions.ActionError(
@@ -266,39 +271,54 @@ def outcome_lines(o: actions.Outcome) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     if o.export_action is not None:
         e = o.export_action
-        lines.append(("", _("Exported {n} messages ({size}) to {path}, read back and checked.")
-                      .format(n=number(e.count("done")[0]), size=size(e.count("done")[1]),
-                              path=e.target)))
+        lines.append(("", ngettext(
+            "Exported {n} message ({size}) to {path}, read back and checked.",
+            "Exported {n} messages ({size}) to {path}, read back and checked.",
+            e.count("done")[0]).format(n=number(e.count("done")[0]),
+                                       size=size(e.count("done")[1]), path=e.target)))
     if a.kind == "trash":
-        lines.append(("bold", _("Moved {n} messages ({size}) to {trash}.").format(
+        lines.append(("bold", ngettext("Moved {n} message ({size}) to {trash}.",
+                                       "Moved {n} messages ({size}) to {trash}.", done).format(
             n=number(done), size=size(done_bytes), trash=a.target)))
         if done:
             lines.append(("warning", _("Nothing is freed on the server until the Trash is "
                                        "emptied (key X).")))
-            lines.append(("dim", _("Changed your mind? Press u to put them back.")))
+            lines.append(("dim", ngettext("Changed your mind? Press u to put it back.",
+                                          "Changed your mind? Press u to put them back.",
+                                          done)))
     elif a.kind == "delete":
-        lines.append(("success", _("Deleted {n} messages for good: {size} freed on the "
-                                   "server.").format(n=number(done), size=size(done_bytes))))
-    elif a.kind == "undo":
-        lines.append(("bold", _("Put back {n} messages ({size}) where they were.").format(
+        lines.append(("success", ngettext(
+            "Deleted {n} message for good: {size} freed on the server.",
+            "Deleted {n} messages for good: {size} freed on the server.", done).format(
             n=number(done), size=size(done_bytes))))
+    elif a.kind == "undo":
+        lines.append(("bold", ngettext("Put back {n} message ({size}) where it was.",
+                                       "Put back {n} messages ({size}) where they were.",
+                                       done).format(n=number(done), size=size(done_bytes))))
     elif a.kind == "export":
-        lines.append(("", _("Exported {n} messages ({size}) to {path}, read back and "
-                            "checked.").format(n=number(done), size=size(done_bytes),
-                                               path=a.target)))
+        lines.append(("", ngettext(
+            "Exported {n} message ({size}) to {path}, read back and checked.",
+            "Exported {n} messages ({size}) to {path}, read back and checked.", done).format(
+            n=number(done), size=size(done_bytes), path=a.target)))
     skipped, skipped_bytes = a.count("skipped", "failed")
     if skipped:
-        lines.append(("warning", _(
+        lines.append(("warning", ngettext(
+            "{n} message ({size}) was left alone because it is no longer what the index "
+            "said (changed, moved or deleted on the server meanwhile).",
             "{n} messages ({size}) were left alone because they are no longer what the "
-            "index said (changed, moved or deleted on the server meanwhile).").format(
+            "index said (changed, moved or deleted on the server meanwhile).", skipped).format(
                 n=number(skipped), size=size(skipped_bytes))))
     if a.state == "cancelled":
-        lines.append(("warning", _("Cancelled: {n} messages were not touched. The journal "
-                                   "tab (3) can finish the action later.").format(
-                                       n=number(a.unfinished))))
+        lines.append(("warning", ngettext(
+            "Cancelled: {n} message was not touched. The journal tab (3) can finish the "
+            "action later.",
+            "Cancelled: {n} messages were not touched. The journal tab (3) can finish the "
+            "action later.", a.unfinished).format(n=number(a.unfinished))))
     elif a.unfinished:
-        lines.append(("warning", _("{n} messages are still to do: finish the action from the "
-                                   "journal tab (3).").format(n=number(a.unfinished))))
+        lines.append(("warning", ngettext(
+            "{n} message is still to do: finish the action from the journal tab (3).",
+            "{n} messages are still to do: finish the action from the journal tab (3).",
+            a.unfinished).format(n=number(a.unfinished))))
     if a.error:
         lines.append(("warning", a.error))
     return lines

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from mailclean.i18n import _, number, size
+from mailclean.i18n import _, ngettext, number, size
 from mailclean.tui.text import N_, TranslatedBindings
 
 #: (section, [(keys, what they do)]); texts are translated when the help is shown.
@@ -204,12 +204,14 @@ class ProgressScreen(TranslatedBindings, ModalScreen[None]):
 
     def _counts(self) -> None:
         if self.total_bytes:
-            text = _("{done} of {total} messages · {size} of {total_size}").format(
+            text = ngettext("{done} of {total} message · {size} of {total_size}",
+                            "{done} of {total} messages · {size} of {total_size}",
+                            self.total).format(
                 done=number(self.done), total=number(self.total), size=size(self.done_bytes),
                 total_size=size(self.total_bytes))
         else:
-            text = _("{done} of {total} messages").format(done=number(self.done),
-                                                          total=number(self.total))
+            text = ngettext("{done} of {total} message", "{done} of {total} messages",
+                            self.total).format(done=number(self.done), total=number(self.total))
         self.query_one("#counts", Label).update(text)
 
     def finish(self, lines: list[tuple[str, str]], ok: bool) -> None:
