@@ -168,3 +168,29 @@ def test_identity_answers_read_fast_or_fall_back() -> None:
                    b" UID 7 RFC822.SIZE 1)"]
     assert _identities_fast(other_order) is None
     assert _identities_fast([b"3 FETCH (FLAGS (\\Seen) UID 12)"]) is None
+
+
+@given(
+    name=st.sampled_from([b"Message-ID", b"Message-Id", b"message-id"]),
+    gap=st.sampled_from([b"", b" ", b"\t", b"  "]),
+    value=st.one_of(
+        st.binary(max_size=30),
+        st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30).map(
+            str.encode
+        ),
+    ),
+    end=st.sampled_from([b"\r\n\r\n", b"\r\n", b"\n\n", b"\r\n \r\n\r\n"]),
+)
+def test_identity_fast_path_reads_message_ids_as_the_header_parser_does(
+    name: bytes, gap: bytes, value: bytes, end: bytes
+) -> None:
+    """The one-line shortcut gives what the general header parser and
+    normalize_message_id give, for any bytes between the brackets, or steps aside."""
+    from mailclean import mime
+    from mailclean.connectors.imap import _identities_fast
+
+    for header in (name + b":" + gap + b"<" + value + b">" + end, name + b":" + gap + value + end):
+        answer = [(b"1 FETCH (UID 5 RFC822.SIZE 10 BODY[HEADER.FIELDS (MESSAGE-ID)] {%d}"
+                   % len(header), header), b")"]
+        expected = mime.normalize_message_id(mime.parse_header_block(header).get("message-id"))
+        assert _identities_fast(answer) == {5: (10, expected)}
