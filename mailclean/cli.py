@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sqlite3
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -826,6 +830,35 @@ class RichActionProgress(actions.ActionProgress):
         self.progress.update(self.task, description=text)
 
 
+@contextlib.contextmanager
+def _ctrl_c_stops_after_the_batch() -> Iterator[threading.Event]:
+    """An event the first Ctrl-C sets: the action stops once the batch in flight is done and
+    journalled. A second Ctrl-C stops at once (the next start reconciles what was in flight)."""
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel  # signals only reach the main thread (tests call the CLI from others)
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err.print(_("Stopping after the batch in flight (Ctrl-C again to stop at once)…"),
+                  style="yellow")
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _exit_if_cancelled(outcome: actions.Outcome | None) -> None:
+    """Exit 130 (interrupted by Ctrl-C) once a cancelled action's outcome is printed."""
+    if outcome is not None and outcome.action.state == actions.CANCELLED:
+        sys.exit(130)
+
+
 def _action_progress(show: bool) -> Progress:
     return Progress(
         TextColumn("{task.description}", style="bold"),
@@ -1057,16 +1090,18 @@ def clean(
                               "{shown}): nothing was deleted; run the command again",
                               p.messages).format(
                     n=number(p.messages), shown=number(shown)))
-            with _action_progress(not as_json) as progress:
+            with _ctrl_c_stops_after_the_batch() as cancel, \
+                    _action_progress(not as_json) as progress:
                 outcome = actions.execute(
                     index, connector, p, export_to=export_to, export_format=export_format,
-                    progress=RichActionProgress(progress), batch=batch_size,
+                    progress=RichActionProgress(progress), batch=batch_size, cancel=cancel,
                 )
         finally:
             connector.close()
     finally:
         index.close()
     print_outcome(outcome, acc.name, as_json)
+    _exit_if_cancelled(outcome)
 
 
 def _confirm_permanent(p: actions.Plan, confirm_count: int | None) -> None:
@@ -1123,15 +1158,18 @@ def undo_command(state: State, action_id: int, dry_run: bool, as_json: bool) -> 
         connector.connect()
         try:
             _reconcile_first(index, acc, connector)
-            with _action_progress(not as_json) as progress:
+            with _ctrl_c_stops_after_the_batch() as cancel, \
+                    _action_progress(not as_json) as progress:
                 _plan, outcome = actions.undo(index, connector, acc.name, action_id,
-                                              progress=RichActionProgress(progress))
+                                              progress=RichActionProgress(progress),
+                                              cancel=cancel)
         finally:
             connector.close()
     finally:
         index.close()
     assert outcome is not None
     print_outcome(outcome, acc.name, as_json)
+    _exit_if_cancelled(outcome)
 
 
 @cli.command()
@@ -1297,14 +1335,16 @@ def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> No
         connector = _connector(acc)
         connector.connect()
         try:
-            with _action_progress(not as_json) as progress:
+            with _ctrl_c_stops_after_the_batch() as cancel, \
+                    _action_progress(not as_json) as progress:
                 outcome = actions.resume(index, connector, acc.name, action_id,
-                                         progress=RichActionProgress(progress))
+                                         progress=RichActionProgress(progress), cancel=cancel)
         finally:
             connector.close()
     finally:
         index.close()
     print_outcome(outcome, acc.name, as_json)
+    _exit_if_cancelled(outcome)
 
 
 # -- demo -----------------------------------------------------------------------------

@@ -757,6 +757,68 @@ def test_kill_9_mid_action_then_reconcile_matches_the_server(
     assert after[trash] == (before[trash][0] + planned, before[trash][1] + action.planned_bytes)
 
 
+def test_ctrl_c_finishes_the_batch_in_flight_records_it_and_stops(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """The first Ctrl-C (SIGINT) lets the batch in flight end and be journalled, then the
+    command stops with 130: the journal matches the server with no reconcile needed, and
+    ``journal resume`` finishes the rest."""
+    server = dovecot
+    server.reset_user(USER)
+    server.seed(USER, mailgen.generate_bulk(3000, seed=5))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[accounts.{ACCOUNT}]\nkind = "imap"\nhost = "{server.host}"\nport = {server.port}\n'
+        f'user = "{USER}"\nsecurity = "none"\npassword = "env"\npassword_env = "MC_TEST_PW"\n'
+    )
+    db = tmp_path / "index.db"
+    env = {**os.environ, "MAILCLEAN_CONFIG": str(config), "MAILCLEAN_DB": str(db),
+           "MC_TEST_PW": PASSWORD, "LANG": "C"}
+    mailclean = [sys.executable, "-m", "mailclean"]
+    subprocess.run([*mailclean, "sync", ACCOUNT], env=env, check=True, capture_output=True)
+    before = server.status(USER)
+    proc = subprocess.Popen(
+        [*mailclean, "clean", ACCOUNT, "--folder", "INBOX", "--larger-than", "0", "--yes",
+         "--batch-size", "25"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    index = Index(db)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            row = index.conn.execute(
+                "SELECT count(*) FROM action_items WHERE state = 'done'").fetchone()
+            if row[0] >= 100:
+                break
+            assert proc.poll() is None, "the action ended before Ctrl-C"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (stdout, stderr)
+        assert "Stopping after the batch in flight" in stderr
+        (action,) = Journal(index).actions(1)
+        assert action.state == "cancelled" and action.count("sent", "copied")[0] == 0
+        done_n, done_b = action.count("done")
+        assert 100 <= done_n < action.planned_messages
+        assert f"journal resume {action.id} --yes" in stdout
+        # Without any reconcile, the journal is the server's truth.
+        mid = server.status(USER)
+        assert mid["INBOX"] == (before["INBOX"][0] - done_n, before["INBOX"][1] - done_b)
+        assert mid["Trash"] == (before["Trash"][0] + done_n, before["Trash"][1] + done_b)
+        result = subprocess.run([*mailclean, "journal", "resume", str(action.id), "--yes"],
+                                env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        (action,) = Journal(index).actions(1)
+        assert action.state == "done"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        index.close()
+    after = server.status(USER)
+    assert after["INBOX"] == (before["INBOX"][0] - action.planned_messages,
+                              before["INBOX"][1] - action.planned_bytes)
+
+
 def test_cancel_stops_between_batches_and_resume_finishes(imapbox: Box) -> None:
     box = imapbox
     p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
