@@ -19,12 +19,15 @@ The order never changes:
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +40,7 @@ from mailclean.connectors.base import (
     Connector,
     ConnectorError,
     FolderNotFound,
+    MoveResult,
     UnsafeExpunge,
 )
 from mailclean.i18n import _, ngettext
@@ -404,10 +408,18 @@ class _Runner:
         self._folder_ids: dict[str, int | None] = {}
         self._targets: set[str] = set()
         self._floors: dict[str, str] = {}
+        self._sender: ThreadPoolExecutor | None = None
 
     # The connection may drop at any point: reconnect, ask the server what became of
     # the batch in flight, and carry on with what is left.
     def run(self) -> str:
+        try:
+            return self._run()
+        finally:
+            if self._sender is not None:
+                self._sender.shutdown(wait=True)
+
+    def _run(self) -> str:
         attempt = 0
         while True:
             try:
@@ -436,6 +448,8 @@ class _Runner:
 
     def _run_once(self) -> None:
         kind = self.row.kind
+        if kind not in ("trash", "undo", "delete"):
+            raise ActionError(f"action {self.action_id} ({kind}) is not carried out in batches")
         copied = self.journal.items(self.action_id, [COPIED])
         if copied:
             self._finish_copies(copied)
@@ -459,10 +473,15 @@ class _Runner:
                 if self._cancelled():
                     return
                 good = self._verify(folder, items[start : start + window])
+                if kind in ("trash", "undo"):
+                    assert target is not None
+                    if not self._moves(folder, target, good):
+                        return
+                    continue
                 for b in range(0, len(good), self.batch):
                     if self._cancelled():
                         return
-                    self._batch(kind, folder, target, good[b : b + self.batch])
+                    self._delete(folder, good[b : b + self.batch])
 
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -500,28 +519,71 @@ class _Runner:
             self.progress.advance(len(bad), sum(i.size for i in bad))
         return [i for i in items if i.server_id not in problems]
 
-    def _batch(self, kind: str, folder: str, target: str | None, good: list[JournalItem]) -> None:
-        c = self.connector
-        floor = None
-        if target is not None:
-            floor = self._floors.pop(target, None) or c.next_id(target)
-        self.journal.set_state([i.id for i in good], SENT, target_floor=floor)
+    def _delete(self, folder: str, good: list[JournalItem]) -> None:
+        """Delete one batch of verified items for good."""
+        self.journal.set_state([i.id for i in good], SENT)
         try:
-            if kind in ("trash", "undo"):
-                assert target is not None
-                result = c.move(folder, [i.ref() for i in good], target)
-                if result.floor_after is not None:
-                    self._floors[target] = result.floor_after
-                self._moved(folder, target, good, result.moved, result.target_validity,
-                            result.change_keys)
-            elif kind == "delete":
-                removed = set(c.delete(folder, [i.ref() for i in good]))
-                self._removed(folder, good, removed)
+            removed = set(self.connector.delete(folder, [i.ref() for i in good]))
+            self._removed(folder, good, removed)
         except UnsafeExpunge as exc:
             # Nothing was touched (the check comes before any command): say why.
             self._skip(good, "unsafe-expunge", str(exc))
             self.row.error = str(exc)
         self.progress.advance(len(good), sum(i.size for i in good))
+
+    def _moves(self, folder: str, target: str, good: list[JournalItem]) -> bool:
+        """Move verified items batch by batch; False when cancelled.
+
+        The server carries out one batch while the journal and the index record the one
+        before: that bookkeeping never touches the connection, and nothing else is sent
+        before a batch's answer is in. A batch is journalled as sent before it leaves, so
+        an interruption between its answer and its record is for reconcile to settle.
+        """
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="mailclean-action")
+        record: Callable[[], None] | None = None
+        try:
+            for b in range(0, len(good), self.batch):
+                if self._cancelled():
+                    return False
+                chunk = good[b : b + self.batch]
+                floor = self._floors.pop(target, None) or self.connector.next_id(target)
+                self.journal.set_state([i.id for i in chunk], SENT, target_floor=floor)
+                future = self._sender.submit(
+                    self.connector.move, folder, [i.ref() for i in chunk], target
+                )
+                try:
+                    if record is not None:
+                        previous, record = record, None
+                        previous()
+                finally:
+                    wait_for([future])  # the connection is never left busy behind us
+                try:
+                    result = future.result()
+                except UnsafeExpunge as exc:
+                    # Nothing was touched (the check comes before any command): say why.
+                    self._skip(chunk, "unsafe-expunge", str(exc))
+                    self.row.error = str(exc)
+                    self.progress.advance(len(chunk), sum(i.size for i in chunk))
+                    continue
+                if result.floor_after is not None:
+                    self._floors[target] = result.floor_after
+                record = functools.partial(self._record_move, folder, target, chunk, result)
+                if len(result.moved) < len(chunk):
+                    # Settling what the server did not report asks it: not during a move.
+                    record, pending = None, record
+                    pending()
+        finally:
+            if record is not None:
+                record()
+        return True
+
+    def _record_move(
+        self, folder: str, target: str, items: list[JournalItem], result: MoveResult
+    ) -> None:
+        self._moved(folder, target, items, result.moved, result.target_validity,
+                    result.change_keys)
+        self.progress.advance(len(items), sum(i.size for i in items))
 
     def _moved(
         self, folder: str, target: str, items: list[JournalItem],

@@ -757,6 +757,43 @@ def test_kill_9_mid_action_then_reconcile_matches_the_server(
     assert after[trash] == (before[trash][0] + planned, before[trash][1] + action.planned_bytes)
 
 
+def test_the_connection_is_never_used_by_two_threads_at_once(box: Box) -> None:
+    """Moves run on a sender thread while the journal records the batch before: no other
+    connector call may overlap a move in flight, and the outcome is the same."""
+    p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
+    before = box.status()
+    c = box.connector()
+    busy = threading.Lock()
+    overlaps: list[str] = []
+    move_threads: set[str] = set()
+    for name in ("verify", "move", "next_id", "folder_validity", "delete", "create_folder"):
+        real = getattr(c, name)
+
+        def guarded(*args: object, _real: Callable = real, _name: str = name, **kw: object):  # type: ignore[no-untyped-def]
+            if not busy.acquire(blocking=False):
+                overlaps.append(_name)
+                busy.acquire()
+            try:
+                if _name == "move":
+                    move_threads.add(threading.current_thread().name)
+                    time.sleep(0.01)  # long enough for the bookkeeping to run alongside
+                return _real(*args, **kw)
+            finally:
+                busy.release()
+
+        setattr(c, name, guarded)
+    try:
+        outcome = actions.execute(box.index, c, p, batch=3)
+    finally:
+        c.close()
+    assert overlaps == []
+    assert move_threads and threading.main_thread().name not in move_threads
+    assert outcome.action.state == "done"
+    assert outcome.action.count("done") == (p.messages, p.bytes)
+    after = box.status()
+    assert after[p.target] == (before[p.target][0] + p.messages, before[p.target][1] + p.bytes)
+
+
 def test_ctrl_c_finishes_the_batch_in_flight_records_it_and_stops(
     dovecot: Dovecot, tmp_path: Path
 ) -> None:
