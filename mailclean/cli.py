@@ -450,17 +450,7 @@ def print_sync_summary(report: SyncReport) -> None:
             "{flags} in {seconds} s ({rate} msg/s)"
         ).format(
             account=report.account,
-            messages=ngettext("{n} message", "{n} messages", report.messages).format(
-                n=number(report.messages)),
-            size=size(report.bytes),
-            folders=ngettext("{n} folder", "{n} folders", report.folders).format(
-                n=report.folders),
-            new=ngettext("{n} new", "{n} new", report.new).format(n=number(report.new)),
-            new_size=size(report.new_bytes),
-            removed=ngettext("{n} removed", "{n} removed", report.removed).format(
-                n=number(report.removed)),
-            flags=ngettext("{n} flag change", "{n} flag changes", report.flag_changes).format(
-                n=number(report.flag_changes)),
+            **report.counts(),
             seconds=decimal(report.seconds),
             rate=rate(speed),
         )

@@ -24,7 +24,7 @@ from mailclean.connectors.base import (
     MessagesAdded,
     MessagesRemoved,
 )
-from mailclean.i18n import _
+from mailclean.i18n import _, ngettext, number, size
 from mailclean.index import FolderRow, Index
 from mailclean.mime import summarize_problems
 
@@ -54,6 +54,23 @@ class SyncReport:
     first_sync: bool = False
     """The account had never been synced: every folder is new, which is no news."""
     seconds: float = 0.0
+
+    def counts(self) -> dict[str, str]:
+        """The summary's counts in words of the active language ("1 folder", "3 new"...),
+        for the CLI's and the app's summary lines."""
+        return {
+            "messages": ngettext("{n} message", "{n} messages", self.messages).format(
+                n=number(self.messages)),
+            "size": size(self.bytes),
+            "folders": ngettext("{n} folder", "{n} folders", self.folders).format(
+                n=number(self.folders)),
+            "new": ngettext("{n} new", "{n} new", self.new).format(n=number(self.new)),
+            "new_size": size(self.new_bytes),
+            "removed": ngettext("{n} removed", "{n} removed", self.removed).format(
+                n=number(self.removed)),
+            "flags": ngettext("{n} flag change", "{n} flag changes", self.flag_changes).format(
+                n=number(self.flag_changes)),
+        }
 
     def as_dict(self) -> dict:
         """JSON-ready form."""

@@ -648,11 +648,9 @@ def test_crash_between_copy_and_expunge_is_reconciled_without_duplicates(
     index.close()
 
 
-@pytest.mark.parametrize("server_name", ["dovecot", "dovecot_minimal"])
-def test_kill_9_mid_action_then_reconcile_matches_the_server(
-    request: pytest.FixtureRequest, tmp_path: Path, server_name: str
-) -> None:
-    server: Dovecot = request.getfixturevalue(server_name)
+def synced_cli(server: Dovecot, tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """3,000 messages in the user's mailbox, an account for the real CLI, synced by it: the
+    environment to run ``mailclean`` in, and the index file."""
     server.reset_user(USER)
     server.seed(USER, mailgen.generate_bulk(3000, seed=5))
     config = tmp_path / "config.toml"
@@ -661,18 +659,19 @@ def test_kill_9_mid_action_then_reconcile_matches_the_server(
         f'user = "{USER}"\nsecurity = "none"\npassword = "env"\npassword_env = "MC_TEST_PW"\n'
     )
     db = tmp_path / "index.db"
-    env = {
-        **os.environ,
-        "MAILCLEAN_CONFIG": str(config),
-        "MAILCLEAN_DB": str(db),
-        "MC_TEST_PW": PASSWORD,
-    }
-    subprocess.run(
-        [sys.executable, "-m", "mailclean", "sync", ACCOUNT],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    env = {**os.environ, "MAILCLEAN_CONFIG": str(config), "MAILCLEAN_DB": str(db),
+           "MC_TEST_PW": PASSWORD, "LANG": "C"}
+    subprocess.run([sys.executable, "-m", "mailclean", "sync", ACCOUNT], env=env, check=True,
+                   capture_output=True)
+    return env, db
+
+
+@pytest.mark.parametrize("server_name", ["dovecot", "dovecot_minimal"])
+def test_kill_9_mid_action_then_reconcile_matches_the_server(
+    request: pytest.FixtureRequest, tmp_path: Path, server_name: str
+) -> None:
+    server: Dovecot = request.getfixturevalue(server_name)
+    env, db = synced_cli(server, tmp_path)
     before = server.status(USER)
     trash = "Trash"
     proc = subprocess.Popen(
@@ -801,18 +800,8 @@ def test_ctrl_c_finishes_the_batch_in_flight_records_it_and_stops(
     command stops with 130: the journal matches the server with no reconcile needed, and
     ``journal resume`` finishes the rest."""
     server = dovecot
-    server.reset_user(USER)
-    server.seed(USER, mailgen.generate_bulk(3000, seed=5))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[accounts.{ACCOUNT}]\nkind = "imap"\nhost = "{server.host}"\nport = {server.port}\n'
-        f'user = "{USER}"\nsecurity = "none"\npassword = "env"\npassword_env = "MC_TEST_PW"\n'
-    )
-    db = tmp_path / "index.db"
-    env = {**os.environ, "MAILCLEAN_CONFIG": str(config), "MAILCLEAN_DB": str(db),
-           "MC_TEST_PW": PASSWORD, "LANG": "C"}
+    env, db = synced_cli(server, tmp_path)
     mailclean = [sys.executable, "-m", "mailclean"]
-    subprocess.run([*mailclean, "sync", ACCOUNT], env=env, check=True, capture_output=True)
     before = server.status(USER)
     proc = subprocess.Popen(
         [*mailclean, "clean", ACCOUNT, "--folder", "INBOX", "--larger-than", "0", "--yes",

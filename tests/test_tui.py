@@ -122,6 +122,16 @@ def maildir_store(tmp_path: Path) -> Store:
     return make_maildir_store(tmp_path)
 
 
+def index_account(path: Path, connector: Connector) -> None:
+    """Sync the account into a new index at ``path`` and scan it as of REFERENCE."""
+    index = Index(path)
+    try:
+        sync_account(index, ACCOUNT, connector)
+        scan(index, ACCOUNT, load_rules(None), now=REFERENCE)
+    finally:
+        index.close()
+
+
 @pytest.fixture
 def dovecot_store(dovecot, tmp_path: Path) -> Store:  # type: ignore[no-untyped-def]
     dovecot.reset_user(USER)
@@ -136,12 +146,7 @@ def dovecot_store(dovecot, tmp_path: Path) -> Store:  # type: ignore[no-untyped-
         return ImapConnector(ImapSettings(dovecot.host, USER, PASSWORD, port=dovecot.port,
                                           security="none"))
 
-    index = Index(tmp_path / "index.db")
-    try:
-        sync_account(index, ACCOUNT, factory(config.account(ACCOUNT)))
-        scan(index, ACCOUNT, load_rules(None), now=REFERENCE)
-    finally:
-        index.close()
+    index_account(tmp_path / "index.db", factory(config.account(ACCOUNT)))
     return Store("dovecot", config.path, tmp_path / "index.db",
                  lambda: dovecot.status(USER), factory=factory)
 
@@ -169,12 +174,7 @@ def ews_store(ews_server: EwsServer, tmp_path: Path) -> Store:
         return EwsConnector(EwsSettings(email=ews_server.email, ews_url=ews_server.url,
                                         auth="none", max_wait=5.0))
 
-    index = Index(tmp_path / "index.db")
-    try:
-        sync_account(index, ACCOUNT, factory(config.account(ACCOUNT)))
-        scan(index, ACCOUNT, load_rules(None), now=REFERENCE)
-    finally:
-        index.close()
+    index_account(tmp_path / "index.db", factory(config.account(ACCOUNT)))
     return Store("ews", config.path, tmp_path / "index.db", ews_server.store.truth,
                  factory=factory, trash=ews_server.store.by_distinguished["deleteditems"].name)
 

@@ -1080,16 +1080,7 @@ class ReviewApp(App[None]):
                 r = result.sync
                 lines.append(("bold", _(
                     "{messages}, {size} in {folders}; {new}, {removed}, {flags}.").format(
-                    messages=ngettext("{n} message", "{n} messages", r.messages).format(
-                        n=number(r.messages)),
-                    size=size(r.bytes),
-                    folders=ngettext("{n} folder", "{n} folders", r.folders).format(
-                        n=r.folders),
-                    new=ngettext("{n} new", "{n} new", r.new).format(n=number(r.new)),
-                    removed=ngettext("{n} removed", "{n} removed", r.removed).format(
-                        n=number(r.removed)),
-                    flags=ngettext("{n} flag change", "{n} flag changes",
-                                   r.flag_changes).format(n=number(r.flag_changes)))))
+                    **r.counts())))
         if error:
             lines.append(("error", error))
         if clear_selection and result is not None:
