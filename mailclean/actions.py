@@ -36,6 +36,7 @@ from mailclean import export as exporting
 from mailclean.connectors.base import (
     RESET,
     VANISHED,
+    VIRTUAL_ROLES,
     ConnectionFailed,
     Connector,
     ConnectorError,
@@ -43,7 +44,7 @@ from mailclean.connectors.base import (
     MoveResult,
     UnsafeExpunge,
 )
-from mailclean.i18n import _, ngettext
+from mailclean.i18n import _, ngettext, number
 from mailclean.index import Index
 from mailclean.index.journal import (
     ABORTED,
@@ -112,6 +113,28 @@ class Selection:
         return {k: v for k, v in d.items() if v not in ((), [], None, 0)}
 
 
+def left_out(protected: int, in_views: int, already_there: int) -> list[str]:
+    """Plain words for what a selection holds but an action leaves alone."""
+    notes = []
+    if protected:
+        notes.append(ngettext(
+            "{n} protected message (flagged, or protected in the config) is left out.",
+            "{n} protected messages (flagged, or protected in the config) are left out.",
+            protected).format(n=number(protected)))
+    if in_views:
+        notes.append(ngettext(
+            "{n} message seen through a view such as All Mail or Starred is left out: "
+            "act on it in its own folder.",
+            "{n} messages seen through a view such as All Mail or Starred are left out: "
+            "act on them in their own folders.", in_views).format(n=number(in_views)))
+    if already_there:
+        notes.append(ngettext(
+            "{n} message already in the Trash is left out.",
+            "{n} messages already in the Trash are left out.", already_there).format(
+            n=number(already_there)))
+    return notes
+
+
 @dataclass(slots=True)
 class Plan:
     """What an action would do, computed from the index."""
@@ -126,6 +149,9 @@ class Plan:
     """Messages matching the selection that protection leaves out."""
     already_there: int = 0
     """Messages already in the target folder (trashing what is in Trash does nothing)."""
+    in_views: int = 0
+    """Messages seen through a virtual folder (Gmail's All Mail, Starred): never acted on
+    there, since that would act on the message in every folder that holds it."""
     outside_trash: int = 0
     """For a delete: messages not in Trash (allowed only with ``permanent``)."""
     permanent: bool = False
@@ -141,6 +167,10 @@ class Plan:
     def bytes(self) -> int:
         """Their total size, from the server's own sizes."""
         return sum(i.size for i in self.items)
+
+    def left_out(self) -> list[str]:
+        """What the selection matched but the action leaves alone, in plain words."""
+        return left_out(self.protected, self.in_views, self.already_there)
 
     @property
     def frees_now(self) -> bool:
@@ -173,6 +203,7 @@ class Plan:
             "frees_server_space_now": self.frees_now,
             "protected_left_out": self.protected,
             "already_in_target": self.already_there,
+            "in_views_left_out": self.in_views,
             "outside_trash": self.outside_trash,
             "folders": [
                 {"folder": f, "messages": n, "bytes": b} for f, (n, b) in self.folders.items()
@@ -249,14 +280,18 @@ def plan(
         protect = protected_sql
     rows = conn.execute(
         "SELECT m.id, f.path, f.uidvalidity, m.server_id, m.size, m.message_id, m.change_key,"
-        f" {protect} FROM messages m JOIN folders f ON f.id = m.folder_id"
+        f" {protect}, f.role FROM messages m JOIN folders f ON f.id = m.folder_id"
         f" WHERE {' AND '.join(where)} ORDER BY f.path, m.uid, m.server_id",
         args,
     )
     out = Plan(account, aid, kind, [], [], target=target, permanent=permanent,
                selection=selection)
     folders: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for mid, path, validity, sid, size, msgid, change_key, is_protected in rows:
+    for mid, path, validity, sid, size, msgid, change_key, is_protected, role in rows:
+        if role in VIRTUAL_ROLES:
+            # A view of messages kept in other folders: acting here acts on those.
+            out.in_views += 1
+            continue
         if is_protected:
             out.protected += 1
             continue

@@ -730,7 +730,8 @@ def explain_command(
             sender=item["sender"] or "–", date=when(item["date"]), size=size(item["size"]),
             folder=item["folder"]), markup=False)
         if item["protected"]:
-            out.print(_("  protected (flagged, or named in [protect]): no rule flags it"),
+            out.print(_("  protected (flagged, seen through a view such as All Mail, or named "
+                        "in [protect]): no rule flags it"),
                       markup=False)
         elif not item["hits"]:
             out.print(_("  no rule flags this message"))
@@ -932,15 +933,8 @@ def print_plan(p: actions.Plan, dry_run: bool) -> None:
                            p.messages).format(n=n, size=volume))
     for folder, (count, b) in sorted(p.folders.items(), key=lambda kv: -kv[1][1]):
         out.print(f"  {folder}: {number(count)} · {size(b)}", markup=False)
-    if p.protected:
-        out.print(ngettext("{n} protected message (flagged, or protected in the config) is "
-                           "left out.",
-                           "{n} protected messages (flagged, or protected in the config) are "
-                           "left out.", p.protected).format(n=number(p.protected)), style="dim")
-    if p.already_there:
-        out.print(ngettext("{n} message already in the Trash is left out.",
-                           "{n} messages already in the Trash are left out.",
-                           p.already_there).format(n=number(p.already_there)), style="dim")
+    for note in p.left_out():
+        out.print(note, style="dim", markup=False)
     if dry_run:
         out.print(_("Dry run: nothing was changed. Add --yes to do it."), style="bold")
 

@@ -907,3 +907,47 @@ def test_connection_refused_for_good_leaves_an_interrupted_action(imapbox: Box) 
     # Nothing reached the server: the batch in flight is pending again, nothing is done.
     assert settled.id == action_id and settled.state == "interrupted"
     assert settled.count("pending")[0] == p.messages
+
+
+def test_views_such_as_gmail_all_mail_are_never_acted_on(tmp_path: Path) -> None:
+    """Gmail shows every message again in All Mail (and starred ones in Starred): trashing
+    it there would trash it from every label. The same message in INBOX and All Mail is
+    no duplicate, and no selection ever takes what a view shows."""
+    from mailclean.connectors.base import AttachmentMeta, FolderInfo, FolderState, MessageMeta
+
+    index = Index(tmp_path / "index.db")
+    try:
+        acc = index.ensure_account(ACCOUNT, "imap")
+        folders = {
+            path: index.add_folder(acc, FolderInfo(path=path, role=role))
+            for path, role in [("INBOX", "inbox"), ("[Gmail]/All Mail", "all"),
+                               ("[Gmail]/Starred", "flagged"), ("[Gmail]/Trash", "trash")]
+        }
+        big = [AttachmentMeta("2", "plan.pdf", "application/pdf", 9_000_000, 9_000_000)]
+        for path in ("INBOX", "[Gmail]/All Mail", "[Gmail]/Starred"):
+            index.add_messages(acc, folders[path], [
+                MessageMeta(server_id="1", uid=1, size=9_100_000, message_id="big@x",
+                            sender="a@x.example", date="2020-01-01T00:00:00+00:00",
+                            attachments=big),
+                MessageMeta(server_id="2", uid=2, size=4_000, message_id="news@x",
+                            sender="news@x.example", list_id="news.x.example",
+                            date="2026-01-01T00:00:00+00:00"),
+            ], FolderState(uidvalidity=1))
+        result = scan(index, ACCOUNT, load_rules())
+        hits = index.conn.execute(
+            "SELECT h.rule, f.path FROM hits h JOIN messages m ON m.id = h.message_id"
+            " JOIN folders f ON f.id = m.folder_id").fetchall()
+        assert {path for _, path in hits} == {"INBOX"}
+        assert "duplicates" not in {rule for rule, _ in hits}
+        assert {"large-attachments", "newsletters"} <= {rule for rule, _ in hits}
+        assert result.reclaimable_messages == 2
+
+        by_folder = actions.plan(index, ACCOUNT, "trash",
+                                 actions.Selection(folders=("[Gmail]/All Mail",)))
+        assert by_folder.items == [] and by_folder.in_views == 2
+        assert any("All Mail" in note for note in by_folder.left_out())
+        every_row = [r[0] for r in index.conn.execute("SELECT id FROM messages")]
+        chosen = actions.plan(index, ACCOUNT, "trash", actions.Selection(message_ids=every_row))
+        assert {i.folder for i in chosen.items} == {"INBOX"} and chosen.in_views == 4
+    finally:
+        index.close()

@@ -14,6 +14,11 @@ from typing import ClassVar
 
 #: Folder roles understood by the rest of mailclean (RFC 6154 names, lower case).
 ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive", "all", "flagged")
+#: Roles of virtual folders (Gmail's All Mail and Starred, Dovecot virtual mailboxes) that
+#: show messages stored in other folders: they are views, not copies. Counting them counts
+#: those messages twice, and acting on them acts on the originals (trashing from Gmail's
+#: All Mail trashes the message from every label).
+VIRTUAL_ROLES = frozenset({"all", "flagged"})
 
 
 SPECIAL_USE = {

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from mailclean.index import Index
-from mailclean.rules.types import GROUPS, TYPES, UNSUBSCRIBE_SQL, Param, RuleError, check_param
+from mailclean.rules.types import (
+    GROUPS,
+    TYPES,
+    UNSUBSCRIBE_SQL,
+    VIRTUAL_FOLDERS,
+    Param,
+    RuleError,
+    check_param,
+)
 
 __all__ = ["Protection", "Rule", "RuleError", "ScanResult", "explain", "groups", "load_rules",
            "scan", "summary"]
@@ -79,8 +87,9 @@ class Protection:
         return cls(**out)
 
     def sql(self) -> str:
-        """A boolean SQL expression over ``m``: true when the message is protected."""
-        terms = ["m.flagged = 1"]
+        """A boolean SQL expression over ``m``: true when the message is protected (always
+        so in a virtual folder: what it shows lives, and is judged, in another folder)."""
+        terms = ["m.flagged = 1", f"m.folder_id IN ({VIRTUAL_FOLDERS})"]
         if self.senders:
             terms.append(f"m.sender IN ({_literals(self.senders)})")
         if self.domains:

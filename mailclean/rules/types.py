@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from mailclean.connectors.base import VIRTUAL_ROLES
+
 ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive", "all", "flagged")
 GROUPS = {
     "sender": "m.sender",
@@ -253,6 +255,11 @@ class Automatic(RuleType):
 
 #: The order in which the copies of a message are kept: a protected copy first, then one
 #: outside Trash and Junk, then the oldest row.
+#: The ids of the folders that are views of others (Gmail's All Mail...), as SQL.
+VIRTUAL_FOLDERS = "SELECT id FROM folders WHERE role IN ({})".format(
+    ", ".join(f"'{r}'" for r in sorted(VIRTUAL_ROLES))
+)
+
 _KEEP_ORDER = """:protected DESC,
                  (SELECT role IN ('trash', 'junk') FROM folders WHERE id = m.folder_id) ASC,
                  m.id"""
@@ -267,7 +274,7 @@ class Duplicates(RuleType):
         # Rank the copies of each message found more than once (Message-ID and size);
         # rank 1 is kept. The engine's protection clause only removes flags, so at least
         # rank 1 always stays. Only the copies are ranked, once; each message is then
-        # looked up by id.
+        # looked up by id. What a virtual folder shows is no copy: it is left out.
         return (
             f"""m.id IN (
                 SELECT id FROM (
@@ -275,11 +282,13 @@ class Duplicates(RuleType):
                                                     ORDER BY {_KEEP_ORDER}) AS rank
                     FROM (SELECT message_id, size FROM messages
                           WHERE account_id = :account AND message_id IS NOT NULL
+                            AND folder_id NOT IN ({VIRTUAL_FOLDERS})
                           GROUP BY 1, 2 HAVING count(*) > 1) d
                     -- CROSS JOIN: from the few duplicated (Message-ID, size) to their copies
                     -- through the index, never the other way round.
                     CROSS JOIN messages m ON m.account_id = :account
-                                         AND m.message_id = d.message_id AND m.size = d.size)
+                                         AND m.message_id = d.message_id AND m.size = d.size
+                    WHERE m.folder_id NOT IN ({VIRTUAL_FOLDERS}))
                 WHERE rank > 1)""",
             [],
         )
@@ -293,7 +302,8 @@ class Duplicates(RuleType):
                          FROM messages x JOIN messages m
                            ON m.account_id = x.account_id AND m.message_id = x.message_id
                           AND m.size = x.size
-                         WHERE x.id = :message) k
+                         WHERE x.id = :message
+                           AND m.folder_id NOT IN ({VIRTUAL_FOLDERS})) k
                    LIMIT 1"""
 
 

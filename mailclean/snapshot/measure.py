@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from imapclient.exceptions import IMAPClientError
 
 from mailclean.connectors.base import (
+    VIRTUAL_ROLES,
     AuthenticationError,
     ConnectionFailed,
     Connector,
@@ -42,9 +43,6 @@ if TYPE_CHECKING:
     # exchangelib is slow to import: only EWS snapshots load it.
     from mailclean.connectors.ews import EwsSettings
 
-#: Roles of virtual folders that show messages stored elsewhere: counting them would count
-#: those messages twice.
-VIRTUAL_ROLES = frozenset({"all", "flagged"})
 #: Roles kept apart in a snapshot; any other folder goes to "other".
 KEPT_ROLES = frozenset({"inbox", "sent", "drafts", "trash", "junk", "archive"})
 

@@ -922,16 +922,7 @@ class ReviewApp(App[None]):
         if len(p.folders) > 6:
             lines.append(("dim", ngettext("  and {n} more folder", "  and {n} more folders",
                                           len(p.folders) - 6).format(n=len(p.folders) - 6)))
-        if p.protected:
-            lines.append(("dim", ngettext(
-                "{n} protected message (flagged, or protected in the config) is left out.",
-                "{n} protected messages (flagged, or protected in the config) are left out.",
-                p.protected).format(n=number(p.protected))))
-        if p.already_there:
-            lines.append(("dim", ngettext(
-                "{n} message already in the Trash is left out.",
-                "{n} messages already in the Trash are left out.", p.already_there).format(
-                n=number(p.already_there))))
+        lines += [("dim", note) for note in p.left_out()]
         return lines
 
     def _confirm(self, kind: str, p: Preview, selection: actions.Selection) -> None:

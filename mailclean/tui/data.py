@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mailclean.actions import left_out
+from mailclean.connectors.base import VIRTUAL_ROLES
 from mailclean.i18n import _, language, ngettext
 from mailclean.index import Index
 from mailclean.index.journal import ActionRow, Journal
@@ -122,6 +124,11 @@ class Preview:
     already_there: int = 0
     outside_trash: int = 0
     protected: int = 0
+    in_views: int = 0
+
+    def left_out(self) -> list[str]:
+        """What the selection holds but the action leaves alone, in plain words."""
+        return left_out(self.protected, self.in_views, self.already_there)
 
 
 class ReviewData:
@@ -309,17 +316,20 @@ class ReviewData:
         trash = self.trash_id if self.trash_id is not None else -1
         if kind == "empty":
             rows = self.conn.execute(
-                f"SELECT f.path, {self.protection.sql()}, count(*), coalesce(sum(m.size), 0)"
-                " FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.folder_id = ?"
-                " GROUP BY 1, 2", [trash],
+                f"SELECT f.path, f.role, {self.protection.sql()}, count(*),"
+                " coalesce(sum(m.size), 0) FROM messages m JOIN folders f ON f.id = m.folder_id"
+                " WHERE m.folder_id = ? GROUP BY 1, 2, 3", [trash],
             ).fetchall()
         else:
             rows = self.conn.execute(
-                "SELECT f.path, 0, count(*), coalesce(sum(m.size), 0) FROM temp.selected s"
-                " JOIN messages m ON m.id = s.id JOIN folders f ON f.id = m.folder_id"
-                " GROUP BY 1", [],
+                "SELECT f.path, f.role, 0, count(*), coalesce(sum(m.size), 0)"
+                " FROM temp.selected s JOIN messages m ON m.id = s.id"
+                " JOIN folders f ON f.id = m.folder_id GROUP BY 1, 2", [],
             ).fetchall()
-        for path, protected, n, b in rows:
+        for path, role, protected, n, b in rows:
+            if role in VIRTUAL_ROLES:
+                out.in_views += n  # as actions.plan: never acted on through a view
+                continue
             if protected:
                 out.protected += n
                 continue
