@@ -166,6 +166,7 @@ def sync_account(
     if not connected:
         connector.connect()
     try:
+        index.set_labels(account_id, connector.labels_are_folders)
         server = retrying(connector.list_folders)
         rows = _reconcile_folders(index, account_id, server, folders, report)
         todo = [f for f in server if f.selectable and (not folders or f.path in folders)]

@@ -83,6 +83,13 @@ def dovecot_minimal(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
 
 
 @pytest.fixture(scope="session")
+def dovecot_gmail(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
+    """A Dovecot that also advertises Gmail's X-GM-EXT-1: a server of labels, where one
+    message shows in the folder of each of its labels."""
+    yield from _serve(pytestconfig, "dovecot_gmail", capabilities="+X-GM-EXT-1")
+
+
+@pytest.fixture(scope="session")
 def dovecot_nomove(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
     """A Dovecot without MOVE but with UIDPLUS: moves are COPY then UID EXPUNGE."""
     yield from _serve(pytestconfig, "dovecot_nomove", capabilities=NOMOVE_CAPABILITIES)

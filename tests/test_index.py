@@ -49,7 +49,7 @@ def test_schema_wal_and_migrations_recorded(index: Index, tmp_path: Path) -> Non
     applied = [r["name"] for r in index.db["_sqlite_migrations"].rows]
     assert applied[:3] == ["m001_accounts_folders_messages", "m002_hits_and_scans",
                            "m003_journal"]
-    assert applied[-1] == "m005_delete_mode_and_change_keys"
+    assert applied[-1] == "m006_labels"
     assert {"hits", "scans", "actions", "action_items"} <= set(index.db.table_names())
     index.close()
     again = Index(tmp_path / "index.db")  # reopening applies nothing twice

@@ -37,6 +37,31 @@ def synced(dovecot: Dovecot, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     yield path
 
 
+def test_a_server_of_labels_has_no_duplicates(dovecot_gmail: Dovecot, index: Index,
+                                              tmp_path: Path) -> None:
+    """On Gmail (X-GM-EXT-1) the same message in two folders is one message under two
+    labels, and trashing either copy would trash both: the sync records it, and the
+    duplicates rule flags nothing there, where the same corpus has duplicates elsewhere."""
+    rules = load_rules()
+
+    def messages(result: object, rule: str) -> int:
+        return next(r["messages"] for r in result.rules if r["rule"] == rule)  # type: ignore[attr-defined]
+
+    assert messages(scan(index, "work", rules, now=NOW), "duplicates") > 0
+    dovecot_gmail.reset_user(USER)
+    dovecot_gmail.seed(USER, corpus())
+    gmail = Index(tmp_path / "gmail.db")
+    try:
+        sync_account(gmail, "work", connector(dovecot_gmail))
+        assert gmail.require_account("work")["labels"] == 1
+        result = scan(gmail, "work", rules, now=NOW)
+        assert messages(result, "duplicates") == 0
+        assert messages(result, "newsletters") > 0
+        assert index.require_account("work")["labels"] == 0
+    finally:
+        gmail.close()
+
+
 @pytest.fixture
 def index(synced: Path, tmp_path: Path) -> Iterator[Index]:
     import shutil

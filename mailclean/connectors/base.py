@@ -281,6 +281,13 @@ class Connector(ABC):
     """Whether a message's size is the length of its MIME text (IMAP, Maildir); Exchange
     counts stored properties too, so an export cannot compare the two."""
 
+    @property
+    def labels_are_folders(self) -> bool:
+        """Whether the server shows one stored message in every folder it is labelled
+        with (Gmail): the same message in two folders is then no duplicate, and trashing
+        it from one folder trashes it from all. Known once connected."""
+        return False
+
     @abstractmethod
     def connect(self) -> None:
         """Open the connection and log in. Raises AuthenticationError, ConnectionFailed."""

@@ -124,6 +124,11 @@ class ImapConnector(Connector):
 
     # -- session ----------------------------------------------------------------------
 
+    @property
+    def labels_are_folders(self) -> bool:
+        """Gmail (X-GM-EXT-1) shows a message in the folder of each of its labels."""
+        return "X-GM-EXT-1" in self.capabilities
+
     def connect(self) -> None:
         """Connect, secure and log in; enable CONDSTORE/QRESYNC where advertised."""
         s = self.settings

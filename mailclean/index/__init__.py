@@ -130,6 +130,15 @@ class Index:
             cur = self.conn.execute("DELETE FROM accounts WHERE name = ?", [name])
         return cur.rowcount > 0
 
+    def set_labels(self, account_id: int, labels: bool) -> None:
+        """Record whether the server shows a message once per label (Gmail); a change
+        stamps the account, so that rule results are computed again."""
+        with self.db.atomic():
+            self.conn.execute(
+                "UPDATE accounts SET labels = ?, changed_at = ? WHERE id = ? AND labels != ?",
+                [int(labels), utcnow(), account_id, int(labels)],
+            )
+
     def set_quota(self, account_id: int, quota: Quota | None) -> None:
         """Remember the server's quota for the account (None clears it)."""
         with self.db.atomic():

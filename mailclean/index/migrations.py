@@ -226,3 +226,10 @@ def m005_delete_mode_and_change_keys(db: Database) -> None:
         ALTER TABLE action_items ADD COLUMN target_change_key TEXT;
         """
     )
+
+
+@migrations()
+def m006_labels(db: Database) -> None:
+    """Whether the account's server shows a message once per label (Gmail): then the
+    same message in two folders is one message, not a duplicate."""
+    db.execute("ALTER TABLE accounts ADD COLUMN labels INTEGER NOT NULL DEFAULT 0")

@@ -274,9 +274,11 @@ class Duplicates(RuleType):
         # Rank the copies of each message found more than once (Message-ID and size);
         # rank 1 is kept. The engine's protection clause only removes flags, so at least
         # rank 1 always stays. Only the copies are ranked, once; each message is then
-        # looked up by id. What a virtual folder shows is no copy: it is left out.
+        # looked up by id. What a virtual folder shows is no copy: it is left out, and so
+        # is every folder of a server of labels (Gmail keeps a Message-ID once; the same
+        # message under two labels is one message, and trashing either trashes both).
         return (
-            f"""m.id IN (
+            f"""(SELECT labels FROM accounts WHERE id = :account) = 0 AND m.id IN (
                 SELECT id FROM (
                     SELECT m.id, row_number() OVER (PARTITION BY m.message_id, m.size
                                                     ORDER BY {_KEEP_ORDER}) AS rank
