@@ -1005,6 +1005,25 @@ def needs_reconcile(index: Index, account_id: int) -> list[ActionRow]:
     ]
 
 
+def reconcile_first(index: Index, connector: Connector, account: str) -> list[str]:
+    """Settle the actions a dead process left halfway, before anything new is done; what
+    became of each, in plain words (nothing when there was nothing to settle)."""
+    row = index.account(account)
+    if row is None or not needs_reconcile(index, row["id"]):
+        return []
+    return [
+        _("action {id} had been interrupted; the journal now matches the server "
+          "({state}, {done}, {left})").format(
+            id=action.id, state=action.state,
+            done=ngettext("{n} done", "{n} done", action.count(DONE)[0]).format(
+                n=number(action.count(DONE)[0])),
+            left=ngettext("{n} left", "{n} left", action.unfinished).format(
+                n=number(action.unfinished)),
+        )
+        for action in reconcile(index, connector, account)
+    ]
+
+
 def reconcile(index: Index, connector: Connector, account: str) -> list[ActionRow]:
     """Bring every interrupted action of ``account`` to the truth by asking the server.
 

@@ -886,20 +886,8 @@ def _size_option(value: str | None) -> int | None:
 
 def _reconcile_first(index: Index, acc: cfg.AccountConfig, connector: Connector) -> None:
     """Settle actions a dead process left halfway before doing anything new."""
-    row = index.account(acc.name)
-    if row is None or not actions.needs_reconcile(index, row["id"]):
-        return
-    for action in actions.reconcile(index, connector, acc.name):
-        err.print(
-            _("action {id} had been interrupted; the journal now matches the server "
-              "({state}, {done}, {left})").format(
-                id=action.id, state=action.state,
-                done=ngettext("{n} done", "{n} done", action.count("done")[0]).format(
-                    n=number(action.count("done")[0])),
-                left=ngettext("{n} left", "{n} left", action.unfinished).format(
-                    n=number(action.unfinished)),
-            )
-        )
+    for note in actions.reconcile_first(index, connector, acc.name):
+        err.print(note)
 
 
 def print_plan(p: actions.Plan, dry_run: bool) -> None:

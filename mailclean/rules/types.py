@@ -253,13 +253,13 @@ class Automatic(RuleType):
                   FROM messages m WHERE m.id = :message"""
 
 
-#: The order in which the copies of a message are kept: a protected copy first, then one
-#: outside Trash and Junk, then the oldest row.
 #: The ids of the folders that are views of others (Gmail's All Mail...), as SQL.
 VIRTUAL_FOLDERS = "SELECT id FROM folders WHERE role IN ({})".format(
     ", ".join(f"'{r}'" for r in sorted(VIRTUAL_ROLES))
 )
 
+#: The order in which the copies of a message are kept: a protected copy first, then one
+#: outside Trash and Junk, then the oldest row.
 _KEEP_ORDER = """:protected DESC,
                  (SELECT role IN ('trash', 'junk') FROM folders WHERE id = m.folder_id) ASC,
                  m.id"""

@@ -512,11 +512,7 @@ def take(
             "({seconds} s, {rate} mailboxes/s)"
         ).format(
             label=final.label,
-            measured=ngettext(
-                "{done} of {total} mailbox measured",
-                "{done} of {total} mailboxes measured",
-                final.total,
-            ).format(done=number(final.done), total=number(final.total)),
+            measured=_measured(final.done, final.total),
             failed=number(final.failed),
             size=size(final.bytes),
             messages=ngettext("{n} message", "{n} messages", final.messages).format(
@@ -528,6 +524,13 @@ def take(
         markup=False,
     )
     _print_failures(final, failures)
+
+
+def _measured(done: int, total: int) -> str:
+    """"3 of 450 mailboxes measured", in the active language."""
+    return ngettext(
+        "{done} of {total} mailbox measured", "{done} of {total} mailboxes measured", total
+    ).format(done=number(done), total=number(total))
 
 
 def _ews_access(
@@ -761,11 +764,7 @@ def show(
             when=when(info.taken_at),
             depth=_("full") if info.depth == "full" else _("quick"),
             state=_state_text(info),
-            measured=ngettext(
-                "{done} of {total} mailbox measured",
-                "{done} of {total} mailboxes measured",
-                info.total,
-            ).format(done=number(info.done), total=number(info.total)),
+            measured=_measured(info.done, info.total),
             failed=number(info.failed),
             size=size(info.bytes),
             messages=number(info.messages),

@@ -99,23 +99,6 @@ def run_scan(ctx: Context, force: bool = False) -> ScanResult:
         index.close()
 
 
-def _reconcile_first(index: Index, ctx: Context, connector: Connector, notes: list[str]) -> None:
-    """Settle actions a dead process left halfway before doing anything new (as the CLI)."""
-    row = index.account(ctx.account.name)
-    if row is None or not actions.needs_reconcile(index, row["id"]):
-        return
-    for action in actions.reconcile(index, connector, ctx.account.name):
-        notes.append(
-            _("action {id} had been interrupted; the journal now matches the server "
-              "({state}, {done}, {left})").format(
-                id=action.id, state=action.state,
-                done=ngettext("{n} done", "{n} done", action.count("done")[0]).format(
-                    n=number(action.count("done")[0])),
-                left=ngettext("{n} left", "{n} left", action.unfinished).format(
-                    n=number(action.unfinished)))
-        )
-
-
 def run_sync(ctx: Context, progress: Progress) -> JobResult:
     """``mailclean sync``: settle interrupted actions, sync every folder, then rescan."""
     result = JobResult()
@@ -127,7 +110,7 @@ def run_sync(ctx: Context, progress: Progress) -> JobResult:
         if row is not None and actions.needs_reconcile(index, row["id"]):
             connector.connect()
             try:
-                _reconcile_first(index, ctx, connector, result.notes)
+                result.notes += actions.reconcile_first(index, connector, ctx.account.name)
             finally:
                 connector.close()
         result.sync = sync_account(index, ctx.account.name, connector,
@@ -178,7 +161,7 @@ def run_action(
         connector = ctx.connector_factory(ctx.account)
         connector.connect()
         try:
-            _reconcile_first(index, ctx, connector, result.notes)
+            result.notes += actions.reconcile_first(index, connector, ctx.account.name)
             progress.phase(_("checking the server"))
             # The index may be older than the server: sync what is affected, plan again.
             folders = [*p.folders, p.target]
@@ -228,7 +211,7 @@ def run_undo(ctx: Context, action_id: int, progress: Progress, cancel: threading
         connector = ctx.connector_factory(ctx.account)
         connector.connect()
         try:
-            _reconcile_first(index, ctx, connector, result.notes)
+            result.notes += actions.reconcile_first(index, connector, ctx.account.name)
             _plan, result.outcome = actions.undo(index, connector, ctx.account.name, action_id,
                                                  progress=progress, cancel=cancel,
                                                  batch=ctx.batch)
