@@ -65,6 +65,8 @@ def check_param(name: str, key: str, p: Param, value: Any) -> Any:
     if p.kind in ("roles", "strings"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise RuleError(f"{where}: a list of strings is expected, not {value!r}")
+        if "" in value:
+            raise RuleError(f"{where}: an empty text would match everything")
         if p.kind == "roles":
             bad = [v for v in value if v not in ROLES]
             if bad:
@@ -76,6 +78,17 @@ def check_param(name: str, key: str, p: Param, value: Any) -> Any:
             raise RuleError(f"{where}: true or false is expected, not {value!r}")
         return value
     raise AssertionError(p.kind)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One INSERT of a rule: a FROM clause that binds the message ``m``, a condition over
+    ``m`` and its parameters (``:account`` and ``:protected`` as in :meth:`RuleType.where`).
+    """
+
+    source: str
+    where: str
+    args: list[Any]
 
 
 class RuleType:
@@ -109,6 +122,13 @@ class RuleType:
         ``m.id IN (<uncorrelated subquery>)``: SQLite computes those ids once and reads only
         those messages."""
         raise NotImplementedError
+
+    @classmethod
+    def parts(cls, p: dict[str, Any], now: datetime) -> list[Part]:
+        """The rule as INSERTs: by default one, over every message of the account, with
+        :meth:`where`. A type that can name its messages through an index, without reading
+        the table, gives its own FROM clauses instead (the parts must not overlap)."""
+        return [Part("messages m", *cls.where(p, now))]
 
     @staticmethod
     def detail() -> str:
@@ -145,35 +165,35 @@ class OldThreads(RuleType):
     params: ClassVar = {"years": Param("number", 3)}
     default_group = "thread"
 
-    @staticmethod
-    def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
+    @classmethod
+    def parts(cls, p: dict[str, Any], now: datetime) -> list[Part]:
         cutoff = (now - timedelta(days=365.25 * p["years"])).isoformat()
         # A thread is old when its *latest* message is: one recent reply keeps it alive.
-        # One walk of the covering index (account_id, thread_key, date, received_at) finds
-        # the old threads, the same index gives their messages' ids, and those are read by
-        # id: no message outside an old thread is read. A message without a thread key is
-        # a thread of its own.
-        return (
-            """m.id IN (
-                SELECT t.id
-                FROM (SELECT thread_key FROM messages
-                      WHERE account_id = :account AND thread_key IS NOT NULL
-                      GROUP BY thread_key HAVING max(coalesce(date, received_at)) < ?) o
-                CROSS JOIN messages t ON t.account_id = :account AND t.thread_key = o.thread_key
-                UNION ALL
-                SELECT id FROM messages
-                WHERE account_id = :account AND thread_key IS NULL
-                  AND coalesce(date, received_at) < ?)""",
-            [cutoff, cutoff],
-        )
+        # The table threads (m007) knows each thread's latest date; walked in key order,
+        # it leads to the thread's messages in the index messages_threads with their
+        # folder, flag and size: with the default protection and grouping, the messages
+        # table is never read. A message without a thread key is a thread of its own.
+        return [
+            Part(
+                """threads o CROSS JOIN messages m ON m.account_id = :account
+                                                  AND m.thread_key = o.thread_key""",
+                "o.account_id = :account AND o.last < ?",
+                [cutoff],
+            ),
+            Part(
+                "messages m",
+                """m.account_id = :account AND m.thread_key IS NULL
+                   AND coalesce(m.date, m.received_at) < ?""",
+                [cutoff],
+            ),
+        ]
 
     @staticmethod
     def detail() -> str:
         return """SELECT CASE WHEN m.thread_key IS NULL
                       THEN json_object('last', coalesce(m.date, m.received_at), 'messages', 1)
-                      ELSE (SELECT json_object('last', max(coalesce(t.date, t.received_at)),
-                                               'messages', count(*))
-                            FROM messages t
+                      ELSE (SELECT json_object('last', t.last, 'messages', t.messages)
+                            FROM threads t
                             WHERE t.account_id = m.account_id AND t.thread_key = m.thread_key)
                       END
                   FROM messages m WHERE m.id = :message"""
@@ -229,28 +249,42 @@ class Automatic(RuleType):
 
     @staticmethod
     def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
-        senders = p["senders"]
-        local = "substr(s, 1, instr(s, '@') - 1)"
-        robot = " OR ".join(f"{local} = ? OR {local} LIKE ?" for _ in senders) or "0"
+        # A robot sender is one whose address starts with a pattern ("noreply" matches
+        # noreply@x and noreply-factures@y): a range of the sender index per pattern, and
+        # the partial index messages_auto_submitted (m007) for the Auto-Submitted field,
+        # so the rule never walks every message. Addresses are stored in lower case.
+        # One SELECT per pattern: SQLite walks an OR of ranges as a whole-index scan.
+        selects = [
+            """SELECT id FROM messages WHERE account_id = :account AND auto_submitted IS NOT NULL
+               AND auto_submitted != 'no'"""
+        ]
         args: list[Any] = []
-        for s in senders:
-            args += [s, f"{s}%"]
-        # The patterns are tried once per distinct sender, not once per message:
-        # MATERIALIZED stops SQLite from pushing them down into the per-row scan.
-        return (
-            f"""(m.auto_submitted IS NOT NULL AND m.auto_submitted != 'no')
-                OR m.sender IN (
-                    WITH senders(s) AS MATERIALIZED (
-                        SELECT DISTINCT sender FROM messages
-                        WHERE account_id = :account AND sender IS NOT NULL)
-                    SELECT s FROM senders WHERE {robot})""",
-            args,
-        )
+        for pattern in p["senders"]:
+            low, high = prefix_range(pattern)
+            selects.append(
+                "SELECT id FROM messages WHERE account_id = :account AND sender >= ?"
+                + (" AND sender < ?" if high is not None else "")
+            )
+            args += [low] if high is None else [low, high]
+        return "m.id IN (" + "\n UNION ALL ".join(selects) + ")", args
 
     @staticmethod
     def detail() -> str:
         return """SELECT json_object('auto_submitted', m.auto_submitted, 'sender', m.sender)
                   FROM messages m WHERE m.id = :message"""
+
+
+def prefix_range(prefix: str) -> tuple[str, str | None]:
+    """``(low, high)``: the texts that start with ``prefix`` are those ``>= low`` and
+    ``< high`` in SQLite's binary order (UTF-8 sorts as code points); ``high`` is None when
+    nothing bounds them."""
+    for i in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[i]) + 1
+        if 0xD800 <= code <= 0xDFFF:  # surrogates are no text: the next one is
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return prefix, prefix[:i] + chr(code)
+    return prefix, None
 
 
 #: The ids of the folders that are views of others (Gmail's All Mail...), as SQL.
@@ -273,19 +307,20 @@ class Duplicates(RuleType):
     def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
         # Rank the copies of each message found more than once (Message-ID and size);
         # rank 1 is kept. The engine's protection clause only removes flags, so at least
-        # rank 1 always stays. Only the copies are ranked, once; each message is then
-        # looked up by id. What a virtual folder shows is no copy: it is left out, and so
-        # is every folder of a server of labels (Gmail keeps a Message-ID once; the same
-        # message under two labels is one message, and trashing either trashes both).
+        # rank 1 always stays. The table copies (m007) counts the copies of each message,
+        # and its partial index copies_many names those with more than one: only they are
+        # ranked, once; each message is then looked up by id. What a virtual folder shows
+        # is no copy: it is left out before the ranking (copies counts it, but ranked
+        # without it, the one real copy stays rank 1). So is every folder of a server of
+        # labels (Gmail keeps a Message-ID once; the same message under two labels is one
+        # message, and trashing either trashes both).
         return (
             f"""(SELECT labels FROM accounts WHERE id = :account) = 0 AND m.id IN (
                 SELECT id FROM (
                     SELECT m.id, row_number() OVER (PARTITION BY m.message_id, m.size
                                                     ORDER BY {_KEEP_ORDER}) AS rank
-                    FROM (SELECT message_id, size FROM messages
-                          WHERE account_id = :account AND message_id IS NOT NULL
-                            AND folder_id NOT IN ({VIRTUAL_FOLDERS})
-                          GROUP BY 1, 2 HAVING count(*) > 1) d
+                    FROM (SELECT message_id, size FROM copies INDEXED BY copies_many
+                          WHERE account_id = :account AND copies > 1) d
                     -- CROSS JOIN: from the few duplicated (Message-ID, size) to their copies
                     -- through the index, never the other way round.
                     CROSS JOIN messages m ON m.account_id = :account
