@@ -11,23 +11,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from mailclean import __version__, actions
+from mailclean import __version__
 from mailclean import config as cfg
 from mailclean.connectors import connector_for
 from mailclean.connectors.base import Connector, ConnectorError
@@ -59,8 +50,15 @@ from mailclean.rules import (
 )
 from mailclean.rules.reasons import UNSUBSCRIBE, reason
 from mailclean.rules.types import parse_size
-from mailclean.snapshot.cli import snapshot as snapshot_group
-from mailclean.sync import SyncProgress, SyncReport, sync_account
+
+if TYPE_CHECKING:
+    from mailclean import actions
+    from mailclean.sync import SyncReport
+
+#: Command groups loaded when they are used: each pulls in modules (the snapshot runner,
+#: protocol libraries) that the other commands never need, and start-up time counts
+#: (`scan --json` on a scanned index answers in well under a second).
+LAZY_GROUPS = {"snapshot": "mailclean.snapshot.cli:snapshot"}
 
 
 @dataclass
@@ -82,13 +80,25 @@ class State:
 class Group(click.Group):
     """Turns the library's expected failures into one-line errors."""
 
+    lazy: ClassVar[dict[str, str]] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The commands, those loaded on use included."""
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A command, its module imported first if it is loaded on use."""
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, name = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, translating known exceptions."""
         try:
             return super().invoke(ctx)
         except (
             cfg.ConfigError, ConnectorError, IndexFileError, AccountNotIndexed, RuleError,
-            actions.ActionError,
         ) as exc:
             fail(str(exc))
         except sqlite3.Error as exc:
@@ -97,9 +107,21 @@ class Group(click.Group):
                 path=state.db_path if state else "?", error=exc))
         except KeyboardInterrupt:
             fail(_("interrupted: what was already stored stays in the index"), 130)
+        except Exception as exc:
+            # An ActionError can only come from an action, once mailclean.actions is loaded.
+            loaded = sys.modules.get("mailclean.actions")
+            if loaded is not None and isinstance(exc, loaded.ActionError):
+                fail(str(exc))
+            raise
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+class MainGroup(Group):
+    """The ``mailclean`` group, with its groups loaded on use."""
+
+    lazy = LAZY_GROUPS
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mailclean")
 @click.option(
     "--config",
@@ -350,38 +372,6 @@ def _connector(acc: cfg.AccountConfig) -> Connector:
 # -- sync -----------------------------------------------------------------------------
 
 
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed:
-            return Text("")
-        return Text(_("{rate} msg/s").format(rate=rate(speed)), style="cyan")
-
-
-class RichSyncProgress(SyncProgress):
-    """A rich progress bar on stderr: folder, bar, count, messages/s, elapsed."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task = progress.add_task(_("connecting"), total=None)
-
-    def start(self, folders: int, expected: int) -> None:
-        self.progress.update(self.task, total=max(expected, 1), completed=0)
-
-    def folder(self, path: str) -> None:
-        self.progress.update(self.task, description=path)
-
-    def advance(self, messages: int) -> None:
-        self.progress.advance(self.task, messages)
-
-    def retry(self, error: str, delay: float) -> None:
-        self.progress.console.print(
-            _("connection lost ({error}); trying again in {delay:.0f} s").format(
-                error=error, delay=delay
-            )
-        )
-
-
 def run_sync(
     state: State,
     acc: cfg.AccountConfig,
@@ -390,6 +380,10 @@ def run_sync(
     show_progress: bool = True,
 ) -> SyncReport:
     """Sync one account with a progress bar; returns the report."""
+    from mailclean import actions
+    from mailclean.cli_progress import sync_progress
+    from mailclean.sync import sync_account
+
     index = state.index()
     try:
         connector = _connector(acc)
@@ -400,16 +394,7 @@ def run_sync(
                 _reconcile_first(index, acc, connector)
             finally:
                 connector.close()
-        with Progress(
-            TextColumn("{task.description}", style="bold"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _Rate(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not show_progress or not err.is_terminal,
-        ) as progress:
+        with sync_progress(show_progress) as progress:
             return sync_account(
                 index,
                 acc.name,
@@ -417,7 +402,7 @@ def run_sync(
                 address=acc.address,
                 folders=list(folders) or None,
                 full=full,
-                progress=RichSyncProgress(progress),
+                progress=progress,
             )
     finally:
         index.close()
@@ -804,23 +789,6 @@ def rules_check(file: Path) -> None:
 # -- actions --------------------------------------------------------------------------
 
 
-class RichActionProgress(actions.ActionProgress):
-    """A progress bar on stderr for an action: step, bar, messages, volume, elapsed."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task = progress.add_task(_("checking the server"), total=None)
-
-    def start(self, messages: int, size: int) -> None:
-        self.progress.update(self.task, total=max(messages, 1), completed=0)
-
-    def advance(self, messages: int, size: int) -> None:
-        self.progress.advance(self.task, messages)
-
-    def phase(self, text: str) -> None:
-        self.progress.update(self.task, description=text)
-
-
 @contextlib.contextmanager
 def _ctrl_c_stops_after_the_batch() -> Iterator[threading.Event]:
     """An event the first Ctrl-C sets: the action stops once the batch in flight is done and
@@ -846,20 +814,10 @@ def _ctrl_c_stops_after_the_batch() -> Iterator[threading.Event]:
 
 def _exit_if_cancelled(outcome: actions.Outcome | None) -> None:
     """Exit 130 (interrupted by Ctrl-C) once a cancelled action's outcome is printed."""
+    from mailclean import actions
+
     if outcome is not None and outcome.action.state == actions.CANCELLED:
         sys.exit(130)
-
-
-def _action_progress(show: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}", style="bold"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not show or not err.is_terminal,
-    )
 
 
 def parse_age(value: str) -> int:
@@ -886,6 +844,8 @@ def _size_option(value: str | None) -> int | None:
 
 def _reconcile_first(index: Index, acc: cfg.AccountConfig, connector: Connector) -> None:
     """Settle actions a dead process left halfway before doing anything new."""
+    from mailclean import actions
+
     for note in actions.reconcile_first(index, connector, acc.name):
         err.print(note)
 
@@ -1002,16 +962,19 @@ def print_outcome(o: actions.Outcome, account: str, as_json: bool = False) -> No
 @click.option("--yes", is_flag=True, help="Do it (without it, only say what would happen).")
 @rules_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--batch-size", type=click.IntRange(1), default=actions.BATCH, hidden=True)
+@click.option("--batch-size", type=click.IntRange(1), default=None, hidden=True)
 @click.pass_obj
 def clean(
     state: State, account_name: str | None, rules_: tuple[str, ...], groups_: tuple[str, ...],
     senders_: tuple[str, ...], lists: tuple[str, ...], folders: tuple[str, ...],
     older_than: str | None, larger_than: str | None, kind: str, export_to: Path | None,
     export_format: str | None, permanent: bool, confirm_count: int | None, yes: bool,
-    rules_file: Path | None, as_json: bool, batch_size: int,
+    rules_file: Path | None, as_json: bool, batch_size: int | None,
 ) -> None:
     """Trash, delete or export the messages you choose (a dry run unless --yes)."""
+    from mailclean import actions
+    from mailclean.cli_progress import action_progress
+
     selection = actions.Selection(
         rules=rules_, groups=groups_, senders=senders_, lists=lists, folders=folders,
         older_than_days=parse_age(older_than) if older_than else None,
@@ -1063,10 +1026,10 @@ def clean(
                               p.messages).format(
                     n=number(p.messages), shown=number(shown)))
             with _ctrl_c_stops_after_the_batch() as cancel, \
-                    _action_progress(not as_json) as progress:
+                    action_progress(not as_json) as progress:
                 outcome = actions.execute(
                     index, connector, p, export_to=export_to, export_format=export_format,
-                    progress=RichActionProgress(progress), batch=batch_size, cancel=cancel,
+                    progress=progress, batch=batch_size or actions.BATCH, cancel=cancel,
                 )
         finally:
             connector.close()
@@ -1115,6 +1078,9 @@ def _account_of_action(state: State, index: Index, action_id: int) -> cfg.Accoun
 @click.pass_obj
 def undo_command(state: State, action_id: int, dry_run: bool, as_json: bool) -> None:
     """Put the messages of a trash action back where they were."""
+    from mailclean import actions
+    from mailclean.cli_progress import action_progress
+
     index = state.index()
     try:
         acc = _account_of_action(state, index, action_id)
@@ -1131,9 +1097,9 @@ def undo_command(state: State, action_id: int, dry_run: bool, as_json: bool) -> 
         try:
             _reconcile_first(index, acc, connector)
             with _ctrl_c_stops_after_the_batch() as cancel, \
-                    _action_progress(not as_json) as progress:
+                    action_progress(not as_json) as progress:
                 _plan, outcome = actions.undo(index, connector, acc.name, action_id,
-                                              progress=RichActionProgress(progress),
+                                              progress=progress,
                                               cancel=cancel)
         finally:
             connector.close()
@@ -1151,6 +1117,8 @@ def undo_command(state: State, action_id: int, dry_run: bool, as_json: bool) -> 
 @click.pass_obj
 def freed(state: State, account_name: str | None, since: str | None, as_json: bool) -> None:
     """What mailclean has freed in an account: trashed, deleted, exported."""
+    from mailclean import actions
+
     acc = state.config().account(account_name)
     if since is not None:
         try:
@@ -1214,6 +1182,8 @@ def journal_group(ctx: click.Context) -> None:
 @click.pass_obj
 def journal_list(state: State, account_name: str | None = None, as_json: bool = False) -> None:
     """Every action of an account, oldest first."""
+    from mailclean import actions
+
     acc = state.config().account(account_name)
     index = state.index()
     try:
@@ -1258,6 +1228,8 @@ def _state_label(state: str) -> str:
 @click.pass_obj
 def journal_reconcile(state: State, account_name: str | None) -> None:
     """Ask the server what became of interrupted actions and correct the journal."""
+    from mailclean import actions
+
     acc = state.config().account(account_name)
     index = state.index()
     try:
@@ -1291,6 +1263,9 @@ def journal_reconcile(state: State, account_name: str | None) -> None:
 @click.pass_obj
 def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> None:
     """Finish an interrupted or cancelled action (identities are checked again)."""
+    from mailclean import actions
+    from mailclean.cli_progress import action_progress
+
     index = state.index()
     try:
         acc = _account_of_action(state, index, action_id)
@@ -1308,9 +1283,9 @@ def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> No
         connector.connect()
         try:
             with _ctrl_c_stops_after_the_batch() as cancel, \
-                    _action_progress(not as_json) as progress:
+                    action_progress(not as_json) as progress:
                 outcome = actions.resume(index, connector, acc.name, action_id,
-                                         progress=RichActionProgress(progress), cancel=cancel)
+                                         progress=progress, cancel=cancel)
         finally:
             connector.close()
     finally:
@@ -1376,11 +1351,6 @@ def review(state: State, account_name: str | None, rules_file: Path | None) -> N
     from mailclean.tui import run  # textual is loaded only for the app
 
     run(state.db_path, state.config_path, account_name, rules_path=rules_file)
-
-
-# -- admins ---------------------------------------------------------------------------
-
-cli.add_command(snapshot_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

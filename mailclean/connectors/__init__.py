@@ -7,7 +7,6 @@ third-party package can add one; :func:`connector_for` builds one from an accoun
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
 
 from mailclean.config import AccountConfig
 from mailclean.connectors.base import Connector, ConnectorError
@@ -37,6 +36,8 @@ def connector_for(account: AccountConfig, password: Callable[[], str]) -> Connec
         from mailclean.connectors.ews import EwsConnector
 
         return EwsConnector.from_account(account, password)
+    from importlib.metadata import entry_points  # slow to import; only third parties need it
+
     for ep in entry_points(group="mailclean.connectors"):
         if ep.name == account.kind:
             factory = ep.load()

@@ -12,20 +12,12 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.text import Text
 
 from mailclean import report
+from mailclean.cli_progress import RateColumn
+from mailclean.cli_progress import bar as progress_bar
 from mailclean.connectors.base import ConnectorError
 from mailclean.console import err, fail, out
 from mailclean.i18n import _, decimal, ngettext, number, size, when
@@ -109,14 +101,6 @@ def snapshot() -> None:
 
 
 # -- take -----------------------------------------------------------------------------
-
-
-class _MailboxRate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed:
-            return Text("")
-        return Text(_("{rate} mailboxes/s").format(rate=decimal(speed)), style="cyan")
 
 
 class RichSnapshotProgress(SnapshotProgress):
@@ -467,18 +451,9 @@ def take(
             )
         elif retry_failed:
             store.retry_failed(info.id)
-        with Progress(
-            TextColumn("{task.description}", style="bold"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _MailboxRate(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=as_json or not err.is_terminal,
-        ) as bar:
+        speed = RateColumn(lambda speed: _("{rate} mailboxes/s").format(rate=decimal(speed)))
+        with progress_bar(not as_json, speed, TimeElapsedColumn(), TextColumn("ETA"),
+                          TimeRemainingColumn()) as bar:
             try:
                 summary = run(
                     store, info.id, measure, options, RichSnapshotProgress(bar, info.label)

@@ -1,0 +1,105 @@
+"""Progress bars of the command line (rich, on stderr), loaded only by the commands that
+show one: syncs and actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from mailclean.actions import ActionProgress
+from mailclean.console import err
+from mailclean.i18n import _, rate
+from mailclean.sync import SyncProgress
+
+
+class RateColumn(ProgressColumn):
+    """A task's speed, worded by ``text`` (speed -> words), blank until there is one."""
+
+    def __init__(self, text: Callable[[float], str]) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(self.text(speed), style="cyan") if speed else Text("")
+
+
+def bar(show: bool, *columns: ProgressColumn) -> Progress:
+    """A transient progress bar on stderr (shown when ``show`` and stderr is a terminal):
+    description, bar, count, then ``columns`` (by default the elapsed time)."""
+    return Progress(
+        TextColumn("{task.description}", style="bold"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *(columns or [TimeElapsedColumn()]),
+        console=err,
+        transient=True,
+        disable=not show or not err.is_terminal,
+    )
+
+
+class RichSyncProgress(SyncProgress):
+    """A rich progress bar on stderr: folder, bar, count, messages/s, elapsed."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task(_("connecting"), total=None)
+
+    def start(self, folders: int, expected: int) -> None:
+        self.progress.update(self.task, total=max(expected, 1), completed=0)
+
+    def folder(self, path: str) -> None:
+        self.progress.update(self.task, description=path)
+
+    def advance(self, messages: int) -> None:
+        self.progress.advance(self.task, messages)
+
+    def retry(self, error: str, delay: float) -> None:
+        self.progress.console.print(
+            _("connection lost ({error}); trying again in {delay:.0f} s").format(
+                error=error, delay=delay
+            )
+        )
+
+
+class RichActionProgress(ActionProgress):
+    """A progress bar on stderr for an action: step, bar, messages, volume, elapsed."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task(_("checking the server"), total=None)
+
+    def start(self, messages: int, size: int) -> None:
+        self.progress.update(self.task, total=max(messages, 1), completed=0)
+
+    def advance(self, messages: int, size: int) -> None:
+        self.progress.advance(self.task, messages)
+
+    def phase(self, text: str) -> None:
+        self.progress.update(self.task, description=text)
+
+
+@contextmanager
+def sync_progress(show: bool) -> Iterator[RichSyncProgress]:
+    """A sync's progress bar, with its speed in messages per second."""
+    speed = RateColumn(lambda speed: _("{rate} msg/s").format(rate=rate(speed)))
+    with bar(show, speed, TimeElapsedColumn()) as progress:
+        yield RichSyncProgress(progress)
+
+
+@contextmanager
+def action_progress(show: bool) -> Iterator[RichActionProgress]:
+    """An action's progress bar."""
+    with bar(show) as progress:
+        yield RichActionProgress(progress)
