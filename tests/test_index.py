@@ -120,7 +120,7 @@ def test_stats_quota_and_folders(index: Index) -> None:
     assert index.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
 
 
-# -- threads and copies: kept by triggers, always what a GROUP BY would say ----------------
+# -- threads and copies: counted by the index, always what a GROUP BY would say -----------
 
 _op = st.one_of(
     st.tuples(st.just("add"), st.sampled_from(["INBOX", "Archive"]), st.lists(
@@ -184,5 +184,37 @@ def test_threads_and_copies_follow_every_write(tmp_path_factory, ops: list) -> N
                 index.conn.execute(
                     "SELECT account_id, message_id, size, count(*) FROM messages"
                     " WHERE message_id IS NOT NULL GROUP BY 1, 2, 3"))
+    finally:
+        index.close()
+
+
+def test_m007_counts_the_threads_and_copies_of_an_older_index(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from mailclean.index.migrations import migrations
+
+    db = Database(tmp_path / "old.db")
+    migrations.apply(db, stop_before="m007_threads_and_copies")
+    db.executescript(
+        """
+        INSERT INTO accounts (id, name, kind) VALUES (1, 'a', 'imap');
+        INSERT INTO folders (id, account_id, path) VALUES (1, 1, 'INBOX'), (2, 1, 'Archive');
+        INSERT INTO messages (id, account_id, folder_id, server_id, size, thread_key,
+                              message_id, date, received_at) VALUES
+            (1, 1, 1, '1', 100, 't', 'a@x', '2020-01-01', NULL),
+            (2, 1, 2, '1', 100, 't', 'a@x', NULL, '2022-01-01'),
+            (3, 1, 1, '2', 300, NULL, 'b@x', '2024-01-01', NULL);
+        """
+    )
+    db.close()
+    index = Index(tmp_path / "old.db")
+    try:
+        assert index.conn.execute("SELECT * FROM threads").fetchall() == [(1, "t", "2022-01-01", 2)]
+        assert sorted(index.conn.execute("SELECT * FROM copies")) == [
+            (1, "a@x", 100, 2), (1, "b@x", 300, 1)]
+        index.remove_messages(2, ["1"])  # the thread's latest goes: its date is recomputed
+        assert index.conn.execute("SELECT * FROM threads").fetchall() == [(1, "t", "2020-01-01", 1)]
+        assert index.conn.execute(
+            "SELECT copies FROM copies WHERE message_id = 'a@x'").fetchone() == (1,)
     finally:
         index.close()
