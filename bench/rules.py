@@ -97,8 +97,6 @@ def _flush(index: Index, rows: list, attachments: list) -> None:
 
     with index.db.atomic():
         index.conn.executemany(_INSERT_MESSAGE, rows)
-        if rows:
-            index.count_added(rows[0][0], rows[-1][0])
         index.conn.executemany(_INSERT_ATTACHMENT, attachments)
 
 

@@ -260,41 +260,11 @@ class Index:
                          a.disposition, a.encoding)
                     )
             conn.executemany(_INSERT_MESSAGE, rows)
-            self.count_added(next_id, next_id + len(rows) - 1)
             if attachment_rows:
                 conn.executemany(_INSERT_ATTACHMENT, attachment_rows)
             self._save_state(folder_id, state)
             if messages:
                 self._touch(folder_id)
-
-    def count_added(self, first: int, last: int) -> None:
-        """Count the messages just inserted with ids ``first`` to ``last`` in their threads
-        (latest date, number of messages) and copies (per Message-ID and size), the tables
-        the rules read instead of grouping every message (m007). Removals are counted by
-        triggers; additions here, once per batch, in the caller's transaction."""
-        if last < first:
-            return
-        # "WHERE ... GROUP BY": SQLite reads the ON CONFLICT that follows as the upsert's.
-        self.conn.execute(
-            """INSERT INTO threads (account_id, thread_key, last, messages)
-               SELECT account_id, thread_key, max(coalesce(date, received_at)), count(*)
-               FROM messages WHERE id BETWEEN ? AND ? AND thread_key IS NOT NULL
-               GROUP BY account_id, thread_key
-               ON CONFLICT (account_id, thread_key) DO UPDATE SET
-                   messages = messages + excluded.messages,
-                   last = CASE WHEN last IS NULL OR excluded.last > last THEN excluded.last
-                               ELSE last END""",
-            [first, last],
-        )
-        self.conn.execute(
-            """INSERT INTO copies (account_id, message_id, size, copies)
-               SELECT account_id, message_id, size, count(*)
-               FROM messages WHERE id BETWEEN ? AND ? AND message_id IS NOT NULL
-               GROUP BY account_id, message_id, size
-               ON CONFLICT (account_id, message_id, size) DO UPDATE SET
-                   copies = copies + excluded.copies""",
-            [first, last],
-        )
 
     def remove_messages(self, folder_id: int, server_ids: Iterable[str]) -> int:
         """Drop messages gone from the server; returns how many rows went."""

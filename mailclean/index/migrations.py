@@ -236,12 +236,10 @@ def m006_labels(db: Database) -> None:
 
 
 @migrations()
-def m007_threads_and_copies(db: Database) -> None:
-    """What the rules need without reading every message, kept up to date by the index:
-    each thread's latest date and number of messages (``threads``), the number of copies
-    of each (Message-ID, size) (``copies``, indexed where there is more than one); the
-    thread index also carries what a hit of an old thread needs (folder, flag, size); and
-    a partial index of the few messages with an Auto-Submitted field."""
+def m007_rule_indexes(db: Database) -> None:
+    """Indexes that let the rules read less of the messages table: the thread index also
+    carries what a hit of an old thread needs (folder, flag, size), so that rule reads
+    only the index; and a partial index of the few messages with an Auto-Submitted field."""
     db.executescript(
         """
         CREATE INDEX messages_threads
@@ -249,84 +247,5 @@ def m007_threads_and_copies(db: Database) -> None:
         DROP INDEX messages_thread_dates;
         CREATE INDEX messages_auto_submitted ON messages (account_id, auto_submitted)
             WHERE auto_submitted IS NOT NULL;
-
-        CREATE TABLE threads (
-            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-            thread_key TEXT NOT NULL,
-            last TEXT,                   -- max(coalesce(date, received_at)) of its messages
-            messages INTEGER NOT NULL,
-            PRIMARY KEY (account_id, thread_key)
-        ) WITHOUT ROWID;
-        INSERT INTO threads (account_id, thread_key, last, messages)
-            SELECT account_id, thread_key, max(coalesce(date, received_at)), count(*)
-            FROM messages WHERE thread_key IS NOT NULL GROUP BY 1, 2;
-
-        CREATE TABLE copies (
-            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-            message_id TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            copies INTEGER NOT NULL,
-            PRIMARY KEY (account_id, message_id, size)
-        ) WITHOUT ROWID;
-        INSERT INTO copies (account_id, message_id, size, copies)
-            SELECT account_id, message_id, size, count(*)
-            FROM messages WHERE message_id IS NOT NULL GROUP BY 1, 2, 3;
-        CREATE INDEX copies_many ON copies (account_id, message_id, size) WHERE copies > 1;
         """
-        + _THREADS_AND_COPIES_TRIGGERS
     )
-
-
-# Removals are counted by triggers, whichever way a message goes (a sync, an action, a
-# folder or account removed by cascade). Additions are counted by the index once per batch
-# (Index.add_messages), in one set-based statement: a trigger per inserted row made each
-# insert more than twice as slow. A message's date, thread, Message-ID and size never
-# change in place (a move changes its folder and server id), but the UPDATE triggers keep
-# the tables right if one ever does.
-_ADD_TO_THREAD = """
-    INSERT INTO threads (account_id, thread_key, last, messages)
-        VALUES (new.account_id, new.thread_key, coalesce(new.date, new.received_at), 1)
-        ON CONFLICT (account_id, thread_key) DO UPDATE SET
-            messages = messages + 1,
-            -- as max() over the thread: a message without a date changes nothing
-            last = CASE WHEN last IS NULL OR excluded.last > last THEN excluded.last
-                        ELSE last END;"""
-_REMOVE_FROM_THREAD = """
-    UPDATE threads SET
-        messages = messages - 1,
-        -- recomputed only when the latest message goes
-        last = CASE WHEN coalesce(old.date, old.received_at) IS NOT last THEN last
-                    ELSE (SELECT max(coalesce(date, received_at)) FROM messages
-                          WHERE account_id = old.account_id AND thread_key = old.thread_key)
-                    END
-        WHERE account_id = old.account_id AND thread_key = old.thread_key;
-    DELETE FROM threads
-        WHERE account_id = old.account_id AND thread_key = old.thread_key AND messages <= 0;"""
-_ADD_COPY = """
-    INSERT INTO copies (account_id, message_id, size, copies)
-        VALUES (new.account_id, new.message_id, new.size, 1)
-        ON CONFLICT (account_id, message_id, size) DO UPDATE SET copies = copies + 1;"""
-_REMOVE_COPY = """
-    UPDATE copies SET copies = copies - 1
-        WHERE account_id = old.account_id AND message_id = old.message_id AND size = old.size;
-    DELETE FROM copies
-        WHERE account_id = old.account_id AND message_id = old.message_id AND size = old.size
-          AND copies <= 0;"""
-_THREADS_AND_COPIES_TRIGGERS = f"""
-    CREATE TRIGGER messages_remove_from_thread AFTER DELETE ON messages
-        WHEN old.thread_key IS NOT NULL BEGIN {_REMOVE_FROM_THREAD} END;
-    CREATE TRIGGER messages_move_thread_old
-        AFTER UPDATE OF account_id, thread_key, date, received_at ON messages
-        WHEN old.thread_key IS NOT NULL BEGIN {_REMOVE_FROM_THREAD} END;
-    CREATE TRIGGER messages_move_thread_new
-        AFTER UPDATE OF account_id, thread_key, date, received_at ON messages
-        WHEN new.thread_key IS NOT NULL BEGIN {_ADD_TO_THREAD} END;
-    CREATE TRIGGER messages_remove_copy AFTER DELETE ON messages
-        WHEN old.message_id IS NOT NULL BEGIN {_REMOVE_COPY} END;
-    CREATE TRIGGER messages_change_copy_old
-        AFTER UPDATE OF account_id, message_id, size ON messages
-        WHEN old.message_id IS NOT NULL BEGIN {_REMOVE_COPY} END;
-    CREATE TRIGGER messages_change_copy_new
-        AFTER UPDATE OF account_id, message_id, size ON messages
-        WHEN new.message_id IS NOT NULL BEGIN {_ADD_COPY} END;
-"""
