@@ -23,6 +23,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
@@ -600,8 +601,11 @@ class ReviewApp(App[None]):
 
     def _show_details(self) -> None:
         self._cancel_timer("details")
-        widget = self.main.query_one("#details", Static)
-        table = self.main.query_one("#messages", VirtualTable)
+        try:
+            widget = self.main.query_one("#details", Static)
+            table = self.main.query_one("#messages", VirtualTable)
+        except NoMatches:  # a debounced call after the panes went (the app is closing)
+            return
         if self.message_list is None or not len(self.message_list):
             widget.update(Text(_("Highlight a message to see its details."), style="dim"))
             return
