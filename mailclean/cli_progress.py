@@ -1,52 +1,17 @@
-"""Progress bars of the command line (rich, on stderr), loaded only by the commands that
-show one: syncs and actions."""
+"""The progress bars of syncs and actions on the command line, loaded only by the commands
+that show one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
+from rich.progress import Progress, TimeElapsedColumn
 
 from mailclean.actions import ActionProgress
-from mailclean.console import err
+from mailclean.bars import RateColumn, bar
 from mailclean.i18n import _, rate
 from mailclean.sync import SyncProgress
-
-
-class RateColumn(ProgressColumn):
-    """A task's speed, worded by ``text`` (speed -> words), blank until there is one."""
-
-    def __init__(self, text: Callable[[float], str]) -> None:
-        super().__init__()
-        self.text = text
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(self.text(speed), style="cyan") if speed else Text("")
-
-
-def bar(show: bool, *columns: ProgressColumn) -> Progress:
-    """A transient progress bar on stderr (shown when ``show`` and stderr is a terminal):
-    description, bar, count, then ``columns`` (by default the elapsed time)."""
-    return Progress(
-        TextColumn("{task.description}", style="bold"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        *(columns or [TimeElapsedColumn()]),
-        console=err,
-        transient=True,
-        disable=not show or not err.is_terminal,
-    )
 
 
 class RichSyncProgress(SyncProgress):

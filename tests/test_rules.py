@@ -17,7 +17,7 @@ from mailclean import mailgen
 from mailclean.connectors.base import AttachmentMeta, FolderInfo, FolderState, MessageMeta
 from mailclean.index import Index
 from mailclean.rules import Protection, RuleError, explain, groups, load_rules, scan
-from mailclean.rules.types import GROUPS, UNSUBSCRIBE_SQL
+from mailclean.rules.types import GROUPS, UNSUBSCRIBE_SQL, prefix_end
 from mailclean.sync import sync_account
 from tests.dovecot import Dovecot
 from tests.test_sync_imap import USER, connector, corpus
@@ -724,3 +724,16 @@ def test_m004_keeps_the_hits_of_an_older_index(tmp_path: Path) -> None:
         assert hit["detail"] == {"folder": "Trash", "role": "trash"}
     finally:
         index.close()
+
+
+@pytest.mark.parametrize(("prefix", "end"), [
+    ("noreply", "noreplz"),
+    ("a\U0010ffff", "b"),               # the last character has no next one: carry
+    ("x\ud7ff", "x\ue000"),            # the next code point would be a surrogate
+    ("\U0010ffff", None),               # nothing bounds it
+])
+def test_prefix_end_bounds_exactly_the_texts_with_the_prefix(prefix: str, end: str | None) -> None:
+    assert prefix_end(prefix) == end
+    if end is not None:  # in UTF-8 byte order, as SQLite compares
+        for text in (prefix, prefix + "z", prefix + "\U0010ffff"):
+            assert prefix.encode() <= text.encode() < end.encode()

@@ -93,7 +93,7 @@ class Part:
 
 class RuleType:
     """Base of the rule types. Subclasses set ``name`` and ``params`` and write ``where``
-    and ``detail``."""
+    (or ``parts``) and ``detail``."""
 
     name: ClassVar[str]
     params: ClassVar[dict[str, Param]] = {}
@@ -264,12 +264,12 @@ class Automatic(RuleType):
         ]
         args: list[Any] = []
         for pattern in p["senders"]:
-            low, high = prefix_range(pattern)
+            end = prefix_end(pattern)
             selects.append(
                 "SELECT id FROM messages WHERE account_id = :account AND sender >= ?"
-                + (" AND sender < ?" if high is not None else "")
+                + (" AND sender < ?" if end is not None else "")
             )
-            args += [low] if high is None else [low, high]
+            args += [pattern] if end is None else [pattern, end]
         return "m.id IN (" + "\n UNION ALL ".join(selects) + ")", args
 
     @staticmethod
@@ -278,17 +278,17 @@ class Automatic(RuleType):
                   FROM messages m WHERE m.id = :message"""
 
 
-def prefix_range(prefix: str) -> tuple[str, str | None]:
-    """``(low, high)``: the texts that start with ``prefix`` are those ``>= low`` and
-    ``< high`` in SQLite's binary order (UTF-8 sorts as code points); ``high`` is None when
-    nothing bounds them."""
+def prefix_end(prefix: str) -> str | None:
+    """The first text after every text that starts with ``prefix``, in SQLite's binary
+    order (UTF-8 sorts as code points): those texts are ``>= prefix`` and ``<`` it. None
+    when nothing bounds them."""
     for i in range(len(prefix) - 1, -1, -1):
         code = ord(prefix[i]) + 1
         if 0xD800 <= code <= 0xDFFF:  # surrogates are no text: the next one is
             code = 0xE000
         if code <= 0x10FFFF:
-            return prefix, prefix[:i] + chr(code)
-    return prefix, None
+            return prefix[:i] + chr(code)
+    return None
 
 
 #: The ids of the folders that are views of others (Gmail's All Mail...), as SQL.

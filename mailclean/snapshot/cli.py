@@ -16,8 +16,8 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn, TimeRemaining
 from rich.table import Table
 
 from mailclean import report
-from mailclean.cli_progress import RateColumn
-from mailclean.cli_progress import bar as progress_bar
+from mailclean.bars import RateColumn
+from mailclean.bars import bar as progress_bar
 from mailclean.connectors.base import ConnectorError
 from mailclean.console import err, fail, out
 from mailclean.i18n import _, decimal, ngettext, number, size, when
