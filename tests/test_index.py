@@ -49,7 +49,7 @@ def test_schema_wal_and_migrations_recorded(index: Index, tmp_path: Path) -> Non
     applied = [r["name"] for r in index.db["_sqlite_migrations"].rows]
     assert applied[:3] == ["m001_accounts_folders_messages", "m002_hits_and_scans",
                            "m003_journal"]
-    assert applied[-1] == "m007_rule_indexes"
+    assert applied[-1] == "m008_counts"
     assert {"hits", "scans", "actions", "action_items"} <= set(index.db.table_names())
     index.close()
     again = Index(tmp_path / "index.db")  # reopening applies nothing twice

@@ -10,16 +10,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mailclean import mailgen
 from mailclean.connectors.base import AttachmentMeta, FolderInfo, FolderState, MessageMeta
 from mailclean.index import Index
-from mailclean.rules import Protection, RuleError, explain, groups, load_rules, scan
+from mailclean.rules import Protection, RuleError, count, explain, groups, load_rules, scan
 from mailclean.rules.types import GROUPS, UNSUBSCRIBE_SQL, prefix_end
 from mailclean.sync import sync_account
 from tests.dovecot import Dovecot
+from tests.test_index import meta
 from tests.test_sync_imap import USER, connector, corpus
 
 NOW = mailgen.REFERENCE_DATE
@@ -737,3 +738,76 @@ def test_prefix_end_bounds_exactly_the_texts_with_the_prefix(prefix: str, end: s
     if end is not None:  # in UTF-8 byte order, as SQLite compares
         for text in (prefix, prefix + "z", prefix + "\U0010ffff"):
             assert prefix.encode() <= text.encode() < end.encode()
+
+
+# -- the counts a scan keeps up to date (m008): always what a GROUP BY would say ----------
+
+_op = st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(["INBOX", "Archive"]), st.lists(
+        st.tuples(
+            st.integers(1, 6),                                       # server id
+            st.sampled_from([None, "t1", "t2", "t3"]),               # thread
+            st.sampled_from([None, "a@x", "b@x"]),                   # Message-ID
+            st.sampled_from([100, 200]),                             # size
+            st.sampled_from([None, "2020-01-01T00:00:00+00:00", "2024-05-01T00:00:00+00:00"]),
+            st.sampled_from([None, "2021-03-01T00:00:00+00:00"]),  # received
+        ), max_size=4, unique_by=lambda m: m[0])),
+    st.tuples(st.just("remove"), st.sampled_from(["INBOX", "Archive"]),
+              st.lists(st.integers(1, 6), max_size=4)),
+    st.tuples(st.just("move"), st.sampled_from(["INBOX", "Archive"]),
+              st.lists(st.integers(1, 6), max_size=4)),
+    st.tuples(st.just("reset"), st.sampled_from(["INBOX", "Archive"]), st.just([])),
+    st.tuples(st.just("drop account"), st.just("INBOX"), st.just([])),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_op, max_size=12))
+@example([("add", "INBOX", [(1, "t1", "a@x", 100, "2020-01-01T00:00:00+00:00", None),
+                            (2, "t1", "a@x", 100, "2024-05-01T00:00:00+00:00", None)]),
+          ("remove", "INBOX", [2])])  # the latest message of a thread goes
+def test_counts_follow_every_write(tmp_path_factory, ops: list) -> None:  # type: ignore[no-untyped-def]
+    """Whatever the sync and the actions do to the messages (add, replace, remove, move,
+    reset a folder, remove the account) between two scans, counting brings the tables
+    the rules read instead of grouping every message to exactly what grouping gives."""
+    index = Index(tmp_path_factory.mktemp("t") / "index.db")
+    try:
+        def folders() -> tuple[int, dict[str, int]]:
+            acc = index.ensure_account("a", "imap")
+            return acc, {p: index.add_folder(acc, FolderInfo(path=p)) for p in ("INBOX", "Archive")}
+
+        acc, ids = folders()
+        other = index.ensure_account("b", "imap")  # never touched: must keep its rows
+        index.add_messages(other, index.add_folder(other, FolderInfo(path="INBOX")),
+                           [meta(1, thread_key="t1", message_id="a@x")], FolderState())
+        for kind, folder, args in ops:
+            if kind == "add":
+                index.add_messages(acc, ids[folder], [
+                    meta(uid, size=size, thread_key=thread, message_id=mid, date=date,
+                         received_at=received)
+                    for uid, thread, mid, size, date, received in args], FolderState())
+            elif kind == "remove":
+                index.remove_messages(ids[folder], [str(u) for u in args])
+            elif kind == "move":
+                target = ids["Archive" if folder == "INBOX" else "INBOX"]
+                index.follow_moves(ids[folder], {str(u): str(100 + u) for u in args}, target)
+            elif kind == "reset":
+                index.reset_folder(ids[folder], FolderState())
+            else:
+                index.remove_account("a")
+                acc, ids = folders()
+            if kind == "add" and len(args) % 2:  # no scan after this one: writes pile up
+                continue
+            with index.db.atomic():
+                count(index.conn, acc)
+                count(index.conn, other)
+            assert sorted(index.conn.execute("SELECT * FROM threads")) == sorted(
+                index.conn.execute(
+                    "SELECT account_id, thread_key, max(coalesce(date, received_at)), count(*)"
+                    " FROM messages WHERE thread_key IS NOT NULL GROUP BY 1, 2"))
+            assert sorted(index.conn.execute("SELECT * FROM copies")) == sorted(
+                index.conn.execute(
+                    "SELECT account_id, message_id, size, count(*) FROM messages"
+                    " WHERE message_id IS NOT NULL GROUP BY 1, 2, 3"))
+    finally:
+        index.close()

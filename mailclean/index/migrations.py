@@ -249,3 +249,47 @@ def m007_rule_indexes(db: Database) -> None:
             WHERE auto_submitted IS NOT NULL;
         """
     )
+
+
+@migrations()
+def m008_counts(db: Database) -> None:
+    """Each thread's latest date and number of messages (``threads``) and the number of
+    copies of each (Message-ID, size) (``copies``, indexed where there is more than one),
+    which the rules read instead of grouping every message. A scan brings them up to date
+    (``mailclean.rules.counts``): ``counted`` remembers, per account, the last message id
+    counted, and whether a counted message changed or went since (then they are counted
+    again). Keeping them up to date on every insert made a sync 10-15% slower."""
+    db.executescript(
+        """
+        CREATE TABLE threads (
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            thread_key TEXT NOT NULL,
+            last TEXT,                   -- max(coalesce(date, received_at)) of its messages
+            messages INTEGER NOT NULL,
+            PRIMARY KEY (account_id, thread_key)
+        ) WITHOUT ROWID;
+        CREATE TABLE copies (
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            message_id TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            copies INTEGER NOT NULL,
+            PRIMARY KEY (account_id, message_id, size)
+        ) WITHOUT ROWID;
+        CREATE INDEX copies_many ON copies (account_id, message_id, size) WHERE copies > 1;
+        CREATE TABLE counted (
+            account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+            upto INTEGER NOT NULL,        -- every message with an id up to this is counted
+            stale INTEGER NOT NULL DEFAULT 0
+        );
+        -- A counted message that goes or changes what is counted: count again. One row
+        -- updated per message removed (a sync's removals, a folder reset, an action).
+        CREATE TRIGGER messages_uncount AFTER DELETE ON messages
+            WHEN old.id <= (SELECT upto FROM counted WHERE account_id = old.account_id)
+            BEGIN UPDATE counted SET stale = 1 WHERE account_id = old.account_id; END;
+        CREATE TRIGGER messages_recount
+            AFTER UPDATE OF id, account_id, thread_key, date, received_at, message_id, size
+            ON messages
+            BEGIN UPDATE counted SET stale = 1
+                  WHERE account_id IN (old.account_id, new.account_id); END;
+        """
+    )

@@ -30,8 +30,8 @@ from mailclean.rules.types import (
     check_param,
 )
 
-__all__ = ["Protection", "Rule", "RuleError", "ScanResult", "explain", "groups", "load_rules",
-           "scan", "summary"]
+__all__ = ["Protection", "Rule", "RuleError", "ScanResult", "count", "explain", "groups",
+           "load_rules", "scan", "summary"]
 
 BUILTIN = Path(__file__).with_name("builtin.toml")
 _COMMON = {"type", "enabled", "group_by", "title", "description", "folder_roles"}
@@ -278,6 +278,7 @@ def _run(
             conn.execute("DELETE FROM hits")  # SQLite empties the table at once
         else:
             conn.execute("DELETE FROM hits WHERE account_id = ?", [aid])
+        count(conn, aid)
         # Rule by rule in name order, so that the rows go to the end of the table,
         # clustered by (account, rule, message). "+m.account_id" keeps SQLite from walking
         # an index on account_id (a random read of every message): it reads the table in
@@ -306,6 +307,53 @@ def _run(
                     part.args,
                 )
         conn.execute(HITS_INDEX)
+
+
+def count(conn: sqlite3.Connection, account_id: int) -> None:
+    """Bring the account's ``threads`` and ``copies`` (m008) up to date: count the messages
+    added since the last count, or everything again when a counted message went or
+    changed since. Called by a scan, in its transaction."""
+    aid = int(account_id)
+    row = conn.execute("SELECT upto, stale FROM counted WHERE account_id = ?", [aid]).fetchone()
+    top = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+    if row is not None and not row[1] and row[0] >= top:
+        return
+    if row is None or row[1]:
+        # Everything again: one walk of each index, in key order.
+        conn.execute("DELETE FROM threads WHERE account_id = ?", [aid])
+        conn.execute("DELETE FROM copies WHERE account_id = ?", [aid])
+        conn.execute(
+            """INSERT INTO threads (account_id, thread_key, last, messages)
+               SELECT account_id, thread_key, max(coalesce(date, received_at)), count(*)
+               FROM messages WHERE account_id = ? AND thread_key IS NOT NULL
+               GROUP BY account_id, thread_key""", [aid])
+        conn.execute(
+            """INSERT INTO copies (account_id, message_id, size, copies)
+               SELECT account_id, message_id, size, count(*)
+               FROM messages WHERE account_id = ? AND message_id IS NOT NULL
+               GROUP BY account_id, message_id, size""", [aid])
+    else:
+        # Only the messages added since ("+account_id": by id range, not the whole
+        # account's index). "WHERE": SQLite then reads ON CONFLICT as the upsert's.
+        conn.execute(
+            """INSERT INTO threads (account_id, thread_key, last, messages)
+               SELECT account_id, thread_key, max(coalesce(date, received_at)), count(*)
+               FROM messages WHERE +account_id = ? AND id > ? AND thread_key IS NOT NULL
+               GROUP BY account_id, thread_key
+               ON CONFLICT (account_id, thread_key) DO UPDATE SET
+                   messages = messages + excluded.messages,
+                   -- as max() over the thread: a message without a date changes nothing
+                   last = CASE WHEN last IS NULL OR excluded.last > last THEN excluded.last
+                               ELSE last END""", [aid, row[0]])
+        conn.execute(
+            """INSERT INTO copies (account_id, message_id, size, copies)
+               SELECT account_id, message_id, size, count(*)
+               FROM messages WHERE +account_id = ? AND id > ? AND message_id IS NOT NULL
+               GROUP BY account_id, message_id, size
+               ON CONFLICT (account_id, message_id, size) DO UPDATE SET
+                   copies = copies + excluded.copies""", [aid, row[0]])
+    conn.execute("INSERT OR REPLACE INTO counted (account_id, upto, stale) VALUES (?, ?, 0)",
+                 [aid, top])
 
 
 #: The page cache of a scan, in KiB (SQLite's default is 2 MiB): the hits it writes (60 MB

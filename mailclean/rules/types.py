@@ -169,18 +169,15 @@ class OldThreads(RuleType):
     def parts(cls, p: dict[str, Any], now: datetime) -> list[Part]:
         cutoff = (now - timedelta(days=365.25 * p["years"])).isoformat()
         # A thread is old when its *latest* message is: one recent reply keeps it alive.
-        # One walk of the index messages_threads (m007) finds the old threads, and the same
-        # index gives their messages with their folder, flag and size: with the default
-        # protection and grouping, the messages table is never read. A message without a
-        # thread key is a thread of its own.
+        # The table threads (m008) knows each thread's latest date; walked in key order,
+        # it leads to the thread's messages in the index messages_threads with their
+        # folder, flag and size: with the default protection and grouping, the messages
+        # table is never read. A message without a thread key is a thread of its own.
         return [
             Part(
-                """(SELECT thread_key FROM messages
-                    WHERE account_id = :account AND thread_key IS NOT NULL
-                    GROUP BY thread_key HAVING max(coalesce(date, received_at)) < ?) o
-                   CROSS JOIN messages m ON m.account_id = :account
-                                        AND m.thread_key = o.thread_key""",
-                "1",
+                """threads o CROSS JOIN messages m ON m.account_id = :account
+                                                  AND m.thread_key = o.thread_key""",
+                "o.account_id = :account AND o.last < ?",
                 [cutoff],
             ),
             Part(
@@ -311,21 +308,21 @@ class Duplicates(RuleType):
     def where(p: dict[str, Any], now: datetime) -> tuple[str, list[Any]]:
         # Rank the copies of each message found more than once (Message-ID and size);
         # rank 1 is kept. The engine's protection clause only removes flags, so at least
-        # rank 1 always stays. One walk of the index messages_msgid_size finds the
-        # messages with more than one copy: only they are ranked, once; each message is
-        # then looked up by id. What a virtual folder shows is no copy: it is left out
-        # before the ranking (the walk reads only the index, so a group may count a view's
-        # copy; ranked without it, the one real copy stays rank 1). So is every folder of
-        # a server of labels (Gmail keeps a Message-ID once; the same message under two
-        # labels is one message, and trashing either trashes both).
+        # rank 1 always stays. The table copies (m008, brought up to date by the scan)
+        # counts the copies of each message, and its partial index copies_many names
+        # those with more than one: only they are ranked, once; each message is then
+        # looked up by id. What a virtual folder shows is no copy: it is left out before
+        # the ranking (copies counts it, but ranked without it, the one real copy stays
+        # rank 1). So is every folder of a server of labels (Gmail keeps a Message-ID
+        # once; the same message under two labels is one message, and trashing either
+        # trashes both).
         return (
             f"""(SELECT labels FROM accounts WHERE id = :account) = 0 AND m.id IN (
                 SELECT id FROM (
                     SELECT m.id, row_number() OVER (PARTITION BY m.message_id, m.size
                                                     ORDER BY {_KEEP_ORDER}) AS rank
-                    FROM (SELECT message_id, size FROM messages
-                          WHERE account_id = :account AND message_id IS NOT NULL
-                          GROUP BY 1, 2 HAVING count(*) > 1) d
+                    FROM (SELECT message_id, size FROM copies INDEXED BY copies_many
+                          WHERE account_id = :account AND copies > 1) d
                     -- CROSS JOIN: from the few duplicated (Message-ID, size) to their copies
                     -- through the index, never the other way round.
                     CROSS JOIN messages m ON m.account_id = :account
