@@ -26,7 +26,9 @@ from mailclean.connectors.base import (
 )
 from mailclean.i18n import _, ngettext, number, size
 from mailclean.index import FolderRow, Index
-from mailclean.mime import summarize_problems
+from mailclean.index.journal import Journal
+from mailclean.problems import summarize as summarize_problems
+from mailclean.retry import DEFAULT_DEADLINE, Retrier
 
 T = TypeVar("T")
 
@@ -51,6 +53,9 @@ class SyncReport:
     """Messages whose headers or structure could not be fully read (kept with their size)."""
     problem_examples: list[str] = field(default_factory=list)
     reconnections: int = 0
+    count_mismatches: list[tuple[str, int, int]] = field(default_factory=list)
+    """``(folder, the server's count, the index's count)`` where they still differ after
+    a second look: the server reads some command otherwise than mailclean does."""
     first_sync: bool = False
     """The account had never been synced: every folder is new, which is no news."""
     seconds: float = 0.0
@@ -90,6 +95,10 @@ class SyncReport:
             "problems": self.problems,
             "problem_examples": self.problem_examples,
             "reconnections": self.reconnections,
+            "count_mismatches": [
+                {"folder": f, "server_messages": n, "indexed_messages": i}
+                for f, n, i in self.count_mismatches
+            ],
             "first_sync": self.first_sync,
             "seconds": round(self.seconds, 3),
         }
@@ -124,37 +133,45 @@ def sync_account(
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     connected: bool = False,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> SyncReport:
     """Bring the index of ``account`` up to date with the mail store behind ``connector``.
 
     ``folders`` limits the sync to those paths (an unknown one raises FolderNotFound);
     ``full`` drops the folders' incremental state and re-indexes them from scratch.
-    A dropped connection is retried ``retries`` times with exponential backoff, then
-    ConnectionFailed is raised; everything stored before it stays stored.
-    ``connected`` says the caller has connected the connector and will close it.
+    A dropped connection (the first one included) is retried ``retries`` times in a row
+    with exponential backoff, and never longer than ``deadline`` seconds without progress;
+    then ConnectionFailed says when the server stopped answering and what was stored.
+    Everything stored before it stays stored. ``connected`` says the caller has connected
+    the connector and will close it.
+
+    After each folder, what the index holds is compared with the server's own count; a
+    difference that a second look does not explain is reported (``count_mismatches``).
     """
     progress = progress or SyncProgress()
     report = SyncReport(account=account)
     started = time.monotonic()
     account_id = index.ensure_account(account, connector.kind, address)
     report.first_sync = not index.folders(account_id)
-    attempt = 0
+    retrier = Retrier(attempts=retries, backoff=backoff, deadline=deadline, sleep=sleep)
 
     def reconnect(exc: ConnectionFailed) -> None:
-        nonlocal attempt
-        attempt += 1
-        if attempt > retries:
-            raise exc
-        delay = backoff * 2 ** (attempt - 1)
-        progress.retry(str(exc), delay)
-        connector.close()
-        sleep(delay)
-        try:
-            connector.connect()
-        except ConnectionFailed as again:
-            reconnect(again)
+        while True:
+            delay = retrier.again()
+            if delay is None and not retries:
+                raise exc  # the caller retries on its own terms (a snapshot's runner)
+            if delay is None:
+                raise ConnectionFailed(_gave_up(exc, retrier, report)) from exc
+            progress.retry(str(exc), delay)
+            connector.close()
+            retrier.wait(delay)
+            try:
+                connector.connect()
+            except ConnectionFailed as again:
+                exc = again
+                continue
+            report.reconnections += 1
             return
-        report.reconnections += 1
 
     def retrying(action: Callable[[], T]) -> T:
         while True:
@@ -164,7 +181,10 @@ def sync_account(
                 reconnect(exc)
 
     if not connected:
-        connector.connect()
+        try:
+            connector.connect()
+        except ConnectionFailed as exc:
+            reconnect(exc)
     try:
         index.set_labels(account_id, connector.labels_are_folders)
         server = retrying(connector.list_folders)
@@ -182,18 +202,42 @@ def sync_account(
             if full:
                 index.reset_folder(rows[info.path].id, FolderState())
             current: FolderInfo | None = info
+            looks = 0
             while current is not None:
                 try:
-                    _sync_folder(index, connector, account_id, current, report, progress)
-                    attempt = 0
-                    break
+                    server_count, indexed = _sync_folder(
+                        index, connector, account_id, current, report, progress, retrier
+                    )
                 except ConnectionFailed as exc:
                     reconnect(exc)
                     # Counters changed while we were away: read them again. A folder
                     # deleted meanwhile is left for the next sync to drop.
                     fresh = {f.path: f for f in retrying(connector.list_folders)}
                     current = fresh.get(info.path)
+                    continue
+                retrier.progress()
+                if server_count is None or server_count == indexed:
+                    break
+                looks += 1
+                if looks == 1:
+                    # Another program may have added or removed mail between our last
+                    # read and the count: look once more before calling it wrong.
+                    fresh = {f.path: f for f in retrying(connector.list_folders)}
+                    current = fresh.get(info.path)
+                    continue
+                if looks == 2:
+                    # Still wrong: what the incremental state says is not to be trusted
+                    # (an earlier sync may have been misled). Index the folder afresh.
+                    index.reset_folder(rows[info.path].id, FolderState())
+                    fresh = {f.path: f for f in retrying(connector.list_folders)}
+                    current = fresh.get(info.path)
+                    continue
+                report.count_mismatches.append((info.path, server_count, indexed))
+                break
         index.set_quota(account_id, retrying(connector.quota))
+        # Now that the index holds what the server holds, moved messages whose new ids
+        # the server did not give are found there.
+        Journal(index).settle_targets(account_id)
         if not folders:
             index.mark_account_synced(account_id)
     finally:
@@ -204,6 +248,22 @@ def sync_account(
     report.bytes = totals["bytes"]
     report.seconds = time.monotonic() - started
     return report
+
+
+def _gave_up(exc: ConnectionFailed, retrier: Retrier, report: SyncReport) -> str:
+    """The last failure, when it began, and what was stored before it, in words."""
+    stored = ngettext(
+        "{n} new message was stored before that and is kept",
+        "{n} new messages were stored before that and are kept",
+        report.new,
+    ).format(n=number(report.new))
+    return _(
+        "{error} (since {time}, {attempts}); {stored}: run the sync again to carry on"
+    ).format(
+        error=exc, time=retrier.stopped_at(), stored=stored,
+        attempts=ngettext("{n} attempt", "{n} attempts", retrier.failures).format(
+            n=retrier.failures),
+    )
 
 
 def _reconcile_folders(
@@ -258,12 +318,16 @@ def _sync_folder(
     info: FolderInfo,
     report: SyncReport,
     progress: SyncProgress,
-) -> None:
+    retrier: Retrier,
+) -> tuple[int | None, int]:
+    """Apply one folder's changes; (the server's own count at the end, the index's)."""
     row = index.folders(account_id, info.path)[0]
     folder_id = row.id
+    server_count: int | None = None
     for change in connector.sync_folder(info, row.state, lambda: index.known_ids(folder_id)):
         if isinstance(change, MessagesAdded):
             index.add_messages(account_id, folder_id, change.messages, change.state)
+            retrier.progress()
             report.new += len(change.messages)
             report.new_bytes += sum(m.size for m in change.messages)
             for m in change.messages:
@@ -284,3 +348,5 @@ def _sync_folder(
             report.reset_folders.append(info.path)
         elif isinstance(change, FolderSynced):
             index.finish_folder(folder_id, change.state, change.messages, change.bytes)
+            server_count = change.messages
+    return server_count, index.count_messages(folder_id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -90,6 +91,77 @@ def dovecot_gmail(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
 
 
 @pytest.fixture(scope="session")
+def dovecot_trashfree(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
+    """A Dovecot whose quota does not count the Trash (``Trash:ignore``), as Courier's."""
+    yield from _serve(pytestconfig, "dovecot_trashfree", quota_ignores_trash=True)
+
+
+@pytest.fixture(scope="session")
 def dovecot_nomove(pytestconfig: pytest.Config) -> Iterator[Dovecot]:
     """A Dovecot without MOVE but with UIDPLUS: moves are COPY then UID EXPUNGE."""
     yield from _serve(pytestconfig, "dovecot_nomove", capabilities=NOMOVE_CAPABILITIES)
+
+
+# -- Servers other than Dovecot (tests/support/): Cyrus IMAP and GNU Mailutils imap4d -------
+#
+# - ``cyrus``: Cyrus IMAP 3.6 (MOVE, UIDPLUS, CONDSTORE, QRESYNC, SPECIAL-USE, STATUS=SIZE,
+#   QUOTA, proxy authorisation ``client("user1*admin")``), oracle ``status(user)`` from its
+#   own index (mbexamine).
+# - ``mailutils``: GNU Mailutils imap4d 3.15 (none of those; UID SEARCH UID reads sequence
+#   numbers), oracle ``status(user)`` counted in its Maildir store.
+#
+# Both are shared by the session like the Dovecot fixtures (``reset_user`` first), unpacked
+# by ``.ci/servers-setup.sh`` (run by ``make system-deps``); without them the tests that use
+# them are skipped, except under CI, where that is an error. ``--dovecot-keep`` keeps their
+# directories too.
+
+if TYPE_CHECKING:
+    from tests.support.cyrus import Cyrus
+    from tests.support.mailutils import Mailutils
+
+_OtherServer = TypeVar("_OtherServer", "Cyrus", "Mailutils")
+
+
+def _serve_other(
+    config: pytest.Config, name: str, server: _OtherServer
+) -> Iterator[_OtherServer]:
+    keep = bool(config.getoption("--dovecot-keep"))
+    server.keep = keep
+    with server:
+        pid = server.pid
+        if keep:
+            _report(config, f"\n{name}: 127.0.0.1:{server.port}, directory {server.root}")
+        yield server
+    assert pid is not None
+    leftovers = group_processes(pid)
+    assert not leftovers, f"{name} left processes behind: {leftovers}"
+    if keep:
+        _report(config, f"\n{name} stopped; its directory is kept: {server.root}")
+
+
+def _missing_server(what: str) -> None:
+    message = f"{what} is not installed: run `make system-deps` (root; .ci/servers-setup.sh)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def cyrus(pytestconfig: pytest.Config) -> Iterator[Cyrus]:
+    """A private Cyrus IMAP 3.6 on 127.0.0.1 (tests/support/cyrus.py), shared by the session."""
+    from tests.support.cyrus import Cyrus, find_cyrus
+
+    if find_cyrus() is None:
+        _missing_server("Cyrus IMAP")
+    yield from _serve_other(pytestconfig, "cyrus", Cyrus())
+
+
+@pytest.fixture(scope="session")
+def mailutils(pytestconfig: pytest.Config) -> Iterator[Mailutils]:
+    """A private GNU Mailutils imap4d 3.15 on 127.0.0.1 (tests/support/mailutils.py), shared
+    by the session."""
+    from tests.support.mailutils import Mailutils, find_imap4d
+
+    if find_imap4d() is None:
+        _missing_server("GNU Mailutils imap4d")
+    yield from _serve_other(pytestconfig, "mailutils", Mailutils())

@@ -232,6 +232,7 @@ class Dovecot:
 
     ``capabilities`` replaces the advertised capability list (``imap_capability``), e.g.
     :data:`MINIMAL_CAPABILITIES` to emulate a server without MOVE, CONDSTORE, SPECIAL-USE...
+    ``quota_ignores_trash`` leaves the Trash out of the quota, as Courier does.
     ``tls`` adds an IMAPS listener (:attr:`tls_port`) with a self-signed certificate whose PEM
     is :attr:`cafile`. ``keep`` leaves :attr:`root` behind at :meth:`stop` for debugging.
     """
@@ -246,8 +247,10 @@ class Dovecot:
         users: Sequence[User] = DEFAULT_USERS,
         master: User = User("admin", "admin-secret"),
         keep: bool = False,
+        quota_ignores_trash: bool = False,
     ) -> None:
         self.capabilities = capabilities
+        self.quota_ignores_trash = quota_ignores_trash
         self.tls = tls
         self.users = tuple(users)
         self.master = master
@@ -395,7 +398,7 @@ class Dovecot:
         while True:
             client = imapclient.IMAPClient(self.host, self.port, ssl=False, timeout=10)
             try:
-                client.login(new[-1].name, new[-1].password)
+                _login(client, new[-1].name, new[-1].password)
                 client.logout()
                 return
             except imapclient.exceptions.LoginError:
@@ -437,7 +440,7 @@ class Dovecot:
         import imapclient
 
         client = imapclient.IMAPClient(self.host, self.port, ssl=False, timeout=30)
-        client.login(user, self._password(user))
+        _login(client, user, self._password(user))
         return client
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -616,6 +619,7 @@ plugin {{
   quota = count:User quota
   quota_vsizes = yes
   quota_rule = *:storage=1G
+{"  quota_rule2 = Trash:ignore" if self.quota_ignores_trash else ""}
 }}
 """
 
@@ -695,6 +699,14 @@ plugin {{
             if user not in out.split():
                 return
             time.sleep(0.02)
+
+
+def _login(client: imapclient.IMAPClient, user: str, password: str) -> None:
+    """LOGIN, or AUTHENTICATE PLAIN for a password LOGIN cannot carry (not ASCII)."""
+    if (user + password).isascii():
+        client.login(user, password)
+    else:
+        client.plain_login(user, password)
 
 
 def group_processes(group: int) -> list[str]:

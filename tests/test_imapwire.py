@@ -161,8 +161,18 @@ def test_identity_answers_read_fast_or_fall_back() -> None:
         b")",
         (b"2 FETCH (UID 9 RFC822.SIZE 99 BODY[HEADER.FIELDS (MESSAGE-ID)] {2}", b"\r\n"),
         b")",
+        # Flags come in the same answer: a message flagged since the plan is protected.
+        (b"3 FETCH (UID 11 RFC822.SIZE 5 FLAGS (\\Seen \\Flagged) "
+         b"BODY[HEADER.FIELDS (MESSAGE-ID)] {2}", b"\r\n"),
+        b")",
+        (b"4 FETCH (UID 12 RFC822.SIZE 6 FLAGS () BODY[HEADER.FIELDS (MESSAGE-ID)] {2}",
+         b"\r\n"),
+        b")",
     ]
-    assert _identities_fast(dovecot_shape) == {7: (1234, "a@b.example"), 9: (99, None)}
+    assert _identities_fast(dovecot_shape) == {
+        7: (1234, "a@b.example", False), 9: (99, None, False), 11: (5, None, True),
+        12: (6, None, False),
+    }
     # Items in another order, or an unsolicited FLAGS update: the general parser's job.
     other_order = [(b"1 FETCH (BODY[HEADER.FIELDS (MESSAGE-ID)] {2}", b"\r\n"),
                    b" UID 7 RFC822.SIZE 1)"]
@@ -193,4 +203,4 @@ def test_identity_fast_path_reads_message_ids_as_the_header_parser_does(
         answer = [(b"1 FETCH (UID 5 RFC822.SIZE 10 BODY[HEADER.FIELDS (MESSAGE-ID)] {%d}"
                    % len(header), header), b")"]
         expected = mime.normalize_message_id(mime.parse_header_block(header).get("message-id"))
-        assert _identities_fast(answer) == {5: (10, expected)}
+        assert _identities_fast(answer) == {5: (10, expected, False)}

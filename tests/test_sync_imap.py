@@ -511,3 +511,108 @@ def test_list_status_gives_the_same_folders_in_one_command(dovecot: Dovecot) -> 
         assert all(f.messages is not None for f in combined if f.selectable)
     finally:
         conn.close()
+
+
+# -- a server that reads a command otherwise must be loud (issue 13.1) ---------------------
+
+
+class _MisreadsUidSets(ImapConnector):
+    """A server like GNU Mailutils, which reads the set of ``UID SEARCH UID`` as message
+    numbers: its list of new UIDs lacks some (here, every other one)."""
+
+    def _list_uids(self, low: int, high: int | None = None) -> list[int]:
+        return super()._list_uids(low, high)[::2]
+
+
+def test_a_folder_the_index_disagrees_with_is_reported(index: Index, server: Dovecot) -> None:
+    c = _MisreadsUidSets(ImapSettings(server.host, USER, PASSWORD, port=server.port,
+                                      security="none"))
+    report = sync_account(index, "work", c, sleep=lambda s: None)
+    truth = server.status(USER)
+    mismatched = {f: (n, i) for f, n, i in report.count_mismatches}
+    assert "INBOX" in mismatched
+    assert mismatched["INBOX"][0] == truth["INBOX"][0] > mismatched["INBOX"][1]
+    assert all(n == truth[f][0] for f, (n, _i) in mismatched.items())
+    assert report.as_dict()["count_mismatches"][0]["server_messages"] == mismatched[
+        report.count_mismatches[0][0]][0]
+    # A sync that indexes everything reports nothing.
+    assert not sync(index, server).count_mismatches
+
+
+def test_a_listed_uid_the_server_answers_bad_for_is_skipped_alone(
+    index: Index, server: Dovecot
+) -> None:
+    """Issue 13.1: Mailutils answers BAD to a UID FETCH naming a UID that no longer
+    exists, which failed the whole batch: the batch is split and only that one skipped."""
+    victim = 17
+
+    class BadOnOne(ImapConnector):
+        folder = ""
+
+        def _select(self, path: str) -> dict:
+            self.folder = path
+            return super()._select(path)
+
+        def _uid_command(self, *args: str) -> list:
+            if self.folder == "INBOX" and args[0] == "FETCH" and "BODYSTRUCTURE" in args[-1]:
+                uids = imap_module.imapwire.expand_sequence_set(args[1].encode())
+                if victim in uids:
+                    raise imap_module.Refused(self.settings.host, "UID FETCH", "BAD",
+                                              [b"Invalid uidset"])
+            return super()._uid_command(*args)
+
+    c = BadOnOne(ImapSettings(server.host, USER, PASSWORD, port=server.port, security="none"))
+    report = sync_account(index, "work", c, sleep=lambda s: None)
+    truth = server.status(USER)
+    indexed = {f: n for f, (n, _b) in indexed_by_folder(index).items()}
+    assert indexed == {f: n - (f == "INBOX") for f, (n, _b) in truth.items()}
+    # The one message left out is said loudly: its folder's count disagrees.
+    assert [(f, n - i) for f, n, i in report.count_mismatches] == [("INBOX", 1)]
+
+
+def test_the_first_connection_is_retried_and_a_dead_server_is_bounded(
+    index: Index, server: Dovecot
+) -> None:
+    """Issue 13.8: a cut during the greeting is retried like any dropped connection; a
+    server that never answers is given up on within the deadline, saying when it stopped
+    and what was stored."""
+    attempts = []
+
+    class FlakyGreeting(ImapConnector):
+        def connect(self) -> None:
+            attempts.append(1)
+            if len(attempts) < 3:
+                raise ConnectionFailed("cannot connect: the server closed the connection")
+            super().connect()
+
+    c = FlakyGreeting(ImapSettings(server.host, USER, PASSWORD, port=server.port,
+                                   security="none"))
+    waits: list[float] = []
+    report = sync_account(index, "work", c, sleep=waits.append)
+    assert len(attempts) == 3 and waits == [1.0, 2.0] and report.reconnections == 1
+    assert_matches_server(index, server)
+
+    class Dead(ImapConnector):
+        def connect(self) -> None:
+            raise ConnectionFailed("cannot connect to x: the server stopped answering")
+
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds + 30.0  # each attempt also waits its 30 s read timeout
+
+    import mailclean.retry as retry_module
+
+    real = retry_module.time.monotonic
+    retry_module.time.monotonic = lambda: clock[0]  # type: ignore[assignment]
+    try:
+        with pytest.raises(ConnectionFailed) as caught:
+            sync_account(index, "work", Dead(ImapSettings(server.host, USER, PASSWORD,
+                                                          port=server.port)),
+                         sleep=sleep, retries=10)
+    finally:
+        retry_module.time.monotonic = real  # type: ignore[assignment]
+    message = str(caught.value)
+    assert "the server stopped answering" in message and "since" in message
+    assert "run the sync again" in message
+    assert clock[0] <= retry_module.DEFAULT_DEADLINE + 30

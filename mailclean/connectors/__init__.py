@@ -10,6 +10,17 @@ from collections.abc import Callable
 
 from mailclean.config import AccountConfig
 from mailclean.connectors.base import Connector, ConnectorError
+from mailclean.i18n import _
+
+
+def password_source(account: AccountConfig) -> str:
+    """Where the account's password comes from, in words, for a refused login."""
+    if account.password == "env":
+        return _("the environment variable {var}").format(var=account.password_env)
+    if account.password == "keyring":
+        return _("the system keyring (change it with: mailclean account password {name})"
+                 ).format(name=account.name)
+    return _("what was typed at the prompt")
 
 
 def connector_for(account: AccountConfig, password: Callable[[], str]) -> Connector:
@@ -26,6 +37,7 @@ def connector_for(account: AccountConfig, password: Callable[[], str]) -> Connec
                 security=account.security,
                 insecure_tls=account.insecure_tls,
                 cafile=account.cafile,
+                password_source=password_source(account),
             )
         )
     if account.kind == "maildir":

@@ -65,6 +65,9 @@ class ConnectorError(Exception):
 class AuthenticationError(ConnectorError):
     """The server refused the credentials."""
 
+    code: str | None = None
+    """The server's reason as an RFC 5530 response code (``AUTHENTICATIONFAILED``...)."""
+
 
 class ConnectionFailed(ConnectorError):
     """The server could not be reached, or the connection dropped and could not be restored."""
@@ -199,6 +202,9 @@ class ItemRef:
     size: int
     message_id: str | None = None
     change_key: str | None = None
+    flagged: bool = False
+    """Whether the message was flagged (starred) when planned: only a message the person
+    picked knowingly may be; one flagged since is protected and left alone."""
 
 
 #: Why a message cannot be acted on (values of :meth:`Connector.verify`'s answer).
@@ -208,6 +214,9 @@ CHANGED = "changed"
 """A message is there but it is not the one the index knew (other size or Message-ID)."""
 RESET = "reset"
 """The folder's identity changed (UIDVALIDITY): every server id of it is meaningless."""
+FLAGGED = "flagged"
+"""The message is flagged (starred) on the server now, and was not when planned: it is
+protected, as flagged messages always are."""
 
 
 @dataclass(slots=True)
@@ -277,6 +286,9 @@ class Connector(ABC):
     kind: ClassVar[str]
     delete_mode: str = "permanent"
     """What :meth:`delete` does; Exchange's connector says "soft" or "hard"."""
+    quota_is_measured: ClassVar[bool] = False
+    """Whether :meth:`quota` is the server's own measurement (IMAP QUOTA), taken before
+    and after each action to say what it did to the quota; not a sum mailclean makes."""
     sizes_are_mime: ClassVar[bool] = True
     """Whether a message's size is the length of its MIME text (IMAP, Maildir); Exchange
     counts stored properties too, so an export cannot compare the two."""

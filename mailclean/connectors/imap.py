@@ -17,20 +17,21 @@ import re
 import signal
 import socket
 import ssl
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 
 import imapclient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.imap_utf7 import decode as decode_utf7
 
 from mailclean import mime
 from mailclean.connectors import imapwire
 from mailclean.connectors.base import (
     CHANGED,
+    FLAGGED,
     RESET,
     VANISHED,
     AuthenticationError,
@@ -56,6 +57,9 @@ from mailclean.connectors.base import (
 )
 from mailclean.connectors.headers import meta_from_headers
 from mailclean.i18n import _, ngettext
+from mailclean.retry import DEFAULT_TIMEOUT
+
+log = logging.getLogger(__name__)
 
 # A UID SEARCH of a large folder, or a FLAGS fetch, comes back as one very long line;
 # imaplib refuses lines over _MAXLINE (1 MB by default).
@@ -80,12 +84,30 @@ PARALLEL_FROM = 2_000
 #: Messages per FETCH (RFC822.SIZE) when a folder's size is summed by hand.
 SIZE_CHUNK = 20_000
 _RFC822_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_UID_ITEM = re.compile(rb"UID (\d+)")
 #: UIDs per identity-check FETCH, and per MOVE/COPY/STORE/EXPUNGE command. Sequence sets
 #: compress ranges, so the command line stays under the server's limit either way.
 VERIFY_CHUNK = 5_000
 ACTION_CHUNK = 2_000
 #: Bytes of whole messages asked for in one FETCH when exporting.
 FETCH_BYTES = 8_000_000
+
+class Refused(ConnectorError):
+    """The server answered NO or BAD to a command; ``code`` is the response code
+    (RFC 5530: ``EXPUNGEISSUED``, ``OVERQUOTA``...) when it gave one."""
+
+    def __init__(self, host: str, command: str, typ: str, data: object) -> None:
+        self.typ = typ
+        self.command = command
+        text = _text(data)
+        m = _RESPONSE_CODE.match(text)
+        self.code = m[1].upper() if m else None
+        self.detail = text
+        super().__init__(
+            _("{host} refused {command}: {reason}").format(
+                host=host, command=command, reason=_short(m[2] if m and m[2] else text))
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ImapSettings:
@@ -99,10 +121,14 @@ class ImapSettings:
     """"ssl" (implicit TLS, port 993), "starttls" (port 143) or "none"."""
     insecure_tls: bool = False
     cafile: str | None = None
-    timeout: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds one read may wait for the server before the connection counts as dead."""
     authzid: str | None = None
     """Log in as ``user`` on behalf of this mailbox with SASL PLAIN's authorization identity
     (RFC 4616): how an administrator reaches other mailboxes on Cyrus, Zimbra or Dovecot."""
+    password_source: str | None = None
+    """Where the password came from, in words ("the environment variable MAIL_PW"), named
+    when the server refuses it (the password itself never is)."""
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
     """A TLS context to share between connections instead of one built per connection
     (building one loads the system's CA certificates: about 20 ms of CPU)."""
@@ -112,6 +138,7 @@ class ImapConnector(Connector):
     """A mailbox on an IMAP server."""
 
     kind = "imap"
+    quota_is_measured = True
 
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
@@ -121,6 +148,8 @@ class ImapConnector(Connector):
         self._selected: str | None = None
         """The folder selected read-write for actions (sync selects read-only)."""
         self._validity: int | None = None
+        self._chunk = FETCH_CHUNK
+        """Messages per FETCH now: smaller after a cut answer, back up after good ones."""
 
     # -- session ----------------------------------------------------------------------
 
@@ -130,9 +159,43 @@ class ImapConnector(Connector):
         return "X-GM-EXT-1" in self.capabilities
 
     def connect(self) -> None:
-        """Connect, secure and log in; enable CONDSTORE/QRESYNC where advertised."""
+        """Connect, secure and log in; enable CONDSTORE/QRESYNC where advertised.
+
+        Raises ConnectionFailed (retryable: unreachable, cut, silent) or its TLSError
+        subclass, and AuthenticationError only when the server itself refused the login.
+        """
         s = self.settings
-        where = f"{s.host}:{s.port or (993 if s.security == 'ssl' else 143)}"
+        client = self._open_session()
+        try:
+            self._login(client)
+        except BaseException:
+            _safe_logout(client)
+            raise
+        # imapclient sends every protocol line through logging (imaplib's debug level 5):
+        # a microsecond a line, a tenth of a large action's time. Kept when that log is on.
+        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+            client._imap.debug = 0
+        self.client = client
+        with self._errors():
+            self.capabilities = frozenset(
+                c.decode().upper() if isinstance(c, bytes) else str(c).upper()
+                for c in client.capabilities()
+            )
+            if "QRESYNC" in self.capabilities:
+                client.enable("QRESYNC")
+            elif "CONDSTORE" in self.capabilities:
+                client.enable("CONDSTORE")
+        log.debug("connected to %s as %s", s.host, s.user)
+
+    @property
+    def _where(self) -> str:
+        s = self.settings
+        return f"{s.host}:{s.port or (993 if s.security == 'ssl' else 143)}"
+
+    def _open_session(self) -> imapclient.IMAPClient:
+        """The TCP (and TLS) connection, up to the server's greeting."""
+        s = self.settings
+        where = self._where
         try:
             context = self._ssl_context()
             if s.security == "ssl":
@@ -153,54 +216,66 @@ class ImapConnector(Connector):
                 ).format(where=where, reason=exc.verify_message)
             ) from exc
         except ssl.SSLError as exc:
-            raise TLSError(
-                _("TLS with {where} failed: {reason}").format(where=where, reason=exc.reason or exc)
-            ) from exc
+            raise TLSError(_tls_words(where, exc, s.security)) from exc
         except socket.gaierror as exc:
             raise ConnectionFailed(
                 _("cannot find the server {host}: {reason}").format(
                     host=s.host, reason=exc.strerror
                 )
             ) from exc
-        except TimeoutError as exc:
-            raise ConnectionFailed(_("{where} did not answer in time").format(where=where)) from exc
-        except OSError as exc:
+        except (IMAPClientError, OSError, EOFError) as exc:
+            log.debug("connecting to %s failed: %r", where, exc)
             raise ConnectionFailed(
-                _("cannot connect to {where}: {reason}").format(
-                    where=where, reason=exc.strerror or exc
-                )
+                _("cannot connect to {where}: {reason}").format(where=where, reason=_why(exc))
+            ) from exc
+        return client
+
+    def _login(self, client: imapclient.IMAPClient) -> None:
+        """LOGIN, or AUTHENTICATE PLAIN (RFC 4616) for an authorization identity or a
+        password that is not ASCII (LOGIN's strings are ASCII; PLAIN carries UTF-8)."""
+        s = self.settings
+        imap = client._imap
+        ascii_only = (s.user + s.password).isascii()
+        offered = {c.upper() for c in (imap.capabilities or ())}
+        try:
+            if s.authzid or not ascii_only:
+                if not ascii_only and "AUTH=PLAIN" not in offered and not s.authzid:
+                    raise AuthenticationError(
+                        _(
+                            "{where} accepts only passwords written with plain ASCII "
+                            "characters (it does not offer AUTHENTICATE PLAIN, which carries "
+                            "accents and other characters): the password or user name of "
+                            "{user} has characters it cannot receive"
+                        ).format(where=self._where, user=s.user)
+                    )
+                text = f"{s.authzid or ''}\0{s.user}\0{s.password}"
+                imap.authenticate("PLAIN", lambda _challenge: text.encode("utf-8"))
+            else:
+                imap.login(s.user, s.password)
+        except IMAPClientAbortError as exc:
+            raise ConnectionFailed(
+                _("{where}: the connection was lost while logging in: {reason}").format(
+                    where=self._where, reason=_why(exc))
             ) from exc
         except IMAPClientError as exc:
-            raise ConnectionFailed(f"{where}: {_text(exc)}") from exc
-        try:
-            if s.authzid:
-                client.plain_login(s.user, s.password, s.authzid)
-            else:
-                client.login(s.user, s.password)
-        except LoginError as exc:
-            _safe_logout(client)
-            raise AuthenticationError(
-                _("{where} refused the login of {user}: {reason}").format(
-                    where=where, user=s.user, reason=_text(exc)
-                )
+            code, words = _login_refusal(exc)
+            message = _("{where} refused the login of {user}: {reason}").format(
+                where=self._where, user=s.user, reason=words)
+            if s.password_source and code in (None, "AUTHENTICATIONFAILED"):
+                message += " " + _("(the password came from {source}; check it there)").format(
+                    source=s.password_source)
+            error = AuthenticationError(message)
+            error.code = code
+            if code in ("UNAVAILABLE", "INUSE"):
+                # The server is busy or down for a moment: trying again may work.
+                raise ConnectionFailed(str(error)) from exc
+            raise error from exc
+        except (OSError, EOFError) as exc:
+            raise ConnectionFailed(
+                _("{where}: the connection was lost while logging in: {reason}").format(
+                    where=self._where, reason=_why(exc))
             ) from exc
-        except (IMAPClientError, OSError) as exc:
-            _safe_logout(client)
-            raise ConnectionFailed(f"{where}: login failed: {_text(exc)}") from exc
-        # imapclient sends every protocol line through logging (imaplib's debug level 5):
-        # a microsecond a line, a tenth of a large action's time. Kept when that log is on.
-        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
-            client._imap.debug = 0
-        self.client = client
-        self.capabilities = frozenset(
-            c.decode().upper() if isinstance(c, bytes) else str(c).upper()
-            for c in client.capabilities()
-        )
-        with self._errors():
-            if "QRESYNC" in self.capabilities:
-                client.enable("QRESYNC")
-            elif "CONDSTORE" in self.capabilities:
-                client.enable("CONDSTORE")
+        client._cached_capabilities = None  # the server may announce more once logged in
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self.settings.ssl_context is not None:
@@ -285,7 +360,7 @@ class ImapConnector(Connector):
             "LIST", '""', '"*"', "RETURN", f"(STATUS ({' '.join(items)}))"
         )
         if typ != "OK":
-            raise ConnectorError(f"LIST failed: {_text(data)}")
+            raise Refused(self.settings.host, "LIST", typ, data)
         typ, data = imap._untagged_response(typ, data, "LIST")
         listed = self._c._proc_folder_list(data)
         statuses: dict[str, dict[bytes, int]] = {}
@@ -317,7 +392,7 @@ class ImapConnector(Connector):
                 tag = imap._command("FETCH", f"{start}:{end}", "(RFC822.SIZE)")
                 typ, data = imap._command_complete("FETCH", tag)
                 if typ != "OK":
-                    raise ConnectorError(f"FETCH failed: {_text(data)}")
+                    raise Refused(self.settings.host, "FETCH", typ, data)
                 _typ, data = imap._untagged_response(typ, data, "FETCH")
                 # A regular expression rather than the parser: only one number per line
                 # matters, and a large folder sends hundreds of thousands of lines.
@@ -379,7 +454,7 @@ class ImapConnector(Connector):
         if state.cursor > 0:
             yield from self._sync_known(state, known_ids, condstore)
 
-        new_uids = [u for u in self._search_uids(f"{state.cursor + 1}:*") if u > state.cursor]
+        new_uids = self._list_uids(state.cursor + 1)
         for chunk, messages in self._fetch_new(new_uids):
             state = replace(state, cursor=max(state.cursor, chunk[-1]))
             yield MessagesAdded(messages, state)
@@ -389,8 +464,11 @@ class ImapConnector(Connector):
             uidnext=start_uidnext,
             highestmodseq=start_modseq if condstore else None,
         )
-        yield FolderSynced(state, exists if folder.messages is None else folder.messages,
-                           folder.bytes)
+        # The server's own count, read again now that the folder is indexed: the sync
+        # compares it with what was stored, so that a server reading a command otherwise
+        # than we do is noticed instead of leaving a silently wrong index.
+        after = int(self._select(folder.path).get(b"EXISTS", exists))
+        yield FolderSynced(state, after, folder.bytes if after == folder.messages else None)
 
     def _sync_known(
         self, state: FolderState, known_ids: Callable[[], set[str]], condstore: bool
@@ -414,7 +492,7 @@ class ImapConnector(Connector):
                 "FETCH", known_range, "(UID FLAGS)", f"(CHANGEDSINCE {state.highestmodseq})"
             )
             flags = _flags(data)
-            present = {str(u) for u in self._search_uids(known_range)}
+            present = {str(u) for u in self._list_uids(1, state.cursor)}
         else:
             data = self._uid_command("FETCH", known_range, "(UID FLAGS)")
             flags = _flags(data)
@@ -440,46 +518,94 @@ class ImapConnector(Connector):
         return sel
 
     def _uid_command(self, *args: str) -> list:
-        """Send ``UID <args>``, return its untagged data (named after the command)."""
+        """Send ``UID <args>``, return its untagged data (named after the command).
+        Raises :class:`Refused` when the server answers NO or BAD."""
         imap = self._c._imap
         name = args[0]
         imap.untagged_responses.pop(name, None)
         tag = imap._command("UID", *args)
         typ, data = imap._command_complete(name, tag)
         if typ != "OK":
-            raise ConnectorError(f"UID {name} failed: {_text(data)}")
+            raise Refused(self.settings.host, f"UID {name}", typ, data)
         typ, data = imap._untagged_response(typ, data, name)
         return [d for d in data if d is not None]
 
-    def _search_uids(self, uid_range: str) -> list[int]:
-        """Sorted UIDs present in ``uid_range`` (ESEARCH keeps the reply compact)."""
+    def _list_uids(self, low: int, high: int | None = None) -> list[int]:
+        """Sorted UIDs of the selected folder from ``low`` (to ``high``, or the end).
+
+        Only commands whose meaning no server disputes: ESEARCH's ``UID SEARCH RETURN
+        (ALL) UID low:high`` where advertised, else ``UID FETCH low:high (UID)`` over a
+        range (one server reads the set of ``UID SEARCH UID`` as message numbers). A range
+        ending in ``*`` always holds the last message, so UIDs below ``low`` are dropped.
+        """
+        span = f"{low}:{high if high is not None else '*'}"
         if "ESEARCH" in self.capabilities:
-            data = self._uid_command("SEARCH", "RETURN", "(ALL)", "UID", uid_range)
+            data = self._uid_command("SEARCH", "RETURN", "(ALL)", "UID", span)
             uids = imapwire.parse_esearch(self._c._imap.untagged_responses.pop("ESEARCH", []))
             uids += imapwire.parse_esearch(data)
         else:
-            uids = imapwire.parse_search(self._uid_command("SEARCH", "UID", uid_range))
-        return sorted(set(uids))
+            uids = [int(u) for d in self._uid_command("FETCH", span, "(UID)")
+                    if isinstance(d, bytes) for u in _UID_ITEM.findall(d)]
+        return sorted({u for u in uids if u >= low and (high is None or u <= high)})
+
+    def _present(self, uids: list[int]) -> set[int]:
+        """Which of ``uids`` the selected folder holds now (read over their range)."""
+        if not uids:
+            return set()
+        wanted = set(uids)
+        return {u for u in self._list_uids(min(uids), max(uids)) if u in wanted}
+
+    def _fetch_uids(self, uids: list[int], items: str) -> list:
+        """``UID FETCH`` of exactly ``uids``: the untagged data.
+
+        A server that answers BAD when a listed UID no longer exists (GNU Mailutils) fails
+        the whole command for one expunged message: the set is then split in two and each
+        half asked again, down to the single UIDs that are gone, which are left out.
+        """
+        if not uids:
+            return []
+        try:
+            return self._uid_command("FETCH", imapwire.sequence_set(uids), items)
+        except Refused as exc:
+            if exc.typ != "BAD":
+                raise
+            if len(uids) == 1:
+                log.debug("UID FETCH %s answered BAD (gone?): %s", uids[0], exc)
+                return []
+        half = len(uids) // 2
+        return self._fetch_uids(uids[:half], items) + self._fetch_uids(uids[half:], items)
 
     def _fetch_raw(self, uids: list[int]) -> list:
-        return self._uid_command("FETCH", imapwire.sequence_set(uids), FETCH_ITEMS)
+        return self._fetch_uids(uids, FETCH_ITEMS)
 
     def _fetch_new(self, uids: list[int]) -> Iterator[tuple[list[int], list[MessageMeta]]]:
         """(chunk, its messages) in UID order; large folders are parsed by worker processes
-        while the next chunk is read and the previous one stored."""
-        chunks = list(imapwire.chunk_uids(uids, FETCH_CHUNK))
+        while the next chunk is read and the previous one stored.
+
+        Chunks adapt to the link: a chunk whose answer is cut halves the next attempt's
+        chunks (the connection is re-made by the caller), each complete one doubles them
+        again up to FETCH_CHUNK, so a link that drops every few hundred kilobytes still
+        moves forward.
+        """
         # Once the workers run (a large folder came first), any folder of two chunks or
         # more gains from them.
-        big = len(uids) >= PARALLEL_FROM or (self._pool is not None and len(chunks) > 1)
+        big = len(uids) >= PARALLEL_FROM or (self._pool is not None and len(uids) > FETCH_CHUNK)
         pool = self._workers() if big else None
-        if pool is None:
-            for chunk in chunks:
-                yield chunk, messages_from_fetch(self._fetch_raw(chunk), chunk)
-            return
         pending: deque[tuple[list[int], list, Future]] = deque()
-        ahead = (pool._max_workers or 1) + 1
-        for chunk in chunks:
-            data = self._fetch_raw(chunk)
+        ahead = ((pool._max_workers or 1) + 1) if pool is not None else 0
+        start = 0
+        while start < len(uids):
+            chunk = uids[start : start + self._chunk]
+            try:
+                data = self._fetch_raw(chunk)
+            except (IMAPClientAbortError, OSError, EOFError):
+                self._chunk = max(1, len(chunk) // 2)
+                raise
+            self._chunk = min(FETCH_CHUNK, self._chunk * 2)
+            start += len(chunk)
+            if pool is None:
+                yield chunk, messages_from_fetch(data, chunk)
+                continue
             try:
                 future = pool.submit(messages_from_fetch, data, chunk)
             except BrokenProcessPool:
@@ -532,82 +658,124 @@ class ImapConnector(Connector):
     def next_id(self, folder: str) -> str | None:
         """UIDNEXT of ``folder``: copies we make from now on get UIDs at or above it."""
         with self._errors():
-            st = self._c.folder_status(folder, ["UIDNEXT"])
-        value = st.get(b"UIDNEXT")
+            return self._uidnext(folder)
+
+    def _uidnext(self, folder: str) -> str | None:
+        value = self._c.folder_status(folder, ["UIDNEXT"]).get(b"UIDNEXT")
         return str(value) if value is not None else None
 
     def verify(self, folder: str, validity: int | None, refs: list[ItemRef]) -> dict[str, str]:
-        """Same UIDVALIDITY, and for each UID the same RFC822.SIZE and Message-ID."""
+        """Same UIDVALIDITY, and for each UID the same RFC822.SIZE and Message-ID; not
+        flagged since the plan (flags come in the same FETCH as the identity)."""
         with self._errors():
             current = self._open(folder)
             if validity is not None and current != validity:
                 return {r.server_id: RESET for r in refs}
-            found: dict[int, tuple[int, str | None]] = {}
+            found: dict[int, tuple[int, str | None, bool]] = {}
             uids = sorted({int(r.server_id) for r in refs})
             for chunk in imapwire.chunk_uids(uids, VERIFY_CHUNK):
-                data = self._uid_command(
-                    "FETCH", imapwire.sequence_set(chunk),
-                    "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
-                )
-                fast = _identities_fast(data)
-                if fast is not None:
-                    found.update(fast)
-                    continue
-                for item in imapwire.parse_fetch(data):
-                    uid, size = item.get(b"UID"), item.get(b"RFC822.SIZE")
-                    if not isinstance(uid, int) or not isinstance(size, int):
-                        continue  # an unsolicited flag update, not our answer
-                    header = next(
-                        (v for k, v in item.items() if k.startswith(b"BODY[HEADER")), b""
-                    )
-                    headers = mime.parse_header_block(header if isinstance(header, bytes) else b"")
-                    found[uid] = (size, mime.normalize_message_id(headers.get("message-id")))
+                found.update(_identities(self._fetch_uids(chunk, IDENTITY_ITEMS)))
         problems: dict[str, str] = {}
         for r in refs:
             got = found.get(int(r.server_id))
             if got is None:
                 problems[r.server_id] = VANISHED
-            elif got != (r.size, r.message_id):
+            elif got[:2] != (r.size, r.message_id):
                 problems[r.server_id] = CHANGED
+            elif got[2] and not r.flagged:
+                problems[r.server_id] = FLAGGED
         return problems
 
     def move(self, folder: str, refs: list[ItemRef], target: str) -> MoveResult:
         """``UID MOVE`` where the server has it; else COPY, then ``\\Deleted`` and
         ``UID EXPUNGE`` of exactly those UIDs (or a plain EXPUNGE only when nothing else
-        in the folder is marked deleted)."""
+        in the folder is marked deleted).
+
+        Messages another client expunged meanwhile (``NO [EXPUNGEISSUED]``) are left out
+        and the rest moved; what the answer does not account for is for the caller to
+        settle (the moved result lacks it).
+        """
         uids = sorted(int(r.server_id) for r in refs)
         with self._errors():
             self._open(folder)
             if "MOVE" not in self.capabilities:
                 self._check_expunge_safe(folder, uids)
+            reported = "UIDPLUS" in self.capabilities
+            floor = None if reported else self._uidnext(target)
             mapping: dict[int, int] = {}
             target_validity: int | None = None
             for chunk in imapwire.chunk_uids(uids, ACTION_CHUNK):
-                uid_set = imapwire.sequence_set(chunk)
-                self._c._imap.untagged_responses.pop("COPYUID", None)
-                if "MOVE" in self.capabilities:
-                    self._uid_simple("MOVE", uid_set, self._c._normalise_folder(target))
-                else:
-                    self._uid_simple("COPY", uid_set, self._c._normalise_folder(target))
-                copied = self._c._imap.untagged_responses.pop("COPYUID", [])
-                for code in copied:
-                    validity, pairs = _copyuid(code)
-                    target_validity = validity or target_validity
-                    mapping.update(pairs)
-                if "MOVE" not in self.capabilities:
-                    self._expunge(folder, chunk)
-            if "UIDPLUS" in self.capabilities and mapping:
+                validity, pairs, sent = self._move_chunk(folder, chunk, target)
+                target_validity = validity or target_validity
+                mapping.update(pairs)
+                if "MOVE" not in self.capabilities and sent:
+                    self._expunge(folder, sent)
+            if reported and mapping:
                 moved: dict[str, str | None] = {str(s): str(d) for s, d in mapping.items()}
             else:
-                # The server does not say where each message went: what left the folder
-                # is what moved (the target ids are found later by Message-ID if needed).
-                present = set(self._search_uids(imapwire.sequence_set(uids)))
-                moved = {str(u): None for u in uids if u not in present}
-                for s, d in mapping.items():
-                    if str(s) in moved:
-                        moved[str(s)] = str(d)
-        floor = str(max(mapping.values()) + 1) if mapping else None
-        return MoveResult(moved, target_validity, floor)
+                moved = self._moved_unreported(folder, refs, uids, target, floor)
+        after = str(max(mapping.values()) + 1) if mapping else None
+        return MoveResult(moved, target_validity, after)
+
+    def _moved_unreported(
+        self, folder: str, refs: list[ItemRef], uids: list[int], target: str, floor: str | None
+    ) -> dict[str, str | None]:
+        """What a move the server did not report (no UIDPLUS) did: what left the folder
+        *and* arrived in the target, found there by Message-ID and size above the floor
+        taken before the command. A message another client expunged meanwhile also left
+        the folder, but arrived nowhere: it is not counted as moved."""
+        present = self._present(uids)
+        gone = [r for r in refs if int(r.server_id) not in present]
+        found = self._locate(target, gone, floor)
+        self._open(folder)
+        # A message without a Message-ID cannot be recognised in the target: the command
+        # that took it out of the folder is what moved it.
+        return {r.server_id: found.get(r.server_id) for r in gone
+                if r.server_id in found or not r.message_id}
+
+    def _move_chunk(
+        self, folder: str, chunk: list[int], target: str
+    ) -> tuple[int | None, dict[int, int], list[int]]:
+        """MOVE (or COPY) one chunk: (target validity, COPYUID pairs, UIDs the command
+        that succeeded named)."""
+        command = "MOVE" if "MOVE" in self.capabilities else "COPY"
+        mailbox = self._c._normalise_folder(target)
+        validity: int | None = None
+        mapping: dict[int, int] = {}
+        sent = chunk
+        for attempt in range(2):
+            self._c._imap.untagged_responses.pop("COPYUID", None)
+            try:
+                self._uid_simple(command, imapwire.sequence_set(sent), mailbox)
+            except Refused as exc:
+                if exc.code != "EXPUNGEISSUED" or attempt:
+                    raise
+                # Another client expunged some of these since we looked. A refused COPY
+                # copied nothing (RFC 3501); a MOVE may have moved part: keep what it
+                # reports, and send again what is still here.
+                v, pairs = self._copied()
+                validity, sent = v or validity, []
+                mapping.update(pairs)
+                here = self._present(chunk)
+                sent = [u for u in chunk if u in here and u not in mapping]
+                if not sent:
+                    break
+                continue
+            v, pairs = self._copied()
+            validity = v or validity
+            mapping.update(pairs)
+            break
+        return validity, mapping, sent
+
+    def _copied(self) -> tuple[int | None, dict[int, int]]:
+        """The COPYUID codes of the last command: target validity, source -> target UID."""
+        validity: int | None = None
+        mapping: dict[int, int] = {}
+        for code in self._c._imap.untagged_responses.pop("COPYUID", []):
+            v, pairs = _copyuid(code)
+            validity = v or validity
+            mapping.update(pairs)
+        return validity, mapping
 
     def delete(self, folder: str, refs: list[ItemRef]) -> list[str]:
         """``\\Deleted`` then ``UID EXPUNGE`` of exactly ``refs``; the UIDs gone."""
@@ -617,7 +785,7 @@ class ImapConnector(Connector):
             self._check_expunge_safe(folder, uids)
             for chunk in imapwire.chunk_uids(uids, ACTION_CHUNK):
                 self._expunge(folder, chunk)
-            present = set(self._search_uids(imapwire.sequence_set(uids)))
+            present = self._present(uids)
         return [str(u) for u in uids if u not in present]
 
     def _expunge(self, folder: str, uids: list[int]) -> None:
@@ -668,14 +836,15 @@ class ImapConnector(Connector):
         return sorted(set(imapwire.parse_search(self._uid_command("SEARCH", *criteria))))
 
     def _uid_simple(self, *args: str) -> None:
-        """``UID <args>`` whose untagged answers (EXPUNGE, FETCH...) are not needed."""
+        """``UID <args>`` whose untagged answers (EXPUNGE, FETCH...) are not needed.
+        Raises :class:`Refused` when the server answers NO or BAD."""
         imap = self._c._imap
         tag = imap._command("UID", *args)
         typ, data = imap._command_complete(args[0], tag)
         for name in ("FETCH", "EXPUNGE", "VANISHED"):
             imap.untagged_responses.pop(name, None)
         if typ != "OK":
-            raise ConnectorError(f"UID {args[0]} failed: {_text(data)}")
+            raise Refused(self.settings.host, f"UID {args[0]}", typ, data)
 
     def fetch(self, folder: str, refs: list[ItemRef]) -> Iterator[tuple[str, bytes]]:
         """Whole messages, ``BODY.PEEK[]`` (nothing is marked seen), a few MB per command."""
@@ -704,38 +873,35 @@ class ImapConnector(Connector):
                 yield str(uid), bodies[uid]
 
     def locate(self, folder: str, refs: list[ItemRef], floor: str | None) -> dict[str, str]:
-        """Search ``folder`` by Message-ID (UIDs from ``floor``), match on size too."""
-        found: dict[str, str] = {}
-        taken: set[int] = set()
-        with self._errors():
-            self._open(folder)
-            uid_range = f"{int(floor)}:*" if floor else "1:*"
-            for r in refs:
-                if not r.message_id:
-                    continue
-                candidates = self._search_uids_criteria(
-                    "UID", uid_range, "HEADER", "MESSAGE-ID", _quote(r.message_id)
-                )
-                candidates = [u for u in candidates if u not in taken]
-                if floor:
-                    candidates = [u for u in candidates if u >= int(floor)]
-                if not candidates:
-                    continue
-                sizes = self._sizes(candidates)
-                match = next((u for u in candidates if sizes.get(u) == r.size), None)
-                if match is not None:
-                    taken.add(match)
-                    found[r.server_id] = str(match)
-        return found
+        """Find each ref in ``folder`` by Message-ID and size among UIDs from ``floor``.
 
-    def _sizes(self, uids: list[int]) -> dict[int, int]:
-        data = self._uid_command("FETCH", imapwire.sequence_set(uids), "(UID RFC822.SIZE)")
-        out: dict[int, int] = {}
-        for item in imapwire.parse_fetch(data):
-            uid, size = item.get(b"UID"), item.get(b"RFC822.SIZE")
-            if isinstance(uid, int) and isinstance(size, int):
-                out[uid] = size
-        return out
+        The folder's identities are read (``UID FETCH floor:*``) and matched here: a
+        Message-ID is never sent to the server, so none can be too long for its command
+        line, hold bytes it cannot take, or be read differently by it.
+        """
+        with self._errors():
+            return self._locate(folder, refs, floor)
+
+    def _locate(self, folder: str, refs: list[ItemRef], floor: str | None) -> dict[str, str]:
+        wanted = [r for r in refs if r.message_id]
+        if not wanted:
+            return {}
+        low = int(floor) if floor and floor.isdigit() else 1
+        self._open(folder)
+        uids = self._list_uids(low)
+        found_ids: dict[int, tuple[int, str | None, bool]] = {}
+        for chunk in imapwire.chunk_uids(uids, VERIFY_CHUNK):
+            found_ids.update(_identities(self._fetch_uids(chunk, IDENTITY_ITEMS)))
+        by_identity: dict[tuple[int, str | None], list[int]] = defaultdict(list)
+        for uid in sorted(found_ids):
+            size, msgid, _flagged = found_ids[uid]
+            by_identity[(size, msgid)].append(uid)
+        found: dict[str, str] = {}
+        for r in wanted:
+            pool = by_identity.get((r.size, r.message_id))
+            if pool:
+                found[r.server_id] = str(pool.pop(0))
+        return found
 
     def create_folder(self, path: str) -> None:
         """CREATE ``path`` (and subscribe to it, so mail programs show it)."""
@@ -827,8 +993,13 @@ def _text(value: object) -> str:
 
 
 _IDENTITY = re.compile(
-    rb"\(UID (\d+) RFC822\.SIZE (\d+) BODY\[HEADER\.FIELDS \(\"?MESSAGE-ID\"?\)\] \{\d+\}$", re.I
+    rb"\(UID (\d+) RFC822\.SIZE (\d+)(?: FLAGS \(([^()]*)\))?"
+    rb" BODY\[HEADER\.FIELDS \(\"?MESSAGE-ID\"?\)\] \{\d+\}$",
+    re.I,
 )
+#: What the identity check asks of each message: its identity, and its flags in the same
+#: answer, so a message flagged since the plan is seen before it is acted on.
+IDENTITY_ITEMS = "(UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
 
 
 #: A Message-ID header of one line holding one bracketed ASCII id, nothing else.
@@ -837,25 +1008,46 @@ _SIMPLE_MESSAGE_ID = re.compile(
 )
 
 
-def _identities_fast(data: list) -> dict[int, tuple[int, str | None]] | None:
-    """The answer to the identity FETCH in the item order Dovecot and most servers use,
-    read without the general parser; None when the answer has another shape."""
-    out: dict[int, tuple[int, str | None]] = {}
+def _identities_fast(data: list) -> dict[int, tuple[int, str | None, bool]] | None:
+    """The answer to the identity FETCH, ``{uid: (size, Message-ID, flagged)}``, in the item
+    order Dovecot and most servers use, read without the general parser; None when the
+    answer has another shape."""
+    out: dict[int, tuple[int, str | None, bool]] = {}
     for chunk in data:
         if isinstance(chunk, tuple):
             m = _IDENTITY.search(chunk[0])
             if m is None:
                 return None
+            flagged = m[3] is not None and b"\\flagged" in m[3].lower()
             simple = _SIMPLE_MESSAGE_ID.match(chunk[1])
             if simple is not None:
                 # What normalize_message_id gives for the common one-line "<id>" header.
-                out[int(m[1])] = (int(m[2]), simple[1].decode("ascii"))
+                out[int(m[1])] = (int(m[2]), simple[1].decode("ascii"), flagged)
                 continue
             headers = mime.parse_header_block(chunk[1])
-            out[int(m[1])] = (int(m[2]), mime.normalize_message_id(headers.get("message-id")))
+            msgid = mime.normalize_message_id(headers.get("message-id"))
+            out[int(m[1])] = (int(m[2]), msgid, flagged)
         elif chunk.strip() != b")":
             return None  # an unsolicited update, or an answer without a literal
     return out
+
+
+def _identities(data: list) -> dict[int, tuple[int, str | None, bool]]:
+    """The answer to the identity FETCH, whatever its shape."""
+    fast = _identities_fast(data)
+    if fast is not None:
+        return fast
+    found: dict[int, tuple[int, str | None, bool]] = {}
+    for item in imapwire.parse_fetch(data):
+        uid, size = item.get(b"UID"), item.get(b"RFC822.SIZE")
+        if not isinstance(uid, int) or not isinstance(size, int):
+            continue  # an unsolicited flag update, not our answer
+        header = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), b"")
+        headers = mime.parse_header_block(header if isinstance(header, bytes) else b"")
+        flags = {f.lower() for f in item.get(b"FLAGS") or [] if isinstance(f, bytes)}
+        found[uid] = (size, mime.normalize_message_id(headers.get("message-id")),
+                      b"\\flagged" in flags)
+    return found
 
 
 def _copyuid(code: bytes | tuple) -> tuple[int | None, dict[int, int]]:
@@ -872,10 +1064,6 @@ def _copyuid(code: bytes | tuple) -> tuple[int | None, dict[int, int]]:
     return int(words[0]), dict(zip(sources, targets, strict=True))
 
 
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _safe_logout(client: imapclient.IMAPClient) -> None:
     try:
         client.logout()
@@ -885,7 +1073,8 @@ def _safe_logout(client: imapclient.IMAPClient) -> None:
 
 
 class _ErrorMapper:
-    """Turns socket and protocol failures into ConnectorError subclasses with plain words."""
+    """Turns socket and protocol failures into ConnectorError subclasses with plain words:
+    what the user reads never holds protocol bytes (they go to the debug log)."""
 
     def __init__(self, host: str) -> None:
         self.host = host
@@ -897,10 +1086,103 @@ class _ErrorMapper:
         if exc is None or isinstance(exc, ConnectorError | GeneratorExit):
             return
         if isinstance(exc, IMAPClientAbortError | OSError | EOFError):
+            log.debug("connection to %s lost: %r", self.host, exc)
             raise ConnectionFailed(
                 _("the connection to {host} was lost: {reason}").format(
-                    host=self.host, reason=_text(exc) or type(exc).__name__
+                    host=self.host, reason=_why(exc)
                 )
             ) from exc
         if isinstance(exc, IMAPClientError):
-            raise ConnectorError(f"{self.host}: {_text(exc)}") from exc
+            log.debug("%s answered an error: %r", self.host, exc)
+            raise ConnectorError(
+                _("{host} refused a command: {reason}").format(
+                    host=self.host, reason=_server_words(exc)
+                )
+            ) from exc
+
+
+def _why(exc: BaseException) -> str:
+    """Why a connection failed, in words (never the bytes the server sent)."""
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return _("the server stopped answering")
+    if isinstance(exc, ConnectionRefusedError):
+        return _("the server refused the connection (is the port right?)")
+    if isinstance(exc, ConnectionResetError):
+        return _("the connection was reset")
+    if isinstance(exc, BrokenPipeError | EOFError):
+        return _("the server closed the connection")
+    if isinstance(exc, ssl.SSLError):
+        return _("the encrypted (TLS) connection failed")
+    if isinstance(exc, IMAPClientAbortError):
+        text = _text(exc).lower()
+        if "eof" in text or "closed" in text or "bye" in text:
+            return _("the server closed the connection")
+        if "timed out" in text or "timeout" in text:
+            return _("the server stopped answering")
+        return _("the connection broke in the middle of an answer")
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return _("the connection broke")
+
+
+#: RFC 5530 response codes a refused login may carry, in words.
+_LOGIN_CODES = {
+    "AUTHENTICATIONFAILED": lambda: _("the user name or the password is wrong"),
+    "AUTHORIZATIONFAILED": lambda: _("this login is not allowed to open that mailbox"),
+    "EXPIRED": lambda: _("the password has expired: change it first"),
+    "PRIVACYREQUIRED": lambda: _("the server wants an encrypted connection (--security "
+                                 "ssl or starttls)"),
+    "CONTACTADMIN": lambda: _("the server asks you to contact its administrator"),
+    "UNAVAILABLE": lambda: _("the server cannot log anyone in right now; try again later"),
+    "INUSE": lambda: _("the mailbox is in use by another program; try again later"),
+    "LIMIT": lambda: _("too many connections or attempts; try again later"),
+}
+_RESPONSE_CODE = re.compile(r"^\s*\[([A-Z-]+)[^\]]*\]\s*(.*)$", re.S)
+
+
+def _login_refusal(exc: BaseException) -> tuple[str | None, str]:
+    """(RFC 5530 code, words) of a refused LOGIN or AUTHENTICATE."""
+    text = _text(exc)
+    m = _RESPONSE_CODE.match(text)
+    code = m[1].upper() if m else None
+    if code in _LOGIN_CODES:
+        return code, _LOGIN_CODES[code]()
+    return code, _("the server said “{text}”").format(text=_short(m[2] if m else text))
+
+
+def _server_words(exc: BaseException) -> str:
+    """A refused command's reason as the server put it, shortened, without the
+    protocol's framing (imaplib's "command error: BAD [b'...']")."""
+    text = _text(exc)
+    quoted = _BYTES_REPR.search(text)
+    if quoted:
+        text = quoted[1]
+    m = _RESPONSE_CODE.match(text)
+    return _short(m[2] if m and m[2] else text)
+
+
+_BYTES_REPR = re.compile(r"""\bb['"](.*?)['"]\]?\s*$""", re.S)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.replace("\r", " ").replace("\n", " ").split())
+    if text.startswith(("b'", 'b"')):
+        text = text[2:-1]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _tls_words(where: str, exc: ssl.SSLError, security: str) -> str:
+    """A TLS failure in words, with the likely fix for the usual mistakes."""
+    reason = str(exc.reason or exc)
+    if "WRONG_VERSION_NUMBER" in reason or "record layer failure" in reason.lower():
+        if security == "ssl":
+            return _(
+                "TLS with {where} failed: the server does not speak TLS on this port. Port "
+                "993 is for --security ssl; port 143 is for --security starttls (or none "
+                "on a local test server)"
+            ).format(where=where)
+        return _(
+            "TLS with {where} failed after STARTTLS: the server answered something that is "
+            "not TLS"
+        ).format(where=where)
+    return _("TLS with {where} failed: {reason}").format(where=where, reason=reason)

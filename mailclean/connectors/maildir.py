@@ -23,6 +23,7 @@ from imapclient.imap_utf7 import encode as encode_utf7
 from mailclean import mime
 from mailclean.connectors.base import (
     CHANGED,
+    FLAGGED,
     VANISHED,
     Change,
     Connector,
@@ -152,6 +153,8 @@ class MaildirConnector(Connector):
                 problems[r.server_id] = VANISHED
             elif _identity(entry) != (r.size, r.message_id):
                 problems[r.server_id] = CHANGED
+            elif "F" in entry.flags and not r.flagged:
+                problems[r.server_id] = FLAGGED
         return problems
 
     def move(self, folder: str, refs: list[ItemRef], target: str) -> MoveResult:

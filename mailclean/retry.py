@@ -1,0 +1,75 @@
+"""How long to keep trying a server that fails: attempts with backoff, within a deadline.
+
+A dead server must not hold a person for minutes: every sync and action gives up once
+``deadline`` seconds have passed without progress (a batch stored, a batch acted on),
+whatever the number of attempts left. Progress starts the count again, so a long sync
+over a link that drops now and then goes on as long as it moves forward.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+#: Seconds without progress after which a sync or an action gives up on the server.
+DEFAULT_DEADLINE = 120.0
+#: Seconds a single read may wait for the server before the connection counts as dead.
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass
+class Retrier:
+    """Counts failures since the last progress and decides whether to try again."""
+
+    attempts: int = 4
+    """Reconnections in a row (without progress in between) before giving up."""
+    backoff: float = 1.0
+    """First pause in seconds; each further attempt doubles it."""
+    deadline: float = DEFAULT_DEADLINE
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] | None = None
+    """Seconds, monotonic (``time.monotonic`` unless given)."""
+    failures: int = 0
+    last_progress: float = field(default=0.0)
+    first_failure_at: datetime | None = None
+    """Wall-clock time of the first failure since the last progress: when the server
+    stopped answering, for the message the user reads."""
+
+    def __post_init__(self) -> None:
+        self.last_progress = self._now()
+
+    def _now(self) -> float:
+        return (self.clock or time.monotonic)()
+
+    def progress(self) -> None:
+        """Something was achieved: failures so far no longer count."""
+        self.failures = 0
+        self.first_failure_at = None
+        self.last_progress = self._now()
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (never negative)."""
+        return max(0.0, self.deadline - (self._now() - self.last_progress))
+
+    def again(self) -> float | None:
+        """A failure happened: the pause before the next attempt, or None to give up."""
+        if self.first_failure_at is None:
+            self.first_failure_at = datetime.now().astimezone()
+        self.failures += 1
+        if self.failures > self.attempts:
+            return None
+        delay = self.backoff * 2 ** (self.failures - 1)
+        if delay >= self.remaining():
+            return None
+        return delay
+
+    def wait(self, delay: float) -> None:
+        """Pause before the next attempt."""
+        self.sleep(delay)
+
+    def stopped_at(self) -> str:
+        """"14:02" (local time) of the first failure since the last progress."""
+        at = self.first_failure_at or datetime.now().astimezone()
+        return at.strftime("%H:%M")
