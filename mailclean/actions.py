@@ -20,6 +20,7 @@ The order never changes:
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 import threading
@@ -31,9 +32,11 @@ from concurrent.futures import wait as wait_for
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal, overload
 
 from mailclean import export as exporting
 from mailclean.connectors.base import (
+    FLAGGED,
     RESET,
     VANISHED,
     VIRTUAL_ROLES,
@@ -45,6 +48,7 @@ from mailclean.connectors.base import (
     UnsafeExpunge,
 )
 from mailclean.i18n import _, ngettext, number
+from mailclean.i18n import size as human_size
 from mailclean.index import Index
 from mailclean.index.journal import (
     ABORTED,
@@ -65,12 +69,18 @@ from mailclean.index.journal import (
     JournalItem,
     PlannedItem,
 )
+from mailclean.retry import DEFAULT_DEADLINE, Retrier
 from mailclean.rules import Protection
 
+#: Why an item was skipped: what the config protects covers it (checked again when acting).
+PROTECTED = "protected"
 #: Messages per batch: one command and one journal update each.
 BATCH = 1_000
 #: Identity is checked this many batches ahead, in one command.
 VERIFY_AHEAD = 5
+
+
+log = logging.getLogger(__name__)
 
 
 class ActionError(Exception):
@@ -192,6 +202,17 @@ class Plan:
                 ).format(count=self.outside_trash)
             )
 
+    def changes_since(self, earlier: Plan) -> tuple[int, int]:
+        """(messages of ``earlier`` this plan no longer holds, messages it holds that
+        ``earlier`` did not), each message known by its folder and identity: what changed
+        on the server between a plan shown and the plan carried out."""
+        def key(i: PlannedItem) -> tuple:
+            return (i.folder, i.validity, i.server_id, i.size, i.message_id)
+
+        before = {key(i) for i in earlier.items}
+        now = {key(i) for i in self.items}
+        return len(before - now), len(now - before)
+
     def as_dict(self) -> dict:
         """JSON-ready form."""
         return {
@@ -209,6 +230,20 @@ class Plan:
                 {"folder": f, "messages": n, "bytes": b} for f, (n, b) in self.folders.items()
             ],
         }
+
+
+def changes_words(gone: int, new: int) -> str:
+    """What changed between the plan shown (the dry run) and the one carried out."""
+    parts = []
+    if gone:
+        parts.append(ngettext(
+            "{n} message is gone or changed on the server since the dry run (left alone)",
+            "{n} messages are gone or changed on the server since the dry run (left alone)",
+            gone).format(n=number(gone)))
+    if new:
+        parts.append(ngettext("{n} new one matches", "{n} new ones match", new).format(
+            n=number(new)))
+    return "; ".join(parts) + "."
 
 
 def trash_folder(index: Index, account_id: int) -> str:
@@ -280,14 +315,14 @@ def plan(
         protect = protected_sql
     rows = conn.execute(
         "SELECT m.id, f.path, f.uidvalidity, m.server_id, m.size, m.message_id, m.change_key,"
-        f" {protect}, f.role FROM messages m JOIN folders f ON f.id = m.folder_id"
+        f" {protect}, f.role, m.flagged FROM messages m JOIN folders f ON f.id = m.folder_id"
         f" WHERE {' AND '.join(where)} ORDER BY f.path, m.uid, m.server_id",
         args,
     )
     out = Plan(account, aid, kind, [], [], target=target, permanent=permanent,
                selection=selection)
     folders: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for mid, path, validity, sid, size, msgid, change_key, is_protected, role in rows:
+    for mid, path, validity, sid, size, msgid, change_key, is_protected, role, flagged in rows:
         if role in VIRTUAL_ROLES:
             # A view of messages kept in other folders: acting here acts on those.
             out.in_views += 1
@@ -301,7 +336,8 @@ def plan(
         if kind == "delete" and path != trash:
             out.outside_trash += 1
         out.items.append(
-            PlannedItem(path, validity, sid, size, msgid, change_key, target_folder=target)
+            PlannedItem(path, validity, sid, size, msgid, change_key, target_folder=target,
+                        flagged=bool(flagged))
         )
         out.message_rows.append(mid)
         folders[path][0] += 1
@@ -311,6 +347,7 @@ def plan(
         # A message mailclean itself put in the Trash: the delete completes that trash
         # action, and the freed count must not see the message twice.
         journal = Journal(index)
+        journal.settle_targets(aid)
         in_trash = [i for i in out.items if i.folder == trash]
         validity = known_folders[trash].uidvalidity
         origins = journal.trash_origins(aid, trash, validity, [i.server_id for i in in_trash])
@@ -372,6 +409,70 @@ def _where(aid: int, s: Selection, now: datetime) -> tuple[list[str], list]:
     return where, args
 
 
+# -- what the quota did ---------------------------------------------------------------------
+
+#: Below this many bytes moved, a quota counted in KiB cannot show what a move did.
+_QUOTA_EVIDENCE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaEvidence:
+    """What the server's quota did when mailclean last moved enough mail to the Trash."""
+
+    trash_counts: bool | None
+    """True: the quota did not move (the Trash counts in it, as on most servers); False:
+    it went down by what was moved (Courier: the Trash is not counted); None: never
+    measured (no quota, or nothing moved yet)."""
+    action_id: int | None = None
+
+
+def quota_evidence(index: Index, account_id: int) -> QuotaEvidence:
+    """Read from the journal's quota measurements what a move to the Trash does to this
+    server's quota (the latest clear measurement wins)."""
+    for row in reversed(Journal(index).actions(account_id)):
+        if row.kind != "trash" or row.quota_before is None or row.quota_after is None:
+            continue
+        moved = row.count(DONE)[1]
+        if moved < _QUOTA_EVIDENCE_BYTES:
+            continue
+        ratio = (row.quota_before - row.quota_after) / moved
+        if ratio > 0.5:
+            return QuotaEvidence(False, row.id)
+        if abs(ratio) < 0.1:
+            return QuotaEvidence(True, row.id)
+    return QuotaEvidence(None)
+
+
+def trash_note(evidence: QuotaEvidence) -> str:
+    """What moving to the Trash frees, said from what was measured on this server."""
+    if evidence.trash_counts is False:
+        return _("On this server the quota does not count the Trash (measured by action "
+                 "{id}): moving there lowers the quota at once, and emptying the Trash "
+                 "changes it no further.").format(id=evidence.action_id)
+    if evidence.trash_counts is True:
+        return _("Moving to the Trash frees nothing on the server until the Trash is "
+                 "emptied (measured on this server by action {id}).").format(
+            id=evidence.action_id)
+    return _("Moving to the Trash frees nothing on the server until the Trash is emptied.")
+
+
+def quota_note(action: ActionRow) -> str | None:
+    """What the action did to the server's quota, measured before and after; None where
+    the server has no quota to measure."""
+    if action.quota_before is None or action.quota_after is None:
+        return None
+    change = action.quota_after - action.quota_before
+    if change == 0:
+        return _("The server's quota did not change ({used} used).").format(
+            used=human_size(action.quota_after))
+    if change < 0:
+        return _("The server's quota went down by {size} ({used} used now).").format(
+            size=human_size(-change), used=human_size(action.quota_after))
+    return _("The server's quota went up by {size} ({used} used now): other mail arrived "
+             "meanwhile, or the server counts the Trash differently.").format(
+        size=human_size(change), used=human_size(action.quota_after))
+
+
 # -- progress, outcome ------------------------------------------------------------------------
 
 
@@ -425,6 +526,8 @@ class _Runner:
         retries: int = 3,
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        protection: Protection | None = None,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         self.index = index
         self.journal = Journal(index)
@@ -439,6 +542,11 @@ class _Runner:
         self.retries = retries
         self.backoff = backoff
         self.sleep = sleep
+        self.protection = protection
+        """What the config protects, checked again on every path that acts (a resume
+        included): None where it does not apply (an undo)."""
+        self.retrier = Retrier(attempts=retries, backoff=backoff, deadline=deadline,
+                               sleep=sleep)
         self.skipped: list[tuple[str, str, str]] = []
         self._folder_ids: dict[str, int | None] = {}
         self._targets: set[str] = set()
@@ -455,22 +563,35 @@ class _Runner:
                 self._sender.shutdown(wait=True)
 
     def _run(self) -> str:
-        attempt = 0
         while True:
             try:
                 self._run_once()
                 return self._final_state()
-            except ConnectionFailed:
-                attempt += 1
-                if attempt > self.retries:
-                    raise
-                self.connector.close()
-                self.sleep(self.backoff * 2 ** (attempt - 1))
-                try:
-                    self.connector.connect()
-                except ConnectionFailed:
-                    continue
+            except ConnectionFailed as exc:
+                self._reconnect(exc)
                 reconcile_items(self.index, self.connector, self.row)
+
+    def _reconnect(self, exc: ConnectionFailed) -> None:
+        """Connect again within the retry policy, or raise what stopped us, in words."""
+        while True:
+            delay = self.retrier.again()
+            if delay is None:
+                done = self.journal.action(self.action_id)
+                left = done.unfinished if done else 0
+                raise ConnectionFailed(_(
+                    "{error} (since {time}); what was done is journalled, {left}: "
+                    "mailclean journal resume {id} --yes"
+                ).format(error=exc, time=self.retrier.stopped_at(), id=self.action_id,
+                         left=ngettext("{n} message still to do", "{n} messages still to do",
+                                       left).format(n=number(left)))) from exc
+            self.connector.close()
+            self.retrier.wait(delay)
+            try:
+                self.connector.connect()
+            except ConnectionFailed as again:
+                exc = again
+                continue
+            return
 
     def _final_state(self) -> str:
         row = self.journal.action(self.action_id)
@@ -495,7 +616,7 @@ class _Runner:
         for (folder, target), items in groups.items():
             if self._cancelled():
                 return
-            items = self._same_folder(folder, items)
+            items = self._unprotected(folder, self._same_folder(folder, items))
             if not items:
                 continue
             if kind in ("trash", "undo") and target is not None:
@@ -533,6 +654,30 @@ class _Runner:
         self._skip(stale, RESET, None)
         return [i for i in items if i.validity is None or i.validity == validity]
 
+    def _unprotected(self, folder: str, items: list[JournalItem]) -> list[JournalItem]:
+        """Skip the items that what the config protects now covers (it may have changed
+        since the plan); the others. Messages picked one by one are the person's choice."""
+        if (
+            not items or self.protection is None or self.row.kind not in ("trash", "delete")
+            or self.row.selection.get("message_ids")
+        ):
+            return items
+        folder_id = self._folder_id(folder)
+        if folder_id is None:
+            return items
+        protected: set[str] = set()
+        sql = self.protection.sql()
+        ids = [i.server_id for i in items]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            protected.update(r[0] for r in self.index.conn.execute(
+                f"SELECT m.server_id FROM messages m WHERE m.folder_id = ?"
+                f" AND m.server_id IN ({', '.join('?' * len(chunk))}) AND {sql}",
+                [folder_id, *chunk],
+            ))
+        self._skip([i for i in items if i.server_id in protected], PROTECTED, None)
+        return [i for i in items if i.server_id not in protected]
+
     def _ensure_target(self, target: str) -> None:
         if target in self._targets:
             return
@@ -547,6 +692,9 @@ class _Runner:
     def _verify(self, folder: str, items: list[JournalItem]) -> list[JournalItem]:
         """Skip the items the server no longer holds as the index knew them."""
         problems = self.connector.verify(folder, items[0].validity, [i.ref() for i in items])
+        if self.row.kind == "undo":
+            # Putting a message back where it was is never what protection guards against.
+            problems = {k: v for k, v in problems.items() if v != FLAGGED}
         bad = [i for i in items if i.server_id in problems]
         for reason in set(problems.values()):
             self._skip([i for i in bad if problems[i.server_id] == reason], reason, None)
@@ -603,7 +751,8 @@ class _Runner:
                     continue
                 if result.floor_after is not None:
                     self._floors[target] = result.floor_after
-                record = functools.partial(self._record_move, folder, target, chunk, result)
+                record = functools.partial(self._record_move, folder, target, chunk, result,
+                                           floor)
                 if len(result.moved) < len(chunk):
                     # Settling what the server did not report asks it: not during a move.
                     record, pending = None, record
@@ -614,16 +763,18 @@ class _Runner:
         return True
 
     def _record_move(
-        self, folder: str, target: str, items: list[JournalItem], result: MoveResult
+        self, folder: str, target: str, items: list[JournalItem], result: MoveResult,
+        floor: str | None,
     ) -> None:
         self._moved(folder, target, items, result.moved, result.target_validity,
-                    result.change_keys)
+                    result.change_keys, floor)
+        self.retrier.progress()
         self.progress.advance(len(items), sum(i.size for i in items))
 
     def _moved(
         self, folder: str, target: str, items: list[JournalItem],
         moved: dict[str, str | None], target_validity: int | None,
-        change_keys: dict[str, str] | None = None,
+        change_keys: dict[str, str] | None = None, floor: str | None = None,
     ) -> None:
         outcomes = []
         missing = []
@@ -640,7 +791,7 @@ class _Runner:
         self._index_moves(folder, target, {i.server_id: moved[i.server_id] for i in items
                                            if i.server_id in moved}, change_keys)
         if missing:
-            self._settle(folder, missing)
+            self._settle(folder, missing, target, floor)
 
     def _removed(self, folder: str, items: list[JournalItem], removed: set[str]) -> None:
         self.journal.set_outcomes(
@@ -653,15 +804,29 @@ class _Runner:
         missing = [i for i in items if i.server_id not in removed]
         if missing:
             self._settle(folder, missing)
+        self.retrier.progress()
 
-    def _settle(self, folder: str, items: list[JournalItem]) -> None:
-        """Items the command did not report: gone meanwhile (skipped) or refused (failed)."""
+    def _settle(self, folder: str, items: list[JournalItem], target: str | None = None,
+                floor: str | None = None) -> None:
+        """Items the command did not report: moved after all (found in the target), gone
+        meanwhile (skipped), or refused (failed)."""
         problems = self.connector.verify(folder, items[0].validity, [i.ref() for i in items])
         gone = [i for i in items if problems.get(i.server_id) in (VANISHED, RESET)]
+        if gone and target is not None:
+            # A refused command (another client expunged part of the set) may still
+            # have moved some: what is in the target, above the floor, went there.
+            found = self.connector.locate(target, [i.ref() for i in gone], floor)
+            if found:
+                validity = self.connector.folder_validity(target)
+                self.journal.set_outcomes(
+                    [(i.id, DONE, found[i.server_id], None) for i in gone
+                     if i.server_id in found], validity)
+                self._index_moves(folder, target, {s: found[s] for s in found})
+                gone = [i for i in gone if i.server_id not in found]
         self._skip(gone, VANISHED, None)
         refused = [i for i in items if i not in gone]
         self.journal.set_outcomes(
-            [(i.id, FAILED, None, _("the server did not do it")) for i in refused]
+            [(i.id, FAILED, None, "refused") for i in refused]
         )
         self.skipped += [(i.folder, i.server_id, "failed") for i in refused]
 
@@ -688,9 +853,14 @@ class _Runner:
             self._index_moves(folder, target, {i.server_id: None for i in group})
 
     def _skip(self, items: list[JournalItem], reason: str, detail: str | None) -> None:
+        """Journal ``items`` as skipped for ``reason`` (a code the outcome words); the
+        ``detail`` goes to the debug log."""
         if not items:
             return
-        self.journal.set_outcomes([(i.id, SKIPPED, None, detail or reason) for i in items])
+        if detail:
+            log.debug("action %s: %d skipped (%s): %s", self.action_id, len(items), reason,
+                      detail)
+        self.journal.set_outcomes([(i.id, SKIPPED, None, reason) for i in items])
         self.skipped += [(i.folder, i.server_id, reason) for i in items]
 
     def _folder_id(self, path: str | None) -> int | None:
@@ -736,8 +906,12 @@ def execute(
     progress: ActionProgress | None = None,
     cancel: threading.Event | None = None,
     batch: int = BATCH,
+    protection: Protection | None = None,
 ) -> Outcome:
     """Carry out ``plan_`` on the server behind ``connector`` (connected by the caller).
+
+    ``protection`` (what the config protects) is checked again against every message
+    before it is acted on, as the plan did, besides each message's flags on the server.
 
     With ``export_to``, the messages are exported first and the export read back; only
     what was verified in the file is then trashed or deleted. Raises ActionError when the
@@ -766,15 +940,17 @@ def execute(
         delete_mode=connector.delete_mode if plan_.kind == "delete" else None,
     )
     return _drive(index, connector, action_id, progress, cancel, batch, export_row,
-                  sum(i.size for i in items), len(items))
+                  sum(i.size for i in items), len(items), protection)
 
 
 def _drive(index: Index, connector: Connector, action_id: int, progress: ActionProgress,
            cancel: threading.Event | None, batch: int, export_row: ActionRow | None,
-           size: int, count: int) -> Outcome:
+           size: int, count: int, protection: Protection | None = None) -> Outcome:
     journal = Journal(index)
-    runner = _Runner(index, connector, action_id, progress, cancel, batch)
+    runner = _Runner(index, connector, action_id, progress, cancel, batch,
+                     protection=protection)
     progress.start(count, size)
+    journal.set_quota(action_id, before=_quota_used(connector))
     try:
         state = runner.run()
     except ConnectorError as exc:
@@ -784,10 +960,22 @@ def _drive(index: Index, connector: Connector, action_id: int, progress: ActionP
         # Ctrl-C or a bug: whatever was in flight is for reconcile to find out.
         journal.finish(action_id, INTERRUPTED, "interrupted")
         raise
+    journal.set_quota(action_id, after=_quota_used(connector))
     journal.finish(action_id, state, runner.row.error)
     row = journal.action(action_id)
     assert row is not None
     return Outcome(row, export_row, runner.skipped)
+
+
+def _quota_used(connector: Connector) -> int | None:
+    """The server's own quota usage now, where it measures one; never fails an action."""
+    if not connector.quota_is_measured:
+        return None
+    try:
+        quota = connector.quota()
+    except ConnectorError:
+        return None
+    return quota.used if quota is not None else None
 
 
 def _export(
@@ -1007,48 +1195,81 @@ def needs_reconcile(index: Index, account_id: int) -> list[ActionRow]:
 
 def reconcile_first(index: Index, connector: Connector, account: str) -> list[str]:
     """Settle the actions a dead process left halfway, before anything new is done; what
-    became of each, in plain words (nothing when there was nothing to settle)."""
+    became of each, in plain words (nothing when there was nothing to settle).
+
+    An action that cannot be settled now (the server refuses a question, the connection
+    drops) is said so and left for later: it never blocks the command that asked, since
+    every action checks each message on the server before touching it anyway.
+    """
     row = index.account(account)
     if row is None or not needs_reconcile(index, row["id"]):
         return []
-    return [
-        _("action {id} had been interrupted; the journal now matches the server "
-          "({state}, {done}, {left})").format(
+    notes = []
+    for action, error in reconcile(index, connector, account, keep_going=True):
+        if error is not None:
+            notes.append(_(
+                "action {id} had been interrupted and could not be checked on the server "
+                "now ({error}); it is left as it is: mailclean journal reconcile tries again"
+            ).format(id=action.id, error=error))
+            continue
+        notes.append(_(
+            "action {id} had been interrupted; the journal now matches the server "
+            "({state}, {done}, {left})").format(
             id=action.id, state=action.state,
             done=ngettext("{n} done", "{n} done", action.count(DONE)[0]).format(
                 n=number(action.count(DONE)[0])),
             left=ngettext("{n} left", "{n} left", action.unfinished).format(
                 n=number(action.unfinished)),
-        )
-        for action in reconcile(index, connector, account)
-    ]
+        ))
+    return notes
 
 
-def reconcile(index: Index, connector: Connector, account: str) -> list[ActionRow]:
+@overload
+def reconcile(index: Index, connector: Connector, account: str) -> list[ActionRow]: ...
+
+
+@overload
+def reconcile(index: Index, connector: Connector, account: str, *,
+              keep_going: Literal[True]) -> list[tuple[ActionRow, str | None]]: ...
+
+
+def reconcile(index: Index, connector: Connector, account: str, *,
+              keep_going: bool = False) -> list[ActionRow] | list[tuple[ActionRow, str | None]]:
     """Bring every interrupted action of ``account`` to the truth by asking the server.
 
     For each message "sent" when the process died: still in its folder and not copied
     means nothing happened (pending again); gone from its folder and found in the target
     means done; copied but still in its folder means the original is yet to be removed
     (resume does only that). Nothing is sent to the server except questions.
+
+    With ``keep_going``, an action whose questions fail (ConnectorError) is left as it
+    was and the others are settled: ``(action, error or None)`` for each.
     """
     row = index.require_account(account)
     journal = Journal(index)
-    out = []
+    out: list[tuple[ActionRow, str | None]] = []
     for action in mark_interrupted(index, int(row["id"])):
-        if action.kind != "export":
-            reconcile_items(index, connector, action)
-        else:
-            # An export stopped halfway leaves a partial file and removed nothing.
-            journal.set_state([i.id for i in journal.items(action.id, [SENT])], PENDING)
+        try:
+            if action.kind != "export":
+                reconcile_items(index, connector, action)
+            else:
+                # An export stopped halfway leaves a partial file and removed nothing.
+                journal.set_state([i.id for i in journal.items(action.id, [SENT])], PENDING)
+        except ConnectorError as exc:
+            if not keep_going:
+                raise
+            out.append((action, str(exc)))
+            continue
         fresh = journal.action(action.id)
         assert fresh is not None
         if not fresh.unfinished:
             state = PARTIAL if fresh.count(SKIPPED, FAILED)[0] else FINISHED
             journal.finish(action.id, state, fresh.error)
             fresh = journal.action(action.id) or fresh
-        out.append(fresh)
-    return out
+        out.append((fresh, None))
+    if keep_going:
+        return out
+    return [a for a, _error in out]
 
 
 def reconcile_items(index: Index, connector: Connector, action: ActionRow) -> None:
@@ -1116,9 +1337,11 @@ def resume(
     progress: ActionProgress | None = None,
     cancel: threading.Event | None = None,
     batch: int = BATCH,
+    protection: Protection | None = None,
 ) -> Outcome:
     """Finish an interrupted or cancelled action: reconcile, then carry on, with every
-    remaining message's identity checked again."""
+    remaining message checked again as the plan checked it: identity, flags on the server,
+    and what the config protects (``protection``, as it is now)."""
     row = index.require_account(account)
     journal = Journal(index)
     action = journal.action(action_id)
@@ -1134,5 +1357,11 @@ def resume(
         return Outcome(action)
     journal.claim(action_id)
     n, size = action.count(PENDING, COPIED)
-    return _drive(index, connector, action_id, progress or ActionProgress(), cancel, batch,
-                  None, size, n)
+    outcome = _drive(index, connector, action_id, progress or ActionProgress(), cancel, batch,
+                     None, size, n, protection)
+    if action.kind == "undo" and action.undo_of is not None and outcome.action.state == FINISHED:
+        # The undo is complete now: the trash action it reverses is undone, as when the
+        # undo ran in one go.
+        reversed_action = journal.action(action.undo_of)
+        journal.finish(action.undo_of, UNDONE, reversed_action.error if reversed_action else None)
+    return outcome

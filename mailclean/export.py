@@ -9,6 +9,7 @@ ends (the mbox convention); .eml files keep the bytes exactly as the server sent
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailclean.i18n import _, ngettext
+from mailclean.private import open_private, private_dir
 
 FORMATS = ("mbox", "eml")
 _QUOTED_FROM = re.compile(rb"^>*From ", re.MULTILINE)
@@ -124,8 +126,9 @@ class MboxWriter(Writer):
                 _("{path} already exists: choose another file name").format(path=path)
             )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("wb")
+            # Exports hold whole messages: the owner's alone (0600 in a 0700 directory).
+            self._file = os.fdopen(
+                open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb")
         except OSError as exc:
             raise ExportError(
                 _("cannot write {path}: {reason}").format(path=path, reason=exc.strerror)
@@ -171,8 +174,10 @@ class EmlWriter(Writer):
         parts = [_safe(p) for p in re.split(r"[/.]", folder) if p] or ["INBOX"]
         target = self.path.joinpath(*parts)
         try:
-            target.mkdir(parents=True, exist_ok=True)
-            (target / f"{self.count:06d}-{_safe(name)}.eml").write_bytes(raw)
+            private_dir(target)
+            with os.fdopen(open_private(target / f"{self.count:06d}-{_safe(name)}.eml"),
+                           "wb") as f:
+                f.write(raw)
         except OSError as exc:
             raise ExportError(
                 _("cannot write {path}: {reason}").format(path=target, reason=exc.strerror)

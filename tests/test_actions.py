@@ -26,7 +26,7 @@ import pytest
 
 from mailclean import actions, mailgen
 from mailclean import export as exporting
-from mailclean.connectors.base import ConnectionFailed, Connector
+from mailclean.connectors.base import ConnectionFailed, Connector, ConnectorError
 from mailclean.connectors.ews import EwsConnector, EwsSettings
 from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.connectors.maildir import MaildirConnector
@@ -951,3 +951,266 @@ def test_views_such_as_gmail_all_mail_are_never_acted_on(tmp_path: Path) -> None
         assert {i.folder for i in chosen.items} == {"INBOX"} and chosen.in_views == 4
     finally:
         index.close()
+
+
+# -- every path that acts checks what the plan checked (issue 13) -------------------------
+
+
+def _flag_on_server(box: Box, folder: str, server_ids: list[str]) -> None:
+    """Another program flags (stars) these messages on the server."""
+    if box.server is not None:
+        client = box.client()
+        try:
+            client.select_folder(folder)
+            client.add_flags([int(s) for s in server_ids], [b"\\Flagged"])
+        finally:
+            client.logout()
+        return
+    assert box.root is not None
+    c = MaildirConnector(box.root)
+    c.list_folders()
+    for sub in ("cur", "new"):
+        for f in (c._dirs[folder] / sub).iterdir():
+            key = f.name.split(":", 1)[0]
+            if key in server_ids:
+                info = f.name.split(":2,", 1)[1] if ":2," in f.name else ""
+                f.rename(f.parent.parent / "cur" / f"{key}:2,{''.join(sorted(info + 'F'))}")
+
+
+@pytest.mark.parametrize("box", ["dovecot", "dovecot_minimal", "maildir"], indirect=True)
+def test_resume_leaves_alone_what_was_flagged_meanwhile(box: Box) -> None:
+    """Issue 13.4: after an interrupted trash, messages the user flagged in the meantime
+    are not trashed by resume: flags come in the same FETCH as the identity check."""
+    p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
+    cancel = threading.Event()
+
+    class CancelAfterFirst(actions.ActionProgress):
+        def advance(self, messages: int, size: int) -> None:
+            cancel.set()
+
+    c = box.connector()
+    try:
+        outcome = actions.execute(box.index, c, p, progress=CancelAfterFirst(), cancel=cancel,
+                                  batch=5)
+    finally:
+        c.close()
+    assert outcome.action.state == "cancelled"
+    left = Journal(box.index).items(outcome.action.id, ["pending"])
+    by_folder: dict[str, list[str]] = {}
+    for item in left[:10]:
+        by_folder.setdefault(item.folder, []).append(item.server_id)
+    for folder, ids in by_folder.items():
+        _flag_on_server(box, folder, ids)
+    flagged = {(i.folder, i.server_id) for i in left[:10]}
+    before = box.status()
+    c = box.connector()
+    try:
+        resumed = actions.resume(box.index, c, ACCOUNT, outcome.action.id)
+    finally:
+        c.close()
+    assert resumed.action.state == "partial"
+    skipped = {(f, s): r for f, s, r in resumed.skipped}
+    assert set(skipped) == flagged and set(skipped.values()) == {"flagged"}
+    moved = len(left) - 10
+    trash = p.target
+    assert box.status()[trash][0] == before[trash][0] + moved  # type: ignore[index]
+    for folder, ids in by_folder.items():
+        assert box.status()[folder][0] >= len(ids)
+
+
+@pytest.mark.parametrize("box", ["dovecot", "maildir", "ews"], indirect=True)
+def test_resume_applies_the_protection_in_force(box: Box) -> None:
+    """Issue 13.4: a sender protected in the config after the plan is left alone on
+    resume, as the plan would have left it."""
+    from mailclean.rules import Protection
+
+    p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
+    senders = sorted({r[0] for r in box.index.conn.execute(
+        "SELECT m.sender FROM messages m JOIN hits h ON h.message_id = m.id"
+        " WHERE h.rule = 'newsletters' AND m.sender IS NOT NULL")})
+    protected = senders[0]
+    n_protected = box.index.conn.execute(
+        "SELECT count(*) FROM messages m JOIN hits h ON h.message_id = m.id"
+        " JOIN folders f ON f.id = m.folder_id"
+        " WHERE h.rule = 'newsletters' AND m.sender = ? AND f.role IS NOT 'trash'",
+        [protected]).fetchone()[0]
+    assert n_protected > 0
+    action_id = actions._begin(box.index, p, "trash", target=p.target)
+    Journal(box.index).finish(action_id, "interrupted", "the process running it stopped")
+    c = box.connector()
+    try:
+        resumed = actions.resume(box.index, c, ACCOUNT, action_id,
+                                 protection=Protection(senders=(protected,)))
+    finally:
+        c.close()
+    reasons = [r for _f, _s, r in resumed.skipped]
+    assert reasons.count("protected") == n_protected
+    assert resumed.action.count("done")[0] == p.messages - n_protected
+
+
+@pytest.mark.parametrize("imapbox", ["dovecot", "dovecot_nomove", "dovecot_minimal"],
+                         indirect=True)
+def test_an_expunge_by_another_client_during_the_action_skips_only_those(imapbox: Box) -> None:
+    """Issue 13.5: messages another client expunges after the identity check are skipped
+    and reported; the rest are moved, the action is not aborted."""
+    box = imapbox
+    p = actions.plan(box.index, ACCOUNT, "trash", actions.Selection(folders=("INBOX",),
+                                                                     rules=("newsletters",)))
+    victims = [int(i.server_id) for i in p.items[3:8]]
+    assert box.server is not None
+    server = box.server
+    before = box.status()
+
+    class ExpungedUnderUs(ImapConnector):
+        armed = True
+
+        def verify(self, folder, validity, refs):  # type: ignore[no-untyped-def]
+            problems = super().verify(folder, validity, refs)
+            if self.armed and folder == "INBOX":
+                self.armed = False
+                other = server.client(USER)
+                try:
+                    other.select_folder("INBOX")
+                    other.add_flags(victims, [b"\\Deleted"])
+                    other.uid_expunge(victims) if "UIDPLUS" in other.capabilities() \
+                        else other.expunge()
+                finally:
+                    other.logout()
+            return problems
+
+    c = ExpungedUnderUs(ImapSettings(server.host, USER, PASSWORD, port=server.port,
+                                     security="none"))
+    c.connect()
+    try:
+        outcome = actions.execute(box.index, c, p)
+    finally:
+        c.close()
+    assert outcome.action.state == "partial"
+    assert outcome.action.count("done")[0] == p.messages - len(victims)
+    assert sorted(int(s) for _f, s, r in outcome.skipped if r == "vanished") == victims
+    after = box.status()
+    assert after["INBOX"][0] == before["INBOX"][0] - p.messages
+    assert after["Trash"][0] == before["Trash"][0] + p.messages - len(victims)
+
+
+@pytest.mark.parametrize("imapbox", ["dovecot", "dovecot_minimal"], indirect=True)
+def test_a_hostile_message_id_never_locks_the_account(imapbox: Box) -> None:
+    """Issue 13.6: reconcile (run before every command) must settle an interrupted trash
+    of messages whose Message-ID is 100 KB long or holds 8-bit bytes: the server is only
+    asked about UIDs, and the ids are compared here."""
+    box = imapbox
+    assert box.server is not None
+    client = box.client()
+    try:
+        for i, msgid in enumerate((b"<" + b"x" * 100_000 + b"@long.example>",
+                                   b"<caf\xc3\xa9-\xff\xfe@eight.example>")):
+            raw = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: hostile " +
+                   str(i).encode() + b"\r\nMessage-ID: " + msgid +
+                   b"\r\nList-Id: <hostile.example>\r\n\r\nbody\r\n")
+            client.append("INBOX", raw)
+    finally:
+        client.logout()
+    box.sync()
+    p = actions.plan(box.index, ACCOUNT, "trash",
+                     actions.Selection(folders=("INBOX",), lists=("hostile.example",)))
+    assert p.messages == 2
+    # Killed with the first message moved by the command in flight, the second not.
+    action_id = actions._begin(box.index, p, "trash", target=p.target)
+    journal = Journal(box.index)
+    items = journal.items(action_id)
+    c = box.connector()
+    floor = c.next_id("Trash")
+    journal.set_state([i.id for i in items], "sent", target_floor=floor)
+    c.close()
+    other = box.client()
+    try:
+        other.select_folder("INBOX")
+        other.copy([int(items[0].server_id)], "Trash")
+        other.add_flags([int(items[0].server_id)], [b"\\Deleted"])
+        other.expunge()
+    finally:
+        other.logout()
+    journal.finish(action_id, "interrupted", "killed")
+    c = box.connector()
+    try:
+        notes = actions.reconcile_first(box.index, c, ACCOUNT)
+    finally:
+        c.close()
+    assert len(notes) == 1 and "now matches the server" in notes[0]
+    settled = journal.action(action_id)
+    assert settled is not None and settled.count("done")[0] == 1 and settled.unfinished == 1
+    box.sync()  # the account is not locked
+    c = box.connector()
+    try:
+        resumed = actions.resume(box.index, c, ACCOUNT, action_id)
+    finally:
+        c.close()
+    assert resumed.action.state == "done" and resumed.action.count("done")[0] == 2
+
+
+def test_a_reconcile_that_cannot_finish_does_not_block_other_commands(imapbox: Box) -> None:
+    """Issue 13.6: a reconcile the server refuses is said and left for later."""
+    box = imapbox
+    p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
+    action_id = actions._begin(box.index, p, "trash", target=p.target)
+    journal = Journal(box.index)
+    journal.set_state([i.id for i in journal.items(action_id)], "sent")
+    journal.finish(action_id, "interrupted", "killed")
+
+    class Refusing(ImapConnector):
+        def locate(self, *a, **kw):  # type: ignore[no-untyped-def]
+            raise ConnectorError("the server refused the question")
+
+    assert box.server is not None
+    c = Refusing(ImapSettings(box.server.host, USER, PASSWORD, port=box.server.port,
+                              security="none"))
+    c.connect()
+    try:
+        notes = actions.reconcile_first(box.index, c, ACCOUNT)
+    finally:
+        c.close()
+    assert len(notes) == 1 and "could not be checked" in notes[0]
+    assert journal.action(action_id).state == "interrupted"  # type: ignore[union-attr]
+    box.sync()
+
+
+def test_the_quota_is_measured_around_each_action(dovecot_trashfree: Dovecot,
+                                                  tmp_path: Path) -> None:
+    """Issue 13.2: where the quota does not count the Trash (Courier; here Dovecot's
+    Trash:ignore), trashing lowers it and emptying the Trash does not: the journal has the
+    measurements, and what mailclean says comes from them."""
+    server = dovecot_trashfree
+    server.reset_user(USER)
+    server.seed(USER, corpus())
+    index = Index(tmp_path / "index.db")
+    box = Box("dovecot", index,
+              lambda: ImapConnector(ImapSettings(server.host, USER, PASSWORD,
+                                                 port=server.port, security="none")),
+              lambda: server.status(USER), server=server)
+    box.sync()
+    scan(index, ACCOUNT, load_rules())
+    selection = actions.Selection(rules=("large-attachments",))
+    p = actions.plan(index, ACCOUNT, "trash", selection)
+    assert p.bytes > 1_000_000
+    assert actions.quota_evidence(index, 1).trash_counts is None
+    trashed = _run(box, "trash", selection).action
+    assert trashed.quota_before is not None and trashed.quota_after is not None
+    # Dovecot counts in KiB, rounded up: the drop is the moved size within a KiB a message.
+    drop = trashed.quota_before - trashed.quota_after
+    assert abs(drop - p.bytes) <= 1024 * p.messages
+    evidence = actions.quota_evidence(index, 1)
+    assert evidence == actions.QuotaEvidence(False, trashed.id)
+    assert "does not count the Trash" in actions.trash_note(evidence)
+    emptied = _run(box, "delete", actions.Selection(folders=(p.target,))).action  # type: ignore[arg-type]
+    assert emptied.quota_before == emptied.quota_after
+    assert "did not change" in (actions.quota_note(emptied) or "")
+    index.close()
+
+
+def test_the_quota_shows_the_trash_counts_on_most_servers(imapbox: Box) -> None:
+    """Issue 13.2, the usual case: moving to the Trash leaves the quota as it was."""
+    box = imapbox
+    selection = actions.Selection(rules=("large-attachments",))
+    trashed = _run(box, "trash", selection).action
+    assert trashed.quota_before == trashed.quota_after is not None
+    assert actions.quota_evidence(box.index, 1) == actions.QuotaEvidence(True, trashed.id)

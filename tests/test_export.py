@@ -87,3 +87,17 @@ def test_format_from_name() -> None:
     assert exporting.format_for(Path("x.mbox"), "eml") == "eml"
     with pytest.raises(exporting.ExportError):
         exporting.format_for(Path("x"), "zip")
+
+
+@pytest.mark.parametrize("fmt", exporting.FORMATS)
+def test_exports_are_private(tmp_path: Path, fmt: str) -> None:
+    """Issue 13.13: exports hold whole messages: 0600 files in 0700 directories."""
+    import stat
+
+    target = tmp_path / "new" / ("out.mbox" if fmt == "mbox" else "out")
+    _write(target, fmt, TRICKY)
+    files = [target] if fmt == "mbox" else sorted(target.rglob("*.eml"))
+    dirs = [target.parent] + ([] if fmt == "mbox" else
+                              [target, *sorted(p for p in target.rglob("*") if p.is_dir())])
+    assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert all(stat.S_IMODE(d.stat().st_mode) == 0o700 for d in dirs)

@@ -49,7 +49,7 @@ def test_schema_wal_and_migrations_recorded(index: Index, tmp_path: Path) -> Non
     applied = [r["name"] for r in index.db["_sqlite_migrations"].rows]
     assert applied[:3] == ["m001_accounts_folders_messages", "m002_hits_and_scans",
                            "m003_journal"]
-    assert applied[-1] == "m008_counts"
+    assert applied[-1] == "m009_flags_and_quota"
     assert {"hits", "scans", "actions", "action_items"} <= set(index.db.table_names())
     index.close()
     again = Index(tmp_path / "index.db")  # reopening applies nothing twice
@@ -116,3 +116,33 @@ def test_stats_quota_and_folders(index: Index) -> None:
     assert index.stats(acc)["messages"] == 2
     assert index.remove_account("work") is True
     assert index.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+
+
+def test_index_files_are_private(tmp_path: Path) -> None:
+    """Issue 13.13: the index holds subjects, senders and attachment names: 0600 files
+    (the WAL and shared-memory files too) in 0700 directories, a stricter umask kept, and an
+    index left readable by others by an older version is tightened when opened."""
+    import os
+    import stat
+
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(p.stat().st_mode)
+
+    path = tmp_path / "data" / "mailclean" / "index.db"
+    index = Index(path)
+    index.ensure_account("a", "maildir")
+    assert mode(path) == 0o600 and mode(path.parent) == 0o700
+    assert mode(path.parent.parent) == 0o700
+    assert mode(path.with_name("index.db-wal")) == 0o600
+    assert mode(path.with_name("index.db-shm")) == 0o600
+    index.close()
+    os.chmod(path, 0o644)
+    Index(path).close()
+    assert mode(path) == 0o600
+    old = os.umask(0o277)
+    try:
+        strict = Index(tmp_path / "strict" / "index.db")
+        strict.close()
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "strict") == 0o500 and mode(tmp_path / "strict" / "index.db") == 0o400

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from mailclean.connectors.base import FolderInfo, FolderState, MessageMeta, Quota
 from mailclean.i18n import _
 from mailclean.index.migrations import migrations
+from mailclean.sqlite import open_database
 
 __all__ = ["AccountNotIndexed", "FolderRow", "Index", "IndexFileError", "utcnow"]
 
@@ -77,16 +76,7 @@ class Index:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # No sqlite-utils plugins: nothing else touches the connection (and loading them
-            # scans every installed package's entry points, a tenth of `scan`'s start-up).
-            self.db = Database(self.path, execute_plugins=False)
-            self.db.execute("PRAGMA busy_timeout = 10000")
-            self.db.enable_wal()
-            self.db.execute("PRAGMA foreign_keys = ON")
-            # WAL makes NORMAL durable across application crashes; only a power cut can
-            # lose the last transactions, never corrupt the file.
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db = open_database(self.path)
             migrations.apply(self.db)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise IndexFileError(f"cannot open the index {self.path}: {exc}") from exc
@@ -142,7 +132,8 @@ class Index:
             )
 
     def set_quota(self, account_id: int, quota: Quota | None) -> None:
-        """Remember the server's quota for the account (None clears it)."""
+        """Remember the server's quota for the account (None: it reports none), and when
+        it was asked."""
         with self.db.atomic():
             self.conn.execute(
                 "UPDATE accounts SET quota_root = ?, quota_used = ?, quota_limit = ?,"
@@ -151,7 +142,8 @@ class Index:
                     quota.root if quota else None,
                     quota.used if quota else None,
                     quota.limit if quota else None,
-                    utcnow() if quota else None,
+                    # When the server was last asked, whether it said or not.
+                    utcnow(),
                     account_id,
                 ],
             )
@@ -213,6 +205,12 @@ class Index:
             self._touch(folder_id)
             self.conn.execute("DELETE FROM folders WHERE id = ?", [folder_id])
         return int(n)
+
+    def count_messages(self, folder_id: int) -> int:
+        """How many messages the index holds for the folder."""
+        return int(self.conn.execute(
+            "SELECT count(*) FROM messages WHERE folder_id = ?", [folder_id]
+        ).fetchone()[0])
 
     def known_ids(self, folder_id: int) -> set[str]:
         """Server ids of the messages indexed in the folder."""

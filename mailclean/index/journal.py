@@ -39,6 +39,8 @@ class PlannedItem:
     change_key: str | None = None
     target_folder: str | None = None
     origin: int | None = None
+    flagged: bool = False
+    """Flagged when planned: only a message picked one by one can be (see ItemRef)."""
 
 
 @dataclass(slots=True)
@@ -61,10 +63,12 @@ class JournalItem:
     origin: int | None
     reason: str | None
     target_change_key: str | None = None
+    flagged: bool = False
 
     def ref(self) -> ItemRef:
         """The identity the server must still hold."""
-        return ItemRef(self.server_id, self.size, self.message_id, self.change_key)
+        return ItemRef(self.server_id, self.size, self.message_id, self.change_key,
+                       bool(self.flagged))
 
 
 @dataclass(slots=True)
@@ -89,7 +93,13 @@ class ActionRow:
     error: str | None
     delete_mode: str | None = None
     """For a delete: "permanent", or Exchange's "soft" (recoverable for a while) / "hard"."""
+    quota_before: int | None = None
+    quota_after: int | None = None
+    """The server's quota usage in bytes before and after the action, where it has one."""
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    skip_reasons: list[tuple[str, int, int]] = field(default_factory=list)
+    """``(reason, messages, bytes)`` of the items skipped or failed, by the reason
+    recorded (``vanished``, ``changed``, ``flagged``, ``protected``...)."""
 
     def count(self, *states: str) -> tuple[int, int]:
         """Messages and bytes of the items in ``states``."""
@@ -122,6 +132,8 @@ class ActionRow:
             "skipped_bytes": skipped_bytes,
             "unfinished_messages": self.unfinished,
             "delete_mode": self.delete_mode,
+            "quota_before": self.quota_before,
+            "quota_after": self.quota_after,
             "error": self.error,
         }
 
@@ -129,11 +141,12 @@ class ActionRow:
 _ITEM_COLUMNS = (
     "id, action_id, folder, validity, server_id, message_id, change_key, size, state,"
     " target_folder, target_validity, target_floor, target_id, origin, reason,"
-    " target_change_key"
+    " target_change_key, flagged"
 )
 _ACTION_COLUMNS = (
     "id, account_id, kind, state, selection, target, export_format, undo_of, after, pid,"
-    " host, started_at, finished_at, planned_messages, planned_bytes, error, delete_mode"
+    " host, started_at, finished_at, planned_messages, planned_bytes, error, delete_mode,"
+    " quota_before, quota_after"
 )
 
 
@@ -173,11 +186,11 @@ class Journal:
             action_id = int(cur.lastrowid or 0)
             self.conn.executemany(
                 "INSERT INTO action_items (action_id, folder, validity, server_id, message_id,"
-                " change_key, size, state, target_folder, origin, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " change_key, size, state, target_folder, origin, updated_at, flagged)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (action_id, i.folder, i.validity, i.server_id, i.message_id, i.change_key,
-                     i.size, PENDING, i.target_folder, i.origin, now)
+                     i.size, PENDING, i.target_folder, i.origin, now, int(i.flagged))
                     for i in items
                 ],
             )
@@ -256,6 +269,16 @@ class Journal:
                 [(k, i) for i, k in keys],
             )
 
+    def set_quota(self, action_id: int, *, before: int | None = None,
+                  after: int | None = None) -> None:
+        """Record the server's quota usage measured before or after the action."""
+        with self.index.db.atomic():
+            self.conn.execute(
+                "UPDATE actions SET quota_before = coalesce(?, quota_before),"
+                " quota_after = coalesce(?, quota_after) WHERE id = ?",
+                [before, after, action_id],
+            )
+
     def finish(self, action_id: int, state: str, error: str | None = None) -> None:
         """Close the action."""
         with self.index.db.atomic():
@@ -288,6 +311,14 @@ class Journal:
                 [row.id],
             ):
                 row.counts[state] = (n, b)
+            if row.counts.get(SKIPPED) or row.counts.get(FAILED):
+                row.skip_reasons = [
+                    (reason or "", int(n), int(b)) for reason, n, b in self.conn.execute(
+                        "SELECT reason, count(*), coalesce(sum(size), 0) FROM action_items"
+                        " WHERE action_id = ? AND state IN (?, ?) GROUP BY reason",
+                        [row.id, SKIPPED, FAILED],
+                    )
+                ]
             out.append(row)
         return out
 
@@ -309,13 +340,77 @@ class Journal:
                 out[target_id] = item_id
         return out
 
+    def settle_targets(self, account_id: int) -> int:
+        """Find where moved messages went when the server did not say (no UIDPLUS).
+
+        A trash or undo item done without a target id is matched, in the index's copy of
+        its target folder, with a message of the same Message-ID (or the same lack of one)
+        and size that arrived at or above the floor recorded before the command, each
+        message answering one item only. Called after a sync, so the index holds what the
+        server holds. Returns how many items were settled.
+        """
+        rows = self.conn.execute(
+            "SELECT i.id, i.target_folder, i.target_floor, i.message_id, i.size"
+            " FROM action_items i JOIN actions a ON a.id = i.action_id"
+            " WHERE a.account_id = ? AND a.kind IN ('trash', 'undo') AND i.state = 'done'"
+            " AND i.target_id IS NULL AND i.target_folder IS NOT NULL ORDER BY i.id",
+            [account_id],
+        ).fetchall()
+        by_folder: dict[str, list[tuple]] = {}
+        for row in rows:
+            by_folder.setdefault(row[1], []).append(row)
+        settled: list[tuple[str, int | None, int]] = []
+        for path, items in by_folder.items():
+            folder = self.conn.execute(
+                "SELECT id, uidvalidity FROM folders WHERE account_id = ? AND path = ?",
+                [account_id, path],
+            ).fetchone()
+            if folder is None:
+                continue
+            taken = {
+                r[0] for r in self.conn.execute(
+                    "SELECT i.target_id FROM action_items i JOIN actions a"
+                    " ON a.id = i.action_id WHERE a.account_id = ? AND i.target_folder = ?"
+                    " AND i.target_id IS NOT NULL AND i.state = 'done'"
+                    " AND (i.target_validity IS NULL OR ? IS NULL OR i.target_validity = ?)",
+                    [account_id, path, folder[1], folder[1]],
+                )
+            }
+            candidates: dict[tuple[str | None, int], list[tuple[int, str]]] = {}
+            for sid, uid, msgid, size in self.conn.execute(
+                "SELECT server_id, uid, message_id, size FROM messages WHERE folder_id = ?"
+                " ORDER BY uid, server_id",
+                [folder[0]],
+            ):
+                if sid not in taken:
+                    candidates.setdefault((msgid, size), []).append((uid or 0, sid))
+            for item_id, _path, floor, msgid, size in items:
+                low = int(floor) if floor and floor.isdigit() else 0
+                pool = candidates.get((msgid, size), [])
+                match = next((c for c in pool if c[0] >= low), None)
+                if match is not None:
+                    pool.remove(match)
+                    settled.append((match[1], folder[1], item_id))
+        if settled:
+            with self.index.db.atomic():
+                self.conn.executemany(
+                    "UPDATE action_items SET target_id = ?,"
+                    " target_validity = coalesce(?, target_validity) WHERE id = ?",
+                    settled,
+                )
+        return len(settled)
+
     def freed(self, account_id: int, since: str | None = None) -> dict:
         """What mailclean's actions did to the account, counted honestly.
 
-        Trashed bytes still take server space until Trash is emptied; deleted bytes were
-        removed for good. A trashed message later put back (undo) no longer counts, and
-        one trashed then deleted counts as deleted.
+        Every message mailclean moved to the Trash is, message for message, in exactly one
+        of four places: put back (undo), deleted from the Trash by mailclean, still in the
+        Trash (the index's copy of it, as of the last sync), or gone from the Trash some
+        other way (another program emptied it or moved the message out, or the server
+        purged it). Trashed bytes take server space until the Trash is emptied on most
+        servers; deleted bytes were removed for good.
         """
+        self.settle_targets(account_id)
         args = [account_id, since, since]
         scope = "a.account_id = ? AND (? IS NULL OR a.started_at >= ?)"
 
@@ -327,17 +422,28 @@ class Journal:
             ).fetchone()
             return int(n), int(b)
 
+        # EXISTS, never NOT IN: a delete of a message mailclean did not put in the Trash
+        # has no origin, and one NULL in a NOT IN list makes it false for every row.
         undone = (
-            "i.id IN (SELECT u.origin FROM action_items u JOIN actions ua ON ua.id ="
-            " u.action_id WHERE ua.kind = 'undo' AND u.state = 'done')"
+            "EXISTS (SELECT 1 FROM action_items u JOIN actions ua ON ua.id = u.action_id"
+            " WHERE u.origin = i.id AND ua.kind = 'undo' AND u.state = 'done')"
         )
         emptied = (
-            "i.id IN (SELECT d.origin FROM action_items d JOIN actions da ON da.id ="
-            " d.action_id WHERE da.kind = 'delete' AND d.state = 'done')"
+            "EXISTS (SELECT 1 FROM action_items d JOIN actions da ON da.id = d.action_id"
+            " WHERE d.origin = i.id AND da.kind = 'delete' AND d.state = 'done')"
         )
-        trashed = total(f"a.kind = 'trash' AND i.state = 'done' AND NOT {undone}")
-        in_trash = total(
-            f"a.kind = 'trash' AND i.state = 'done' AND NOT {undone} AND NOT {emptied}"
+        present = (
+            "EXISTS (SELECT 1 FROM folders f JOIN messages m ON m.folder_id = f.id"
+            " WHERE f.account_id = a.account_id AND f.path = i.target_folder"
+            " AND m.server_id = i.target_id AND (i.target_validity IS NULL"
+            " OR f.uidvalidity IS NULL OR f.uidvalidity = i.target_validity))"
+        )
+        trash_done = "a.kind = 'trash' AND i.state = 'done'"
+        trashed = total(f"{trash_done} AND NOT {undone}")
+        deleted_from_trash = total(f"{trash_done} AND NOT {undone} AND {emptied}")
+        in_trash = total(f"{trash_done} AND NOT {undone} AND NOT {emptied} AND {present}")
+        left_trash = total(
+            f"{trash_done} AND NOT {undone} AND NOT {emptied} AND NOT {present}"
         )
         deleted = total("a.kind = 'delete' AND i.state = 'done'")
         deleted_direct = total("a.kind = 'delete' AND i.state = 'done' AND i.origin IS NULL")
@@ -351,6 +457,12 @@ class Journal:
             "trashed_bytes": trashed[1],
             "still_in_trash_messages": in_trash[0],
             "still_in_trash_bytes": in_trash[1],
+            "deleted_from_trash_messages": deleted_from_trash[0],
+            "deleted_from_trash_bytes": deleted_from_trash[1],
+            # Gone from the Trash without mailclean: emptied by another program, moved
+            # out of it, or purged by the server (Gmail after 30 days).
+            "left_trash_messages": left_trash[0],
+            "left_trash_bytes": left_trash[1],
             "deleted_messages": deleted[0],
             "deleted_bytes": deleted[1],
             # Exchange's soft delete: out of the mailbox (and its quota), but an admin can

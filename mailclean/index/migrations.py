@@ -293,3 +293,18 @@ def m008_counts(db: Database) -> None:
                   WHERE account_id IN (old.account_id, new.account_id); END;
         """
     )
+
+
+@migrations()
+def m009_flags_and_quota(db: Database) -> None:
+    """Whether each message of an action was flagged when planned (one flagged since is
+    protected, on every path that acts: first run, retry, resume), and the server's quota
+    before and after each action: on some servers (Courier) the quota does not count the
+    Trash, and what an action freed is said from what was measured."""
+    db.executescript(
+        """
+        ALTER TABLE action_items ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE actions ADD COLUMN quota_before INTEGER;
+        ALTER TABLE actions ADD COLUMN quota_after INTEGER;
+        """
+    )
