@@ -8,9 +8,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import gettext
+import html
 import io
 import mailbox
+import os
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Iterator
@@ -25,12 +31,12 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from mailclean import config as cfg
-from mailclean import mailgen
+from mailclean import i18n, mailgen
 from mailclean.connectors.base import Connector
 from mailclean.connectors.ews import EwsConnector, EwsSettings
 from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.connectors.maildir import MaildirConnector
-from mailclean.i18n import language, set_language
+from mailclean.i18n import language, number, set_language, size
 from mailclean.index import Index
 from mailclean.index.journal import Journal
 from mailclean.rules import load_rules, scan
@@ -38,6 +44,7 @@ from mailclean.sync import sync_account
 from mailclean.tui import build_app
 from mailclean.tui.app import ReviewApp
 from mailclean.tui.screens import ConfirmScreen, HelpScreen, ProgressScreen
+from mailclean.tui.widgets import VirtualTable
 from tests.ews import EwsServer
 
 ACCOUNT = "work"
@@ -279,6 +286,22 @@ def text_of(widget: Static) -> str:
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()
+
+
+def screen_text(app: ReviewApp) -> str:
+    """What the terminal shows, line by line, from textual's own rendering (the SVG of a
+    screenshot: runs of text, spaces between them dropped)."""
+    svg = app.export_screenshot()
+    lines: dict[int, list[str]] = {}
+    for match in re.finditer(r'<text [^>]*clip-path="url\(#[^)]*-line-(\d+)\)">(.*?)</text>',
+                             svg):
+        lines.setdefault(int(match.group(1)), []).append(html.unescape(match.group(2)))
+    return "\n".join("".join(parts).replace("\xa0", " ") for _, parts in sorted(lines.items()))
+
+
+def table_lines(table: VirtualTable) -> list[str]:
+    """The lines a VirtualTable draws (header first), as text."""
+    return [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
 
 
 def moved(before: dict[str, tuple[int, int]], per_folder: dict[str, tuple[int, int]],
@@ -544,3 +567,216 @@ async def test_french_interface(maildir_store: Store) -> None:
         head = text_of(app.main.query_one("#ov-head", Static))
         assert " Mo" in head and "MB" not in head
         assert language() == "fr"
+
+
+# -- small terminals, marks, keys, words ---------------------------------------------------
+
+
+def rendered(widget: Static) -> str:
+    """What a Static shows at its own width, as plain text."""
+    console = Console(width=widget.content_region.width, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+@pilot_test
+async def test_80x24_never_cuts_numbers(maildir_store: Store) -> None:
+    """At 80×24 every count and size shows whole: in the overview's rules and folders, in
+    the message list (which keeps its subjects) and in the journal."""
+    app = maildir_store.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        overview = app.data.overview()
+        rules = table_lines(app.main.query_one("#ov-rules", VirtualTable))
+        for r, line in zip(overview.rules, rules[1:], strict=False):
+            assert re.search(rf"\s{re.escape(number(r.messages))}\s+{re.escape(size(r.bytes))}",
+                             line), line
+        folders = rendered(app.main.query_one("#ov-folders", Static)).splitlines()
+        for f in overview.folders:
+            (line,) = [x for x in folders if x.strip().startswith(f"{f['name']} ")]
+            assert re.search(rf"\s{re.escape(number(f['messages']))}\s+"
+                             rf"{re.escape(size(f['bytes']))}(\s|$)", line), line
+        await open_newsletters(pilot, app)
+        await pilot.press("enter")
+        await pilot.pause()
+        lines = table_lines(app.main.query_one("#messages", VirtualTable))
+        assert "Subject" in lines[0] and lines[0].rstrip().endswith("Size")
+        listing = app.message_list
+        assert listing is not None
+        for i, line in enumerate(lines[1:4]):
+            assert line.rstrip().endswith(size(listing.row(i).size)), line
+        key, _per_folder = sender_group(maildir_store)
+        await pilot.press("left")
+        await select_group(pilot, app, key)
+        await pilot.press("t")
+        await confirm(pilot, app)
+        await close_progress(pilot, app)
+        await pilot.press("3")
+        await pilot.pause()
+        (action,) = app.data.journal()
+        row = table_lines(app.main.query_one("#journal-table", VirtualTable))[1]
+        done, done_bytes = action.count("done")
+        assert re.search(rf"\s{done}\s+{re.escape(size(done_bytes))}(\s|$)", row), row
+
+
+@pilot_test
+async def test_rules_selected_with_space_show_a_mark(maildir_store: Store) -> None:
+    """● when all of a rule is selected, ◐ when some of it is (in the Review's Rules pane
+    and in the overview's)."""
+    app = maildir_store.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        names = [r.name for r in app.rule_figures]
+        i = names.index("duplicates")
+        app.open_rule(i)
+        await pilot.pause()
+        await pilot.press("left")  # the Rules pane
+        assert app.main.query_one("#rules").has_focus
+        await pilot.press("space")
+        await pilot.pause()
+        rules = app.main.query_one("#rules", VirtualTable)
+        assert table_lines(rules)[1 + i].startswith("● ")
+        # The overview's list (its tab hidden) marks the rule the same way.
+        assert app.main.query_one("#ov-rules", VirtualTable).source.cells(i)[1] == "selected"
+        # Unselect the rule, then select one of its groups: some of the rule.
+        await pilot.press("space", "right", "down", "space")
+        await pilot.pause()
+        assert table_lines(rules)[1 + i].startswith("◐ ")
+        others = [line for n, line in enumerate(table_lines(rules)[1:8]) if n != i]
+        assert not any(line.startswith("● ") for line in others)
+        # Space on messages keeps the marks' counts up to date one message at a time.
+        await pilot.press("c")
+        await pilot.pause()
+        table_lines(rules)  # the marks are counted again
+        await pilot.press("home", "enter", "space", "space")  # two of the rule's messages
+        await pilot.pause()
+        table_lines(rules)
+        assert app.data.selection_totals()[0] == 2
+        assert {k: v for k, v in (app._rule_marks or {}).items() if v} == \
+            app.data.selected_per_rule()
+
+
+@pilot_test
+async def test_arrow_keys_move_between_dialog_buttons(maildir_store: Store) -> None:
+    key, _per_folder = sender_group(maildir_store)
+    before = maildir_store.status()
+    app = maildir_store.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_newsletters(pilot, app)
+        await select_group(pilot, app, key)
+        await pilot.press("t")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert screen.focused is not None and screen.focused.id == "yes"
+        await pilot.press("right")
+        assert screen.focused.id == "no"
+        await pilot.press("right")  # the last button stays
+        assert screen.focused.id == "no"
+        await pilot.press("left")
+        assert screen.focused.id == "yes"
+        await pilot.press("escape")
+        await pilot.pause()
+        # Emptying the Trash starts on Cancel; the left arrow reaches the red button.
+        await pilot.press("X")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConfirmScreen) and screen.focused is not None
+        assert screen.focused.id == "no"
+        await pilot.press("left")
+        assert screen.focused.id == "yes"
+        await pilot.press("escape")
+        await pilot.pause()
+    assert maildir_store.status() == before  # arrows move, they never press
+
+
+class _Words(gettext.NullTranslations):
+    """The active catalogue, with a few words of a translator's."""
+
+    def __init__(self, words: dict[str, str], fallback: gettext.NullTranslations) -> None:
+        super().__init__()
+        self.words = words
+        self.add_fallback(fallback)
+
+    def gettext(self, message: str) -> str:
+        return self.words.get(message) or super().gettext(message)
+
+
+@pilot_test
+async def test_keys_are_one_word_in_the_footer_and_the_help(maildir_store: Store,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Keys are named in words of the interface's language, one word a key; the help says
+    exactly what Space does."""
+    app = maildir_store.app(lang="fr")
+    words = {"Space": "Espace", "Enter": "Entrée", "Escape": "Échap", "PgUp": "PgPréc",
+             "PgDn": "PgSuiv", "Home": "Début", "End": "Fin", "Shift+Tab": "Maj+Tab"}
+    monkeypatch.setattr(i18n, "_translation", _Words(words, i18n._translation))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        keys = [k.key_display for k in app.main.query("FooterKey")]
+        assert "Espace" in keys and "space" not in keys
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = text_of(app.screen.query_one("VerticalScroll Static", Static))
+        for word in words.values():
+            assert word in text
+        assert not re.search(r"\b(space|Space|Enter|Escape|PgUp|Home)\b", text)
+    set_language("en")
+    app = maildir_store.app(lang="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "Space" in [k.key_display for k in app.main.query("FooterKey")]
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = " ".join(text_of(app.screen.query_one("VerticalScroll Static", Static)).split())
+        assert "Space Select or unselect the highlighted line: a message (then the cursor " \
+            "moves to the next one), a whole group, or a whole rule" in text
+
+
+@pilot_test
+async def test_french_figures_use_the_french_separators(maildir_store: Store) -> None:
+    """Sizes with a decimal comma, percentages with a space ("25 %"), the progress
+    dialog's too (textual's own "25%" is not shown)."""
+    app = maildir_store.app(lang="fr")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        head = text_of(app.main.query_one("#ov-head", Static))
+        assert "49,0 Mo" in head and "\u202f%" in head and "49.0" not in head
+        screen = ProgressScreen("Test", None)
+        app.push_screen(screen)
+        await pilot.pause()
+        screen.set_total(4, 4_000_000)
+        screen.advance(1, 1_500_000)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "25\u202f%" in text or "25 %" in text
+        assert "25%" not in text and "1,5 Mo" in text
+
+
+@pilot_test
+async def test_sync_of_an_unchanged_mailbox_says_it_is_up_to_date(maildir_store: Store
+                                                                  ) -> None:
+    app = maildir_store.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "Already up to date" in text and "0 of 0" not in text
+        said = await close_progress(pilot, app)
+        assert "nothing changed on the server" in said and "0 new" not in said
+
+
+def test_review_without_a_terminal_refuses_at_once(maildir_store: Store) -> None:
+    """stdin and stdout not a terminal: a one-line error, no app waiting for keys."""
+    env = {**os.environ, "MAILCLEAN_LANG": "en", "LANG": "C"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mailclean", "--lang", "en", "--config",
+         str(maildir_store.config), "--db", str(maildir_store.index), "review", ACCOUNT],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "needs a terminal" in line

@@ -85,22 +85,59 @@ def test_help(snap_compare, store: Store, lang: str) -> None:  # type: ignore[no
                         press=["question_mark"])
 
 
+async def _journal(pilot: Pilot) -> None:
+    """The journal tab after one move to the Trash (times shown are masked: they move)."""
+    await _confirm(pilot)
+    await pilot.press("enter")
+    await _ready(pilot)
+    await pilot.press("enter", "3")
+    await pilot.pause()
+    # The action's start and end times are today's: show a fixed one instead.
+    index = pilot.app.index  # type: ignore[attr-defined]
+    with index.db.atomic():
+        index.conn.execute("UPDATE actions SET started_at = '2026-06-01T10:00:00+00:00',"
+                           " finished_at = '2026-06-01T10:00:01+00:00', pid = 1")
+    pilot.app._load_journal()  # type: ignore[attr-defined]
+    await pilot.pause()
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_journal_after_trash(snap_compare, store: Store, lang: str) -> None:  # type: ignore[no-untyped-def]
-    """The journal tab after one move to the Trash (times shown are masked: they move)."""
+    """The journal tab after one move to the Trash."""
+    assert snap_compare(store.app(lang=lang), terminal_size=SIZE, run_before=_journal)
+
+
+# -- 80×24: the smallest usual terminal. Numbers are never cut there: names are shortened
+# and low-value columns left out instead, and the overview's panes are stacked.
+
+SMALL = (80, 24)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_overview_80x24(snap_compare, store: Store, lang: str) -> None:  # type: ignore[no-untyped-def]
+    """The overview, its panes one under the other."""
+    assert snap_compare(store.app(lang=lang), terminal_size=SMALL, run_before=_ready)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_overview_folders_80x24(snap_compare, store: Store, lang: str) -> None:  # type: ignore[no-untyped-def]
+    """The overview scrolled down to the volume by folder."""
 
     async def run(pilot: Pilot) -> None:
-        await _confirm(pilot)
-        await pilot.press("enter")
         await _ready(pilot)
-        await pilot.press("enter", "3")
-        await pilot.pause()
-        # The action's start and end times are today's: show a fixed one instead.
-        index = pilot.app.index  # type: ignore[attr-defined]
-        with index.db.atomic():
-            index.conn.execute("UPDATE actions SET started_at = '2026-06-01T10:00:00+00:00',"
-                               " finished_at = '2026-06-01T10:00:01+00:00', pid = 1")
-        pilot.app._load_journal()  # type: ignore[attr-defined]
+        pilot.app.main.query_one("#overview-body").scroll_end(animate=False)  # type: ignore[attr-defined]
         await pilot.pause()
 
-    assert snap_compare(store.app(lang=lang), terminal_size=SIZE, run_before=run)
+    assert snap_compare(store.app(lang=lang), terminal_size=SMALL, run_before=run)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_review_80x24(snap_compare, store: Store, lang: str) -> None:  # type: ignore[no-untyped-def]
+    """The message list keeps its subjects and sizes; the dates and folders give way."""
+    assert snap_compare(store.app(lang=lang), terminal_size=SMALL, run_before=_review)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_journal_80x24(snap_compare, store: Store, lang: str) -> None:  # type: ignore[no-untyped-def]
+    """Sizes whole; the target column gives way (the action's pane says it)."""
+    assert snap_compare(store.app(lang=lang), terminal_size=SMALL, run_before=_journal)

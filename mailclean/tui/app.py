@@ -17,9 +17,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -35,6 +37,7 @@ from mailclean.i18n import _, ngettext, number, percent, role, size, when
 from mailclean.index import Index
 from mailclean.index.journal import ActionRow
 from mailclean.rules import RuleError
+from mailclean.safetext import plain
 from mailclean.tui import jobs
 from mailclean.tui.data import (
     GROUP_SORTS,
@@ -49,11 +52,15 @@ from mailclean.tui.data import (
     sort_label,
 )
 from mailclean.tui.screens import ConfirmScreen, HelpScreen, PasswordScreen, ProgressScreen
-from mailclean.tui.text import N_, TranslatedBindings
-from mailclean.tui.widgets import Column, ListSource, VirtualTable, bar
+from mailclean.tui.text import N_, TranslatedBindings, key_name
+from mailclean.tui.widgets import Column, ListSource, PlannedTable, VirtualTable, bar, fit
 
 #: Rules flagging more messages than this have their groups counted in a worker thread.
 BIG_RULE = 50_000
+#: Under this width (in cells) the overview's panes are stacked instead of side by side.
+NARROW = 120
+#: Under this height (in lines) the details pane is shorter.
+SHORT = 30
 
 _KINDS = {"trash": N_("to Trash"), "delete": N_("deleted"), "export": N_("export"),
           "undo": N_("undo")}
@@ -79,7 +86,7 @@ class GroupSource:
             hint = "selected"
         elif g.selected:
             hint = "partial"
-        cells = [g.label, number(g.messages), size(g.bytes)]
+        cells = [plain(g.label), number(g.messages), size(g.bytes)]
         if self.groups.bulk:
             cells.append(_short_unsubscribe(g.unsubscribe))
         return cells, hint
@@ -97,8 +104,9 @@ class MessageSource:
     def cells(self, index: int) -> tuple[list[str], str]:
         """Date, sender, subject, folder, attachments, size."""
         m = self.messages.row(index)
-        return ([m.date, m.sender, m.subject, m.folder, str(m.attachments or ""),
-                 size(m.size)], "selected" if m.selected else "")
+        return ([m.date, plain(m.sender), plain(m.subject), plain(m.folder),
+                 number(m.attachments) if m.attachments else "", size(m.size)],
+                "selected" if m.selected else "")
 
 
 def _short_unsubscribe(method: str | None) -> str:
@@ -139,9 +147,20 @@ class MainScreen(TranslatedBindings, Screen[None]):
 
     def on_mount(self) -> None:
         """Fill the screen from the index."""
+        self._fit(self.size.width, self.size.height)
         app = self.app
         assert isinstance(app, ReviewApp)
         app.started()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Narrow or short terminals get another layout."""
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        # Under NARROW cells the overview's panes are stacked; under SHORT lines the
+        # details pane gives lines to the message list.
+        self.set_class(width < NARROW, "narrow")
+        self.set_class(height < SHORT, "short")
 
 
 class ReviewApp(App[None]):
@@ -150,7 +169,6 @@ class ReviewApp(App[None]):
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = False
     TITLE = "mailclean"
-
 
     def __init__(
         self,
@@ -180,6 +198,18 @@ class ReviewApp(App[None]):
         self._ask_password = ask_password
         self.last_result: jobs.JobResult | None = None
         self.last_error: str | None = None
+        self._rule_marks: dict[str, int] | None = None
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """A notification, never read as markup: error texts quote the server, folder and
+        file names."""
+        super().notify(plain(message, one_line=False), title=plain(title), severity=severity,
+                       timeout=timeout, markup=False)
+
+    def get_key_display(self, binding: Binding) -> str:
+        """Keys in the footer as people call them, in their language ("Space", "Espace")."""
+        return binding.key_display or key_name(binding.key)
 
     # -- layout -----------------------------------------------------------------------
 
@@ -221,7 +251,7 @@ class ReviewApp(App[None]):
                         yield VirtualTable(self._group_columns(False), id="groups",
                                            empty=_("Nothing left here."))
                 with Vertical(id="review-right"):
-                    with Vertical(id="messages-pane", classes="pane"):
+                    with _TitledPane(id="messages-pane", classes="pane"):
                         yield Input(placeholder=_("filter messages by sender or subject…"),
                                     id="message-filter", classes="filter")
                         yield VirtualTable(self._message_columns(), id="messages",
@@ -240,30 +270,43 @@ class ReviewApp(App[None]):
                 detail = Static("", id="journal-detail", classes="pane")
                 detail.border_title = _("Action")
                 yield detail
-        yield Static("", id="selection-bar")
+        yield Static("", id="selection-bar", markup=False)
         yield Footer()
 
-    def _rule_columns(self, bars: bool = True) -> list[Column]:
-        cols = [Column(_("Rule")), Column(_("Msgs"), 7, "right"), Column(_("Size"), 9, "right")]
-        return [*cols, Column("", 10)] if bars else cols
+    # When the width runs short, names are shortened first, then the columns with a
+    # ``drop`` rank go (highest first); numbers are never cut (see plan_widths).
+
+    def _rule_columns(self, bars: bool = True, longest: int = 0) -> list[Column]:
+        # With bars, the titles keep up to 30 cells before the bars give way.
+        cols = [Column(_("Rule"), min_width=max(16, min(longest, 30) if bars else 0)),
+                Column(_("Msgs"), 7, "right", numeric=True),
+                Column(_("Size"), 9, "right", numeric=True)]
+        return [*cols, Column("", 10, drop=1)] if bars else cols
 
     def _group_columns(self, bulk: bool) -> list[Column]:
-        cols = [Column(_("Group"), sort="name"), Column(_("Msgs"), 6, "right", sort="count"),
-                Column(_("Size"), 9, "right", sort="size")]
+        cols = [Column(_("Group"), sort="name", min_width=16),
+                Column(_("Msgs"), 6, "right", sort="count", numeric=True),
+                Column(_("Size"), 9, "right", sort="size", numeric=True)]
         if bulk:
-            cols.append(Column(_("Unsub."), 9))
+            cols.append(Column(_("Unsub."), 9, drop=1))
         return cols
 
     def _message_columns(self) -> list[Column]:
-        return [Column(_("Date"), 10, sort="date-asc"), Column(_("From"), 18),
-                Column(_("Subject"), sort=None), Column(_("Folder"), 14),
-                Column(_("Att."), 4, "right"), Column(_("Size"), 9, "right", sort="size")]
+        return [Column(_("Date"), 10, sort="date-asc", drop=2),
+                Column(_("From"), 18, min_width=10, drop=1),
+                Column(_("Subject"), sort=None, min_width=16),
+                Column(_("Folder"), 14, min_width=8, drop=4),
+                Column(_("Att."), 4, "right", numeric=True, drop=5),
+                Column(_("Size"), 9, "right", sort="size", numeric=True)]
 
     def _journal_columns(self) -> list[Column]:
-        return [Column("#", 4, "right"), Column(_("When"), 16), Column(_("Action"), 12),
-                Column(_("State"), 20), Column(_("Messages"), 9, "right"),
-                Column(_("Size"), 10, "right"), Column(_("Skipped"), 8, "right"),
-                Column(_("Target"))]
+        # The detail pane below repeats what the dropped columns held.
+        return [Column("#", 4, "right", numeric=True), Column(_("When"), 16),
+                Column(_("Action"), 12, min_width=8), Column(_("State"), 20, min_width=18),
+                Column(_("Messages"), 9, "right", numeric=True),
+                Column(_("Size"), 10, "right", numeric=True),
+                Column(_("Skipped"), 8, "right", numeric=True, drop=1),
+                Column(_("Target"), min_width=10, drop=2)]
 
     # -- start ------------------------------------------------------------------------
 
@@ -274,7 +317,7 @@ class ReviewApp(App[None]):
         main.query_one("#groups", VirtualTable).on_toggle = self._group_toggled
         main.query_one("#rules", VirtualTable).on_toggle = self._rule_toggled
         main.query_one("#ov-rules", VirtualTable).on_toggle = self._rule_toggled
-        self.title = f"mailclean · {self.ctx.account.name}"
+        self.title = f"mailclean · {plain(self.ctx.account.name)}"
         self._update_selection_bar()
         self.main.query_one("#ov-rules", VirtualTable).focus()
         if not self.data.indexed:
@@ -329,108 +372,113 @@ class ReviewApp(App[None]):
         self.main.query_one("#ov-folders", Static).update(self._folders_table(ov))
         self.main.query_one("#ov-freed", Static).update(self._freed_table(ov))
         self.rule_figures = ov.rules
+        self._rule_marks = None
         biggest = max((r.bytes for r in ov.rules), default=0) or 1
         table = self.main.query_one("#ov-rules", VirtualTable)
+        table.set_columns(self._rule_columns(longest=max(
+            (cell_len(plain(r.title)) for r in ov.rules), default=0)))
         table.set_source(ListSource(ov.rules, lambda r: (
-            [r.title, number(r.messages), size(r.bytes), bar(r.bytes / biggest, 10)], "")),
-            cursor=table.cursor, keep_scroll=True)
+            [plain(r.title), number(r.messages), size(r.bytes), bar(r.bytes / biggest, 10)],
+            self._rule_hint(r))), cursor=table.cursor, keep_scroll=True)
 
     def _title_text(self, ov: Overview) -> Text:
         text = Text("mailclean", style="bold")
-        text.append(f"  {self.ctx.account.name}", style="bold")
-        if ov.address:
-            text.append(f" <{ov.address}>")
+        text.append(f"  {plain(self.ctx.account.name)}", style="bold")
         if self.data.indexed:
             text.append("  ·  " + ngettext("{n} message, {size}", "{n} messages, {size}",
                                            ov.messages).format(
                 n=number(ov.messages), size=size(ov.bytes)))
+        # Last: on a narrow screen the line is cut at its end, never in the figures.
+        if ov.address:
+            text.append(f"  <{plain(ov.address)}>")
         return text
 
-    def _overview_head(self, ov: Overview) -> Table:
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column()
+    def _overview_head(self, ov: Overview) -> _Head:
         if not self.data.indexed:
-            grid.add_row(_("Not synced yet"),
-                         _("This account has never been read. Press R to sync it now: "
-                           "mailclean reads headers and sizes only, never your messages' "
-                           "text."))
-            return grid
-        grid.add_row(_("Mailbox"), ngettext("{n} message, {size}", "{n} messages, {size}",
-                                            ov.messages).format(
-            n=number(ov.messages), size=size(ov.bytes)))
+            return _Head([(_("Not synced yet"), Text(
+                _("This account has never been read. Press R to sync it now: mailclean reads "
+                  "headers and sizes only, never your messages' text.")), None)])
+        rows: list[tuple[str | Text, Text, tuple[float, str] | None]] = []
+        rows.append((_("Mailbox"), Text(ngettext(
+            "{n} message, {size}", "{n} messages, {size}", ov.messages).format(
+            n=number(ov.messages), size=size(ov.bytes))), None))
         if ov.quota_limit:
             share = (ov.quota_used or 0) / ov.quota_limit
-            grid.add_row(_("Server quota"), Text.assemble(
-                (bar(share, 30), "red" if share > 0.9 else "yellow" if share > 0.7 else
-                 "green"),
-                "  " + _("{used} of {limit} used ({pct})").format(
-                    used=size(ov.quota_used), limit=size(ov.quota_limit), pct=percent(share))))
+            rows.append((_("Server quota"), Text(_("{used} of {limit} used ({pct})").format(
+                used=size(ov.quota_used), limit=size(ov.quota_limit), pct=percent(share))),
+                (share, "red" if share > 0.9 else "yellow" if share > 0.7 else "green")))
         else:
-            grid.add_row(_("Server quota"), _("not reported by the server"))
+            rows.append((_("Server quota"), Text(_("not reported by the server")), None))
         share = ov.reclaimable_bytes / (ov.bytes or 1)
-        grid.add_row(_("Worth cleaning"), Text.assemble(
-            (bar(share, 30), "cyan"), "  " + ngettext(
-                "{n} message, {size} ({pct} of the mailbox)",
-                "{n} messages, {size} ({pct} of the mailbox)", ov.reclaimable_messages).format(
-                n=number(ov.reclaimable_messages), size=size(ov.reclaimable_bytes),
-                pct=percent(share))))
-        grid.add_row(_("Last sync"), when(ov.synced_at))
+        rows.append((_("Worth cleaning"), Text(ngettext(
+            "{n} message, {size} ({pct} of the mailbox)",
+            "{n} messages, {size} ({pct} of the mailbox)", ov.reclaimable_messages).format(
+            n=number(ov.reclaimable_messages), size=size(ov.reclaimable_bytes),
+            pct=percent(share))), (share, "cyan")))
+        rows.append((_("Last sync"), Text(when(ov.synced_at)), None))
         for a in ov.interrupted:
-            grid.add_row(Text(_("Unfinished"), style="yellow"), Text(
+            rows.append((Text(_("Unfinished"), style="yellow"), Text(
                 ngettext("action {id} ({kind}) stopped with {n} message left: see the Journal (3)",
                          "action {id} ({kind}) stopped with {n} messages left: see the Journal "
                          "(3)", a.unfinished)
                 .format(id=a.id, kind=_(_KINDS.get(a.kind, a.kind)), n=number(a.unfinished)),
-                style="yellow"))
-        grid.add_row("", Text(_("Enter on a rule to review it; ? lists every key."),
-                              style="dim"))
-        return grid
+                style="yellow"), None))
+        rows.append(("", Text(_("Enter on a rule to review it; ? lists every key."),
+                              style="dim"), None))
+        return _Head(rows)
 
-    def _folders_table(self, ov: Overview) -> Table:
-        table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
-        # Folder names are what tells "Archives/2019" from "Archives/2021": they get the
-        # width before the bars do.
-        longest = max((len(f["name"]) for f in ov.folders), default=0)
-        table.add_column(_("Folder"), ratio=3, no_wrap=True, overflow="ellipsis",
-                         min_width=min(longest, 22))
-        table.add_column(_("Role"), no_wrap=True, overflow="ellipsis")
-        table.add_column(_("Msgs"), justify="right", no_wrap=True)
-        table.add_column(_("Size"), justify="right", no_wrap=True)
-        table.add_column("", width=8, no_wrap=True)
+    def _folders_table(self, ov: Overview) -> PlannedTable:
+        # Folder names are what tells "Archives/2019" from "Archives/2021": they keep up to
+        # 22 cells before the bars, then the roles, give way.
+        longest = max((len(plain(f["name"])) for f in ov.folders), default=0)
+        columns = [Column(_("Folder"), min_width=max(8, min(longest, 22))),
+                   Column(_("Role"), 12, min_width=6, drop=2),
+                   Column(_("Msgs"), 5, "right", numeric=True),
+                   Column(_("Size"), 9, "right", numeric=True),
+                   Column("", 8, drop=1)]
         biggest = max((f["bytes"] for f in ov.folders), default=0) or 1
-        for f in ov.folders:
-            table.add_row(f["name"], role(f["role"]), number(f["messages"]),
-                          size(f["bytes"]), Text(bar(f["bytes"] / biggest, 8), style="blue"))
-        return table
+        rows = [[plain(f["name"]), role(f["role"]), number(f["messages"]), size(f["bytes"]),
+                 (bar(f["bytes"] / biggest, 8), "blue")] for f in ov.folders]
+        return PlannedTable(columns, rows, header_style="bold")
 
     def _freed_table(self, ov: Overview) -> Table:
-        table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
-        table.add_column("", ratio=3)
-        table.add_column(_("Today"), justify="right", no_wrap=True)
-        table.add_column(_("In total"), justify="right", no_wrap=True)
         t, a = ov.freed_today, ov.freed_total
-        table.add_row(Text(_("Freed on the server (deleted for good)"), style="green"),
-                      size(t["deleted_bytes"]), size(a["deleted_bytes"]))
-        table.add_row(_("Moved to the Trash"), size(t["trashed_bytes"]),
-                      size(a["trashed_bytes"]))
-        table.add_row(Text(_("  of which still in the Trash (not freed yet)"),
-                           style="yellow"), size(t["still_in_trash_bytes"]),
-                      size(a["still_in_trash_bytes"]))
-        table.add_row(_("Exported to files"), size(t["exported_bytes"]),
-                      size(a["exported_bytes"]))
-        table.add_row(_("Put back (undo)"), size(t["restored_bytes"]),
-                      size(a["restored_bytes"]))
+        keys = ("deleted_bytes", "trashed_bytes", "still_in_trash_bytes", "exported_bytes",
+                "restored_bytes")
+        today = [size(t[k]) for k in keys]
+        total = [size(a[k]) for k in keys]
+        table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
+        # The labels wrap when the width runs short; the sizes never do.
+        table.add_column("", ratio=3)
+        table.add_column(_("Today"), justify="right", no_wrap=True,
+                         min_width=max(len(v) for v in today))
+        table.add_column(_("In total"), justify="right", no_wrap=True,
+                         min_width=max(len(v) for v in total))
+        labels = [Text(_("Freed on the server (deleted for good)"), style="green"),
+                  Text(_("Moved to the Trash")),
+                  Text(_("  of which still in the Trash (not freed yet)"), style="yellow"),
+                  Text(_("Exported to files")), Text(_("Put back (undo)"))]
+        for label, day, all_ in zip(labels, today, total, strict=True):
+            table.add_row(label, day, all_)
         return table
 
     # -- review: rules ----------------------------------------------------------------
+
+    def _rule_hint(self, rule: RuleFigures) -> str:
+        """"selected" when all of the rule is selected, "partial" when some of it is."""
+        if self._rule_marks is None:
+            self._rule_marks = self.data.selected_per_rule()
+        n = self._rule_marks.get(rule.name, 0)
+        if not n:
+            return ""
+        return "selected" if n >= rule.messages else "partial"
 
     def _load_rules(self, keep_cursor: bool = True) -> None:
         table = self.main.query_one("#rules", VirtualTable)
         figures = self.rule_figures
         cursor = table.cursor if keep_cursor else 0
         table.set_source(ListSource(figures, lambda r: (
-            [r.title, number(r.messages), size(r.bytes)], "")),
+            [plain(r.title), number(r.messages), size(r.bytes)], self._rule_hint(r))),
             cursor=cursor, keep_scroll=keep_cursor)
         self._load_groups(keep_cursor=keep_cursor)
 
@@ -485,7 +533,7 @@ class ReviewApp(App[None]):
             self.group_list = None
             table.set_source(ListSource([], lambda x: ([], "")))
             table.empty = _("Counting the groups…")
-            pane.border_title = rule.title
+            pane.border_title = _safe(rule.title)
             self._load_messages(target=(rule.name, None, True, rule.title))
             sql, args = GroupList.query(self.data, rule.name, self.group_filter,
                                         self.group_sort)
@@ -526,14 +574,14 @@ class ReviewApp(App[None]):
         by = {"sender": _("by sender"), "list": _("by list or sender"),
               "thread": _("by conversation"), "folder": _("by folder"),
               "domain": _("by domain")}.get(rule.group_by, rule.group_by)
-        pane.border_title = f"{rule.title} · {by}"
+        pane.border_title = _safe(f"{rule.title} · {by}")
         pane.border_subtitle = self._filter_subtitle(self.group_filter, self.group_sort)
 
-    def _filter_subtitle(self, text: str, sort: str) -> str:
+    def _filter_subtitle(self, text: str, sort: str) -> Text:
         parts = [sort_label(sort)]
         if text:
             parts.insert(0, _("filter: {text}").format(text=text))
-        return " · ".join(parts)
+        return _safe(" · ".join(parts))
 
     @on(VirtualTable.Highlighted, "#groups")
     def _group_highlighted(self, event: VirtualTable.Highlighted) -> None:
@@ -577,7 +625,8 @@ class ReviewApp(App[None]):
         if target is None:
             self.message_list = None
             table.set_source(ListSource([], lambda x: ([], "")))
-            pane.border_title = _("Messages")
+            assert isinstance(pane, _TitledPane)
+            pane.set_title(_("Messages"), lambda name: name)
             pane.border_subtitle = ""
             self._show_details()
             return
@@ -587,11 +636,11 @@ class ReviewApp(App[None]):
                                                self.message_filter, self.message_sort)
         table.set_source(MessageSource(self.message_list), cursor=cursor,
                          keep_scroll=keep_cursor)
-        pane.border_title = ngettext("{title} · {n} message, {size}",
-                                     "{title} · {n} messages, {size}",
-                                     len(self.message_list)).format(
-            title=title, n=number(len(self.message_list)),
-            size=size(self.message_list.total_bytes))
+        n, volume = len(self.message_list), size(self.message_list.total_bytes)
+        assert isinstance(pane, _TitledPane)
+        pane.set_title(title, lambda name: ngettext(
+            "{title} · {n} message, {size}", "{title} · {n} messages, {size}", n).format(
+            title=name, n=number(n), size=volume))
         pane.border_subtitle = self._filter_subtitle(self.message_filter, self.message_sort)
         self._show_details()
 
@@ -617,35 +666,38 @@ class ReviewApp(App[None]):
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
-        sender = d["sender"] or "–"
+        # Everything below but the labels comes from the message or the rules file.
+        sender = plain(d["sender"]) or "–"
         if d["sender_name"]:
-            sender = f"{d['sender_name']} <{d['sender']}>"
-        grid.add_row(_("Subject"), Text(d["subject"] or _("(no subject)")))
+            sender = f"{plain(d['sender_name'])} <{plain(d['sender'])}>"
+        grid.add_row(_("Subject"), Text(plain(d["subject"]) or _("(no subject)")))
         grid.add_row(_("From"), Text(sender))
         if d["recipients"]:
-            grid.add_row(_("To"), Text(d["recipients"], overflow="ellipsis", no_wrap=True))
+            grid.add_row(_("To"), Text(plain(d["recipients"]), overflow="ellipsis",
+                                       no_wrap=True))
         grid.add_row(_("Date"), Text(when(d["date"] or d["received_at"])))
-        where = d["folder"] + (f" ({role(d['role'])})" if d["role"] else "")
+        where = plain(d["folder"]) + (f" ({role(d['role'])})" if d["role"] else "")
         grid.add_row(_("Folder"), Text(where))
         grid.add_row(_("Size"), Text(size(d["size"])))
         if d["list_id"] or d["list_unsubscribe"]:
-            grid.add_row(_("List"), Text(d["list_id"] or "–"))
+            grid.add_row(_("List"), Text(plain(d["list_id"]) or "–"))
             if d["list_unsubscribe"]:
-                grid.add_row(_("Unsubscribe"), Text(d["list_unsubscribe"], no_wrap=True,
-                                                    overflow="ellipsis"))
+                grid.add_row(_("Unsubscribe"), Text(plain(d["list_unsubscribe"]),
+                                                    no_wrap=True, overflow="ellipsis"))
         for hit in d["hits"]:
-            grid.add_row(_("Why"), Text.assemble((hit["title"], "cyan"), _(": {reason}").format(
-                reason=hit["reason"])))
+            grid.add_row(_("Why"), Text.assemble((plain(hit["title"]), "cyan"), _(
+                ": {reason}").format(reason=plain(hit["reason"]))))
         if d["attachments"]:
-            names = ", ".join(f"{a['filename'] or a['mime_type']} ({size(a['size'])})"
-                              for a in d["attachments"])
+            names = ", ".join(
+                f"{plain(a['filename'] or a['mime_type'])} ({size(a['size'])})"
+                for a in d["attachments"])
             grid.add_row(_("Attachments"), Text(names))
         if d["protected"]:
             grid.add_row("", Text(_("Protected (flagged, or named in [protect])."),
                                   style="green"))
         if d["problems"]:
             grid.add_row(_("Note"), Text(_("could not be fully read: {what}").format(
-                what=d["problems"]), style="dim"))
+                what=plain(d["problems"])), style="dim"))
         widget.update(grid)
 
     # -- sorting and filtering --------------------------------------------------------
@@ -755,8 +807,14 @@ class ReviewApp(App[None]):
     def _message_toggled(self, index: int) -> None:
         if self.message_list is None:
             return
-        self.data.toggle(self.message_list.ids[index])
-        self._selection_changed()
+        message_id = self.message_list.ids[index]
+        on_ = self.data.toggle(message_id)
+        marks = self._rule_marks
+        if marks is not None:
+            # One message: its rules' counts change by one, no need to count them all again.
+            for rule in self.data.rules_listing(message_id):
+                marks[rule] = marks.get(rule, 0) + (1 if on_ else -1)
+        self._selection_changed(keep_rule_marks=True)
         self.main.query_one("#messages", VirtualTable).action_cursor(1)
 
     def _group_toggled(self, index: int) -> None:
@@ -789,7 +847,9 @@ class ReviewApp(App[None]):
         self.data.clear_selection()
         self._selection_changed()
 
-    def _selection_changed(self) -> None:
+    def _selection_changed(self, keep_rule_marks: bool = False) -> None:
+        if not keep_rule_marks:
+            self._rule_marks = None
         if self.group_list is not None:
             self.group_list.invalidate_marks()
         if self.message_list is not None:
@@ -1067,22 +1127,28 @@ class ReviewApp(App[None]):
         self.busy = False
         self.last_result, self.last_error = result, error
         lines: list[tuple[str, str]] = []
+        phase = None
         if result is not None:
             lines += [("dim", note) for note in result.notes]
             if result.outcome is not None:
                 lines += jobs.outcome_lines(result.outcome)
-            if result.sync is not None:
-                r = result.sync
+            if result.sync is not None and jobs.unchanged(result.sync):
+                phase = _("Already up to date")
+                lines.append(("bold", _("Already up to date: nothing changed on the server "
+                                        "since the last sync.")))
+                lines.append(("dim", _("{messages}, {size} in {folders}.").format(
+                    **result.sync.counts())))
+            elif result.sync is not None:
                 lines.append(("bold", _(
                     "{messages}, {size} in {folders}; {new}, {removed}, {flags}.").format(
-                    **r.counts())))
+                    **result.sync.counts())))
         if error:
             lines.append(("error", error))
         if clear_selection and result is not None:
             self.data.clear_selection()
         self.reload_all()
         if screen.is_attached:
-            screen.finish(lines, ok=error is None)
+            screen.finish(lines, ok=error is None, phase=phase if error is None else None)
 
     def request_password(self, prompt: str) -> str:
         """Ask for the password in a dialog (called from a worker thread; blocks it)."""
@@ -1116,7 +1182,7 @@ class ReviewApp(App[None]):
             done, b = a.count("done")
             return ([str(a.id), when(a.started_at), _(_KINDS.get(a.kind, a.kind)),
                      _(_STATES.get(a.state, a.state)), number(done), size(b),
-                     number(a.count("skipped", "failed")[0]), a.target or ""],
+                     number(a.count("skipped", "failed")[0]), plain(a.target)],
                     "dim" if a.state == "undone" else "")
 
         table.set_source(ListSource(rows, cells), cursor=table.cursor, keep_scroll=True)
@@ -1152,12 +1218,19 @@ class ReviewApp(App[None]):
         done, b = a.count("done")
         grid.add_row(_("Done"), ngettext("{n} message, {size}", "{n} messages, {size}",
                                          done).format(n=number(done), size=size(b)))
+        skipped, skipped_bytes = a.count("skipped", "failed")
+        if skipped:
+            grid.add_row(_("Skipped"), ngettext(
+                "{n} message, {size}", "{n} messages, {size}", skipped).format(
+                n=number(skipped), size=size(skipped_bytes)))
+        if a.target:
+            grid.add_row(_("Target"), Text(plain(a.target)))
         if a.unfinished:
             grid.add_row(_("Left"), Text(ngettext(
                 "{n} message: press r to finish", "{n} messages: press r to finish",
                 a.unfinished).format(n=number(a.unfinished)), style="yellow"))
         if a.error:
-            grid.add_row(_("Note"), Text(a.error, style="yellow"))
+            grid.add_row(_("Note"), Text(plain(a.error, one_line=False), style="yellow"))
         widget.update(grid)
 
     # -- timers -----------------------------------------------------------------------
@@ -1174,6 +1247,62 @@ class ReviewApp(App[None]):
     def on_unmount(self) -> None:
         """Close the index."""
         self.index.close()
+
+
+class _TitledPane(Vertical):
+    """A pane whose border title keeps its figures: the name in it is shortened instead."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._title: tuple[str, Callable[[str], str]] | None = None
+
+    def set_title(self, name: str, template: Callable[[str], str]) -> None:
+        """Show ``template(name)``, ``name`` ellipsised when the whole does not fit."""
+        self._title = (plain(name), template)
+        self._fit_title()
+
+    def _fit_title(self) -> None:
+        if self._title is None:
+            return
+        name, template = self._title
+        # The border takes a corner, a line and a space on each side of the title.
+        room = self.size.width - 6
+        if self.size.width and cell_len(template(name)) > room:
+            name = fit(name, max(1, room - cell_len(template("")))).rstrip()
+        self.border_title = _safe(template(name))
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the title to the new width."""
+        self._fit_title()
+
+
+def _safe(text: str) -> Text:
+    """Outside text for a border title: control characters replaced, never read as
+    markup (a plain string there would be)."""
+    return Text(plain(text))
+
+
+class _Head:
+    """The overview's head: a label per line, then (for shares) a bar as wide as the line
+    leaves room for, then the figures; at any width the figures come whole."""
+
+    def __init__(self, rows: list[tuple[str | Text, Text, tuple[float, str] | None]]) -> None:
+        self.rows = rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """A grid of the rows for the width given."""
+        labels = [r[0] if isinstance(r[0], Text) else Text(r[0]) for r in self.rows]
+        room = options.max_width - max((t.cell_len for t in labels), default=0) - 2
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column()
+        for label, (_label, value, share) in zip(labels, self.rows, strict=True):
+            if share is not None:
+                width = min(30, room - value.cell_len - 2)
+                if width >= 8:
+                    value = Text.assemble((bar(share[0], width), share[1]), "  ", value)
+            grid.add_row(label, value)
+        yield grid
 
 
 class _ScreenProgress(jobs.Progress):

@@ -17,7 +17,7 @@ from typing import Any
 
 from mailclean.actions import left_out
 from mailclean.connectors.base import VIRTUAL_ROLES
-from mailclean.i18n import _, language, ngettext
+from mailclean.i18n import _, language, ngettext, number
 from mailclean.index import Index
 from mailclean.index.journal import ActionRow, Journal
 from mailclean.rules import Protection, Rule, explain, summary
@@ -268,6 +268,37 @@ class ReviewData:
         ).fetchone()
         return int(n), int(b)
 
+    def selected_per_rule(self) -> dict[str, int]:
+        """How many of each rule's messages (as the review lists them: outside the Trash,
+        unless the rule is about the Trash) are selected."""
+        out: dict[str, int] = {}
+        if not self.indexed or self.conn.execute(
+                "SELECT 1 FROM temp.selected LIMIT 1").fetchone() is None:
+            return out
+        trash = self.trash_id if self.trash_id is not None else -1
+        # Driven by the selection, each hit found through hits_message: one pass.
+        for name, n, in_trash in self.conn.execute(
+            "SELECT h.rule, count(*), coalesce(sum(m.folder_id = ?), 0)"
+            " FROM temp.selected s CROSS JOIN hits h ON h.message_id = s.id"
+            " AND h.account_id = ? JOIN messages m ON m.id = s.id GROUP BY h.rule",
+            [trash, self.account_id],
+        ):
+            rule = self.rules.get(name)
+            out[name] = n if rule is not None and self.includes_trash(rule) else n - in_trash
+        return out
+
+    def rules_listing(self, message_id: int) -> list[str]:
+        """The rules whose review lists show the message (counted as
+        :meth:`selected_per_rule` counts)."""
+        row = self.conn.execute("SELECT folder_id FROM messages WHERE id = ?",
+                                [message_id]).fetchone()
+        in_trash = row is not None and self.trash_id is not None and row[0] == self.trash_id
+        names = [r[0] for r in self.conn.execute(
+            "SELECT rule FROM hits WHERE message_id = ? AND account_id = ?",
+            [message_id, self.account_id])]
+        return [n for n in names if not in_trash
+                or (n in self.rules and self.includes_trash(self.rules[n]))]
+
     def selected_ids(self) -> tuple[int, ...]:
         """The selected messages' index row ids."""
         return tuple(r[0] for r in self.conn.execute("SELECT id FROM temp.selected ORDER BY id"))
@@ -501,9 +532,9 @@ class GroupList:
             if 0 not in self._marks:
                 self._marks[0] = self._selected(None, everything=True)
             label = (ngettext("All {n} group", "All {n} groups", len(self.keys)).format(
-                n=len(self.keys)) if not self.text
+                n=number(len(self.keys))) if not self.text
                 else ngettext("All {n} matching group", "All {n} matching groups",
-                              len(self.keys)).format(n=len(self.keys)))
+                              len(self.keys)).format(n=number(len(self.keys))))
             return GroupRow(None, label, self.total_messages, self.total_bytes,
                             self._marks[0], None, everything=True)
         k = i - 1

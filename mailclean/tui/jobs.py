@@ -122,6 +122,14 @@ def run_sync(ctx: Context, progress: Progress) -> JobResult:
     return result
 
 
+def unchanged(report: SyncReport) -> bool:
+    """Whether a sync found nothing new: no message added, removed or changed, no folder
+    added, removed, renamed or reset (a first sync is never "unchanged")."""
+    return not (report.first_sync or report.new or report.removed or report.flag_changes
+                or report.reset_folders or report.folders_added or report.folders_removed
+                or report.folders_renamed)
+
+
 def make_plan(index: Index, ctx: Context, kind: str, selection: actions.Selection
               ) -> actions.Plan:
     """What ``kind`` would do to ``selection`` now, from the index."""

@@ -15,10 +15,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from mailclean.i18n import _, ngettext, number, size
-from mailclean.tui.text import N_, TranslatedBindings
+from mailclean.i18n import _, ngettext, number, percent, size
+from mailclean.safetext import plain
+from mailclean.tui.text import N_, TranslatedBindings, keys_text
 
-#: (section, [(keys, what they do)]); texts are translated when the help is shown.
+#: (section, [(keys, what they do)]); texts are translated when the help is shown. Keys
+#: are textual's names ("space", "pageup"), two spaces between groups: see keys_text.
 HELP: list[tuple[str, list[tuple[str, str]]]] = [
     (N_("Anywhere"), [
         ("1  2  3", N_("Overview, Review, Journal")),
@@ -27,17 +29,18 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
         ("q", N_("Quit")),
     ]),
     (N_("Lists (rules, groups, messages, journal)"), [
-        ("↑ ↓  j k", N_("Move")),
-        ("PgUp PgDn  Home End", N_("Move a page, go to the first or last line")),
-        ("Tab  Shift+Tab  ← →", N_("Next or previous pane")),
-        ("Enter", N_("Open: a rule's groups, a group's messages")),
+        ("up down  j k", N_("Move")),
+        ("pageup pagedown  home end", N_("Move a page, go to the first or last line")),
+        ("tab  shift+tab  left right", N_("Next or previous pane")),
+        ("enter", N_("Open: a rule's groups, a group's messages")),
         ("/", N_("Filter the list by text (Escape clears it)")),
         ("s", N_("Change the order: largest first, oldest first, newest first")),
         (N_("mouse"), N_("Click a line to go there, double-click to open, click a header "
                          "to sort; the wheel scrolls")),
     ]),
     (N_("Selecting"), [
-        ("Space", N_("Select or unselect: a message, a whole group, or the whole rule")),
+        ("space", N_("Select or unselect the highlighted line: a message (then the cursor "
+                     "moves to the next one), a whole group, or a whole rule")),
         ("a", N_("Select everything the message list shows (with its filter)")),
         ("c", N_("Clear the selection")),
         (N_("mouse"), N_("Click the left margin of a line to select it")),
@@ -52,8 +55,9 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
                                "one")),
     ]),
     (N_("Dialogs"), [
-        ("Enter", N_("Press the highlighted button")),
-        ("Escape", N_("Cancel; while an action runs: stop it after the current batch")),
+        ("left right  tab", N_("Move between the buttons")),
+        ("enter", N_("Press the highlighted button")),
+        ("escape", N_("Cancel; while an action runs: stop it after the current batch")),
     ]),
 ]
 
@@ -67,15 +71,20 @@ class HelpScreen(TranslatedBindings, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         """A table of keys per section."""
+        def named(keys: str) -> str:
+            return _(keys) if keys in (N_("mouse"), N_("Journal tab")) else keys_text(keys)
+
+        # As wide as the longest keys in this language (French names are longer), so
+        # that no key is cut.
+        width = max(22, *(len(named(keys)) for _section, rows in HELP for keys, _w in rows))
         parts: list[Text | Table] = []
         for section, rows in HELP:
             parts.append(Text(_(section), style="bold underline"))
             table = Table.grid(padding=(0, 2))
-            table.add_column(style="bold", no_wrap=True, width=22)
+            table.add_column(style="bold", no_wrap=True, width=width)
             table.add_column()
             for keys, what in rows:
-                table.add_row(_(keys) if keys in (N_("mouse"), N_("Journal tab")) else keys,
-                              _(what))
+                table.add_row(Text(named(keys)), Text(_(what)))
             parts += [table, Text("")]
         with Vertical(id="help", classes="dialog"):
             yield Label(_("Keys"), classes="dialog-title")
@@ -93,6 +102,8 @@ class ConfirmScreen(TranslatedBindings, ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,n", "cancel", N_("Cancel"), show=True),
+        Binding("left,up", "move_button(-1)", N_("Previous button"), show=False),
+        Binding("right,down", "move_button(1)", N_("Next button"), show=False),
     ]
 
     def __init__(self, title: str, lines: list[tuple[str, str]], confirm: str, *,
@@ -109,11 +120,12 @@ class ConfirmScreen(TranslatedBindings, ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         """Title, the facts, an optional file name, the two buttons."""
         with Vertical(id="confirm", classes="dialog danger" if self.danger else "dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(plain(self.title_text), classes="dialog-title", markup=False)
             for style, text in self.lines:
-                yield Static(text, classes=f"line {style}".strip(), markup=False)
+                yield Static(plain(text, one_line=False), classes=f"line {style}".strip(),
+                             markup=False)
             if self.path is not None:
-                yield Label(self.path_label, classes="hint")
+                yield Label(plain(self.path_label), classes="hint", markup=False)
                 yield Input(self.path, id="path")
             with Horizontal(classes="buttons"):
                 yield Button(self.confirm, id="yes",
@@ -123,6 +135,16 @@ class ConfirmScreen(TranslatedBindings, ModalScreen[str | None]):
     def on_mount(self) -> None:
         """Permanent deletes start on Cancel: Enter alone must not destroy anything."""
         self.query_one("#no" if self.danger else "#yes", Button).focus()
+
+    def action_move_button(self, delta: int) -> None:
+        """Arrow keys: the previous or next button (from the file name: the first one)."""
+        buttons = list(self.query(Button))
+        focused = self.focused
+        if focused in buttons:
+            i = buttons.index(focused)  # type: ignore[arg-type]
+            buttons[max(0, min(i + delta, len(buttons) - 1))].focus()
+        elif delta > 0 and buttons:
+            buttons[0].focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         """Confirm or cancel."""
@@ -170,10 +192,11 @@ class ProgressScreen(TranslatedBindings, ModalScreen[None]):
     def compose(self) -> ComposeResult:
         """Title, step, bar, counts, result lines, the button."""
         with Vertical(id="progress", classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Label(_("starting"), id="phase")
-            yield ProgressBar(total=None, show_eta=False, id="bar")
-            yield Label("", id="counts")
+            yield Label(plain(self.title_text), classes="dialog-title", markup=False)
+            yield Label(_("starting"), id="phase", markup=False)
+            # The percentage is ours (in the counts): textual's reads "45%" in French too.
+            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="bar")
+            yield Label("", id="counts", markup=False)
             yield Vertical(id="result")
             with Horizontal(classes="buttons"):
                 yield Button(_("Cancel"), id="cancel", variant="warning",
@@ -184,7 +207,7 @@ class ProgressScreen(TranslatedBindings, ModalScreen[None]):
     def set_phase(self, text: str) -> None:
         """A new step starts."""
         if not self.finished:
-            self.query_one("#phase", Label).update(text)
+            self.query_one("#phase", Label).update(plain(text))
 
     def set_total(self, messages: int, size_: int) -> None:
         """The work is ``messages`` messages (``size_`` bytes)."""
@@ -212,18 +235,25 @@ class ProgressScreen(TranslatedBindings, ModalScreen[None]):
         else:
             text = ngettext("{done} of {total} message", "{done} of {total} messages",
                             self.total).format(done=number(self.done), total=number(self.total))
+        if self.total:
+            text = f"{percent(min(self.done / self.total, 1.0))} · {text}"
         self.query_one("#counts", Label).update(text)
 
-    def finish(self, lines: list[tuple[str, str]], ok: bool) -> None:
-        """Show what happened; the button becomes Close."""
+    def finish(self, lines: list[tuple[str, str]], ok: bool, phase: str | None = None) -> None:
+        """Show what happened (``phase``: instead of "Finished"); the button becomes Close."""
         self.finished = True
-        self.query_one("#phase", Label).update(_("Finished") if ok else _("Stopped"))
+        self.query_one("#phase", Label).update(
+            phase or (_("Finished") if ok else _("Stopped")))
+        if not self.total and not self.done:
+            # "0 of 0 messages" says nothing: there was nothing to count.
+            self.query_one("#counts", Label).update("")
         bar = self.query_one("#bar", ProgressBar)
         if bar.total is None:
             bar.update(total=1, progress=1 if ok else 0)
         result = self.query_one("#result", Vertical)
         for style, text in lines:
-            result.mount(Static(text, classes=f"line {style}".strip(), markup=False))
+            result.mount(Static(plain(text, one_line=False), classes=f"line {style}".strip(),
+                                markup=False))
         button = self.query_one("#cancel", Button)
         button.label = _("Close")
         button.variant = "primary"
@@ -263,7 +293,7 @@ class PasswordScreen(TranslatedBindings, ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         """The prompt and a hidden input."""
         with Vertical(id="password", classes="dialog"):
-            yield Label(self.prompt, classes="dialog-title")
+            yield Label(plain(self.prompt), classes="dialog-title", markup=False)
             yield Input(password=True, id="secret")
             yield Label(_("Enter to log in, Escape to cancel. The password is not stored."),
                         classes="hint")

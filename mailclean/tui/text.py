@@ -38,3 +38,34 @@ class TranslatedBindings:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._bindings = translate_bindings(self._bindings)  # type: ignore[has-type]
+
+
+#: Keys as the footer and the help name them: one word each, in the active language.
+KEY_NAMES = {
+    "space": N_("Space"),
+    "enter": N_("Enter"),
+    "escape": N_("Escape"),
+    "tab": N_("Tab"),
+    "shift+tab": N_("Shift+Tab"),
+    "delete": N_("Del"),
+    "pageup": N_("PgUp"),
+    "pagedown": N_("PgDn"),
+    "home": N_("Home"),
+    "end": N_("End"),
+}
+_SYMBOLS = {"up": "↑", "down": "↓", "left": "←", "right": "→", "question_mark": "?",
+            "slash": "/"}
+
+
+def key_name(key: str) -> str:
+    """How ``key`` (a textual key name: "space", "pageup", "question_mark"…) is called."""
+    if key in KEY_NAMES:
+        return _(KEY_NAMES[key])
+    return _SYMBOLS.get(key, key)
+
+
+def keys_text(keys: str) -> str:
+    """A help line's keys ("space", "up down  j k") named as :func:`key_name` does; two
+    spaces between groups of keys stay."""
+    return "  ".join(" ".join(key_name(k) for k in group.split())
+                     for group in keys.split("  "))

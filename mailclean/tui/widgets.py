@@ -1,7 +1,10 @@
 """Widgets of the review app: a virtual table on the Line API, bars, the selection bar.
 
 :class:`VirtualTable` draws only the lines on screen and asks its source for those rows,
-so a list of a million messages costs what its visible page costs.
+so a list of a million messages costs what its visible page costs. Its columns, and those
+of :class:`PlannedTable`, are laid out by :func:`plan_widths`: when the width runs short,
+names are shortened (with an ellipsis) and low-value columns are dropped, numbers never
+cut.
 """
 
 from __future__ import annotations
@@ -11,7 +14,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -20,7 +27,11 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from mailclean.safetext import plain
 from mailclean.tui.text import N_, TranslatedBindings
+
+#: The narrowest a name column gets before other columns are dropped for it.
+MIN_NAME = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +43,90 @@ class Column:
     align: str = "left"
     sort: str | None = None
     """The sort this column's header asks for when clicked (None: not sortable)."""
+    min_width: int | None = None
+    """How narrow a text column may get, its text ellipsised, when the width runs short
+    (default: ``width``, or :data:`MIN_NAME` for a column that takes what is left)."""
+    drop: int = 0
+    """0: always shown; otherwise the column is left out when even the narrowest widths
+    do not fit, the highest ``drop`` first."""
+    numeric: bool = False
+    """A figure: never cut; the column is as wide as its widest value (and its title)."""
+
+
+def plan_widths(columns: Sequence[Column], available: int,
+                measured: Sequence[int] = ()) -> list[int]:
+    """Each column's width for ``available`` cells (one between columns); 0: left out.
+
+    ``measured[i]`` is the widest value of column ``i`` (used for numeric columns, which
+    are never narrower than it). In order, as the width shrinks: every column at its
+    ``width`` and the others sharing what is left; text columns shortened towards their
+    ``min_width``; droppable columns left out, highest ``drop`` first; as a last resort
+    text columns below their minimum. Numbers are never cut.
+    """
+    n = len(columns)
+    measured = list(measured) + [0] * (n - len(measured))
+    lows: list[int] = []
+    prefs: list[int] = []
+    for c, m in zip(columns, measured, strict=True):
+        if c.numeric:
+            low = max(m, cell_len(c.title))
+            lows.append(low)
+            prefs.append(max(low, c.width or 0))
+        elif c.width is None:
+            low = MIN_NAME if c.min_width is None else c.min_width
+            lows.append(low)
+            prefs.append(low)
+        else:
+            lows.append(c.width if c.min_width is None else min(c.width, c.min_width))
+            prefs.append(c.width)
+
+    def need(shown: list[int], widths: Sequence[int]) -> int:
+        return sum(widths[i] for i in shown) + max(0, len(shown) - 1)
+
+    shown = list(range(n))
+    droppable = sorted((i for i in shown if columns[i].drop),
+                       key=lambda i: (-columns[i].drop, -i))
+    while need(shown, lows) > available and droppable:
+        shown.remove(droppable.pop(0))
+    widths = [0] * n
+    if need(shown, prefs) <= available:
+        for i in shown:
+            widths[i] = prefs[i]
+        flex = [i for i in shown if columns[i].width is None and not columns[i].numeric]
+        if flex:
+            share = (available - need(shown, prefs)) // len(flex)
+            for i in flex:
+                widths[i] += share
+        return widths
+    for i in shown:
+        widths[i] = lows[i]
+    if need(shown, lows) <= available:
+        # Between the minimum and the preferred widths: each column gives up a share of
+        # what it could spare, so no single name is cut to nothing.
+        spare = available - need(shown, lows)
+        slack = {i: prefs[i] - lows[i] for i in shown}
+        total = sum(slack.values())
+        given = 0
+        for i in shown:
+            extra = slack[i] * spare // total if total else 0
+            widths[i] += extra
+            given += extra
+        for i in sorted(shown, key=lambda i: -(prefs[i] - widths[i])):
+            if given >= spare:
+                break
+            if widths[i] < prefs[i]:
+                widths[i] += 1
+                given += 1
+        return widths
+    # Too narrow even for that: names give way, down to a cell, before any number does.
+    excess = need(shown, lows) - available
+    for i in sorted((i for i in shown if not columns[i].numeric), key=lambda i: -lows[i]):
+        cut = min(excess, widths[i] - 1)
+        widths[i] -= cut
+        excess -= cut
+        if not excess:
+            break
+    return widths
 
 
 class Source(Protocol):
@@ -61,10 +156,11 @@ class ListSource:
 
 
 def fit(text: str, width: int, align: str = "left") -> str:
-    """``text`` cut (with an ellipsis) or padded to exactly ``width`` cells."""
+    """``text`` on one line without control characters, cut (with an ellipsis) or padded
+    to exactly ``width`` cells."""
     if width <= 0:
         return ""
-    text = text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    text = plain(text)
     if cell_len(text) > width:
         return set_cell_size(text, width - 1) + "…"
     pad = width - cell_len(text)
@@ -78,6 +174,60 @@ def bar(share: float, width: int) -> str:
     full, rest = divmod(eighths, 8)
     partial = " ▏▎▍▌▋▊▉"[rest] if rest else ""
     return ("█" * full + partial).ljust(width)
+
+
+Cell = str | tuple[str, str]
+"""A cell's text, or its text and a rich style."""
+
+
+class PlannedTable:
+    """A small table (a header and every row) laid out for the width it is drawn in.
+
+    A rich renderable: where a rich ``Table`` would cut numbers or wrap them, its columns
+    give way as :func:`plan_widths` says. Cells are plain text, never markup.
+    """
+
+    def __init__(self, columns: Sequence[Column], rows: Sequence[Sequence[Cell]], *,
+                 header_style: str = "bold") -> None:
+        self.columns = list(columns)
+        self.rows = [list(r) for r in rows]
+        self.header_style = header_style
+
+    @staticmethod
+    def _text(cell: Cell) -> tuple[str, str]:
+        return (cell, "") if isinstance(cell, str) else cell
+
+    def widths(self, available: int) -> list[int]:
+        """The columns' widths (0: left out) in ``available`` cells."""
+        measured = [0] * len(self.columns)
+        for row in self.rows:
+            for i, cell in enumerate(row[:len(measured)]):
+                measured[i] = max(measured[i], cell_len(plain(self._text(cell)[0])))
+        return plan_widths(self.columns, available, measured)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """The header and the rows, one line each."""
+        widths = self.widths(options.max_width)
+        header = Text(style=self.header_style, no_wrap=True)
+        header.append(" ".join(fit(c.title, w, c.align)
+                               for c, w in zip(self.columns, widths, strict=True) if w))
+        yield header
+        for row in self.rows:
+            line = Text(no_wrap=True)
+            first = True
+            for cell, c, w in zip(row, self.columns, widths, strict=False):
+                if not w:
+                    continue
+                if not first:
+                    line.append(" ")
+                first = False
+                text, style = self._text(cell)
+                line.append(fit(text, w, c.align), Style.parse(style) if style else None)
+            yield line
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        """As wide as it is given."""
+        return Measurement(1, options.max_width)
 
 
 class VirtualTable(TranslatedBindings, ScrollView, can_focus=True):
@@ -158,12 +308,15 @@ class VirtualTable(TranslatedBindings, ScrollView, can_focus=True):
         self.on_toggle: Callable[[int], None] | None = None
         """Called at once by Space (else a Toggled message is posted): keys typed right
         after Space then see the selection it made."""
+        self._version = 0
+        self._plan: tuple[tuple[int, int, int], list[int]] | None = None
 
     # -- data -------------------------------------------------------------------------
 
     def set_source(self, source: Source, *, cursor: int = 0, keep_scroll: bool = False) -> None:
         """Show ``source``; the cursor goes to ``cursor`` (clamped)."""
         self.source = source
+        self._version += 1
         self._update_virtual_size()
         n = len(source)
         if not keep_scroll:
@@ -174,10 +327,12 @@ class VirtualTable(TranslatedBindings, ScrollView, can_focus=True):
     def set_columns(self, columns: Sequence[Column]) -> None:
         """Change the columns (a rule grouping by thread shows other ones)."""
         self.columns = list(columns)
+        self._version += 1
         self.refresh()
 
     def refresh_rows(self) -> None:
         """Redraw the visible lines (their data changed, not their number)."""
+        self._version += 1
         self.refresh()
 
     def _update_virtual_size(self) -> None:
@@ -195,18 +350,27 @@ class VirtualTable(TranslatedBindings, ScrollView, can_focus=True):
         return max(1, self.scrollable_content_region.height - 1)
 
     def _widths(self, total: int) -> list[int]:
-        total -= self.marker_width
-        fixed = sum(c.width or 0 for c in self.columns) + len(self.columns) - 1
-        flex = [c for c in self.columns if c.width is None]
-        left = max(0, total - fixed)
-        out = []
-        for c in self.columns:
-            if c.width is not None:
-                out.append(c.width)
-            else:
-                share = left // len(flex)
-                out.append(share)
-        return out
+        """The columns' widths for ``total`` cells (0: left out), numbers sized to the
+        widest value on screen."""
+        top = int(self.scroll_offset.y)
+        key = (total, top, self._version)
+        if self._plan is not None and self._plan[0] == key:
+            return self._plan[1]
+        measured = [0] * len(self.columns)
+        numeric = [i for i, c in enumerate(self.columns) if c.numeric]
+        if numeric:
+            for index in range(top, min(len(self.source), top + self.page_height)):
+                cells = self.source.cells(index)[0]
+                for i in numeric:
+                    if i < len(cells):
+                        measured[i] = max(measured[i], cell_len(plain(cells[i])))
+        widths = plan_widths(self.columns, total - self.marker_width, measured)
+        self._plan = (key, widths)
+        return widths
+
+    def _join(self, texts: Sequence[str], widths: Sequence[int]) -> str:
+        return " ".join(fit(str(t), w, c.align) for t, c, w in
+                        zip(texts, self.columns, widths, strict=False) if w)
 
     # -- drawing ----------------------------------------------------------------------
 
@@ -217,8 +381,8 @@ class VirtualTable(TranslatedBindings, ScrollView, can_focus=True):
         if y == 0:
             style = base + self.get_component_rich_style("vt--header")
             widths = self._widths(width)
-            text = " " * self.marker_width + " ".join(
-                fit(c.title, w, c.align) for c, w in zip(self.columns, widths, strict=True))
+            text = " " * self.marker_width + self._join([c.title for c in self.columns],
+                                                        widths)
             return Strip([Segment(fit(text, width), style)], width)
         n = len(self.source)
         index = int(self.scroll_offset.y) + y - 1
@@ -243,10 +407,7 @@ class VirtualTable(TranslatedBindings, ScrollView, can_focus=True):
         if index == self.cursor:
             style = style + self.get_component_rich_style("vt--cursor")
             marker = (marker[0] if marker.strip() else "›") + " "
-        widths = self._widths(width)
-        text = marker + " ".join(
-            fit(str(cell), w, c.align) for cell, c, w in zip(cells, self.columns, widths,
-                                                               strict=False))
+        text = marker + self._join(cells, self._widths(width))
         return Strip([Segment(fit(text, width), style)], width)
 
     # -- cursor -----------------------------------------------------------------------
@@ -320,6 +481,8 @@ class VirtualTable(TranslatedBindings, ScrollView, can_focus=True):
             x = offset.x - self.marker_width
             for column, w in zip(self.columns, self._widths(
                     self.scrollable_content_region.width), strict=True):
+                if not w:
+                    continue
                 if 0 <= x < w + 1:
                     if column.sort:
                         self.post_message(self.SortRequested(self, column.sort))
