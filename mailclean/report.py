@@ -11,6 +11,10 @@ server), so the arithmetic is tested on its own. The rules it follows:
   when the mailbox grew). Mail deleted into the Trash still takes space: the growth of the
   Trash folders is shown apart, as "deleted, still in the Trash", never as freed.
 - Teams, mailboxes and folder roles add up exactly to the organisation's figures.
+- Only what freed something is ranked: a team or mailbox that freed nothing (or grew) gets
+  no rank and no medal; it is listed after the ranked ones.
+- A mailbox measured in part (folders that could not be read) is compared on what was
+  measured, and the report says how many there are.
 - The CO2e figure is an estimate from a factor the admin chooses, always printed with it.
 """
 
@@ -36,6 +40,7 @@ __all__ = [
     "Unmatched",
     "compare",
     "leaderboard",
+    "ranks",
     "render_html",
     "to_csv",
     "to_dict",
@@ -66,6 +71,9 @@ class MailboxRow:
     """Bytes per cleanup category, for full snapshots."""
     reclaimable_bytes: int | None = None
     error: str | None = None
+    unreadable_folders: int = 0
+    """Folders that could not be read: the figures are those of the others."""
+    unreadable_roles: tuple[str, ...] = ()
 
     @property
     def trash_bytes(self) -> int:
@@ -249,6 +257,8 @@ class Comparison:
     unmatched: list[Unmatched]
     categories: list[tuple[str, int, int]] | None = None
     """(category, bytes before, bytes after) when both snapshots are full ones."""
+    partial: int = 0
+    """Mailboxes compared that were measured in part in either snapshot."""
 
 
 def compare(
@@ -264,6 +274,7 @@ def compare(
     roles: dict[str, Figures] = {}
     mailboxes: list[Line] = []
     unmatched: list[Unmatched] = []
+    partial = 0
     categories: dict[str, list[int]] | None = {}
     for key in sorted(old.keys() | new.keys()):
         a, b = old.get(key), new.get(key)
@@ -283,6 +294,7 @@ def compare(
             )
             continue
         assert a is not None and b is not None
+        partial += bool(a.unreadable_folders or b.unreadable_folders)
         fig = _mailbox_figures(a, b)
         mailboxes.append(Line(b.mailbox, fig, team=b.team, display_name=b.display_name))
         teams[b.team] = teams.get(b.team, Figures()) + fig
@@ -325,6 +337,7 @@ def compare(
         categories=None
         if not categories
         else [(c, v[0], v[1]) for c, v in sorted(categories.items())],
+        partial=partial,
     )
 
 
@@ -339,10 +352,17 @@ def _unmatched_reason(a: MailboxRow | None, b: MailboxRow | None) -> str | None:
     return None
 
 
+def ranks(line: Line) -> bool:
+    """Whether a line has a place on a leaderboard: only what freed something does (a team
+    that freed nothing, or grew, gets no rank and no medal)."""
+    return line.figures.freed > 0
+
+
 def leaderboard(lines: Iterable[Line], by: str = "bytes") -> list[Line]:
-    """Lines ranked by volume freed (``by="bytes"``) or by share of their volume freed
+    """Lines ordered by volume freed (``by="bytes"``) or by share of their volume freed
     (``by="percent"``: fair to small teams; lines that had no volume are left out).
-    Ties go to the larger volume freed, then alphabetical order."""
+    Ties go to the larger volume freed, then alphabetical order. The lines that
+    :func:`ranks` accepts come first; the others follow, unranked."""
     if by == "bytes":
         return sorted(lines, key=lambda ln: (-ln.figures.freed, ln.key.lower(), ln.key))
     if by == "percent":
@@ -400,6 +420,17 @@ def category_text(category: str) -> str:
     }.get(category, category)
 
 
+def partial_text(n: int) -> str:
+    """The note on the mailboxes measured in part."""
+    return ngettext(
+        "{n} mailbox was measured in part: some of its folders could not be read, and the "
+        "figures are those of the others.",
+        "{n} mailboxes were measured in part: some of their folders could not be read, and "
+        "the figures are those of the others.",
+        n,
+    ).format(n=number(n))
+
+
 def signed_percent(share: float | None) -> str:
     """A reduction as a percentage with its sign: "−12%" means the volume grew."""
     if share is None:
@@ -436,10 +467,11 @@ def to_dict(
             out["display_name"] = ln.display_name
         return {**out, **ln.figures.as_dict()}
 
-    def ranks(lines: list[Line]) -> dict[str, list[str]]:
+    def board(lines: list[Line]) -> dict[str, list[str]]:
+        # Only what freed something ranks; every line is in "teams" / "mailboxes".
         return {
-            "by_bytes": [ln.key for ln in leaderboard(lines, "bytes")[:top]],
-            "by_percent": [ln.key for ln in leaderboard(lines, "percent")[:top]],
+            "by_bytes": [ln.key for ln in leaderboard(lines, "bytes") if ranks(ln)][:top],
+            "by_percent": [ln.key for ln in leaderboard(lines, "percent") if ranks(ln)][:top],
         }
 
     data: dict[str, Any] = {
@@ -447,7 +479,7 @@ def to_dict(
         "after": _side(c.after),
         "organisation": c.org.as_dict(),
         "teams": [line(t) for t in c.teams],
-        "leaderboard": {"teams": ranks(c.teams)},
+        "leaderboard": {"teams": board(c.teams)},
         "folder_roles": [line(r) for r in c.roles],
         "categories": None
         if c.categories is None
@@ -459,12 +491,13 @@ def to_dict(
             reason: sum(1 for u in c.unmatched if u.reason == reason)
             for reason in sorted({u.reason for u in c.unmatched})
         },
+        "partially_measured": c.partial,
         "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "generator": f"mailclean {__version__}",
     }
     if names:
         data["mailboxes"] = [line(m) for m in c.mailboxes]
-        data["leaderboard"]["mailboxes"] = ranks(c.mailboxes)
+        data["leaderboard"]["mailboxes"] = board(c.mailboxes)
         data["not_compared_mailboxes"] = [
             {
                 "mailbox": u.mailbox,
@@ -596,6 +629,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 .rank { display: inline-block; min-width: 1.8em; height: 1.8em; line-height: 1.8em;
         border-radius: 50%; text-align: center; background: var(--line); font-weight: 700; }
 .r1 { background: #e8c547; } .r2 { background: #c9ced4; } .r3 { background: #d39b6a; }
+.rank.none { background: none; color: var(--muted); font-weight: 400; }
 .bar { display: inline-block; height: 0.8em; background: var(--after); border-radius: 2px; }
 .bar.grew { background: var(--grew); }
 .grew-text { color: var(--grew); }
@@ -694,7 +728,11 @@ def _board_table(lines: list[Line], by: str, kind: str, top: int | None) -> str:
             f'<span class="bar{" grew" if grew else ""}" '
             f'style="width:{round(share * 120)}px"></span>'
         )
-        rank_class = f" r{i}" if i <= 3 and not grew else ""
+        # Ranked lines come first, so i is the rank of every line that has one.
+        if ranks(ln):
+            rank = f'<span class="rank{f" r{i}" if i <= 3 else ""}">{i}</span>'
+        else:
+            rank = '<span class="rank none">–</span>'
         extra = ""
         if kind == "mailbox" and ln.team:
             extra = f'<br><span class="note">{_e(ln.team)}</span>'
@@ -702,7 +740,7 @@ def _board_table(lines: list[Line], by: str, kind: str, top: int | None) -> str:
         if by == "percent":
             main, other = other, main
         rows.append(
-            f'<tr><td><span class="rank{rank_class}">{i}</span></td>'
+            f"<tr><td>{rank}</td>"
             f"<td>{_e(ln.label)}{extra}</td>"
             f'<td class="num{" grew-text" if grew else ""}">{_e(main)}</td>'
             f'<td class="num">{_e(other)}</td><td>{bar}</td></tr>'
@@ -904,6 +942,9 @@ def render_html(
         notes.append(
             _("At least one snapshot is incomplete: mailboxes not measured yet are left out.")
         )
+    if c.partial:
+        notes.append(partial_text(c.partial))
+    notes.append(_("Only teams and mailboxes that freed space are ranked."))
     if co2 is not None:
         notes.append(
             _(

@@ -137,6 +137,31 @@ def test_percent_leaderboard_leaves_out_empty_and_breaks_ties() -> None:
     assert [ln.key for ln in report.leaderboard(lines, "percent")] == ["big", "a", "b"]
 
 
+def test_what_freed_nothing_gets_no_rank_and_no_medal() -> None:
+    before = [box("a", "Gold", 100), box("b", "Silver", 100), box("c", "Idle", 100),
+              box("d", "Idler", 100), box("e", "Grew", 100)]
+    after = [box("a", "Gold", 10), box("b", "Silver", 50), box("c", "Idle", 100),
+             box("d", "Idler", 100), box("e", "Grew", 150)]
+    c = compare(before, after)
+    assert [ln.key for ln in report.leaderboard(c.teams)][:2] == ["Gold", "Silver"]
+    assert [report.ranks(ln) for ln in report.leaderboard(c.teams)] == [
+        True, True, False, False, False
+    ]
+    page = report.render_html(c)
+    tags = parsed(page)
+    rank_spans = [a.get("class") for t, a in tags.tags if t == "span" and "rank" in
+                  (a.get("class") or "").split()]
+    # Two leaderboards: gold and silver for the two that freed something, no bronze.
+    assert rank_spans.count("rank r1") == 2 and rank_spans.count("rank r2") == 2
+    assert "rank r3" not in rank_spans
+    assert rank_spans.count("rank none") == 2 * 3
+    data = report.to_dict(c, by="mailbox")
+    assert data["leaderboard"]["teams"] == {"by_bytes": ["Gold", "Silver"],
+                                            "by_percent": ["Gold", "Silver"]}
+    assert data["leaderboard"]["mailboxes"]["by_bytes"] == ["a", "b"]
+    assert {t["name"] for t in data["teams"]} == {"Gold", "Silver", "Idle", "Idler", "Grew"}
+
+
 def test_categories_only_when_both_snapshots_are_full() -> None:
     full_a = MailboxRow("a", "T", bytes=10, categories={"newsletters": 6, "duplicates": 1})
     full_b = MailboxRow("a", "T", bytes=4, categories={"newsletters": 1, "duplicates": 1})

@@ -286,7 +286,8 @@ def test_a_snapshot_never_changes_a_mailbox(server: Dovecot, cli: Cli) -> None:
 
 def test_unknown_mailbox_fails_alone(full_server: Dovecot, cli: Cli) -> None:
     cli.accounts.write_text(ACCOUNTS + "snap-ghost,Voirie,Nobody\n", encoding="utf-8")
-    result = cli.take(full_server, "with-ghost")
+    # Exit status 3: finished, but some mailboxes could not be measured.
+    result = cli.take(full_server, "with-ghost", code=3)
     assert "4 of 5 mailboxes measured, 1 failed" in result.output
     assert "snap-ghost:" in result.output and "--retry-failed" in result.output
     with cli.store() as store:
@@ -307,7 +308,7 @@ def test_per_mailbox_credentials_and_a_wrong_password(full_server: Dovecot, cli:
         encoding="utf-8",
     )
     creds.chmod(0o644)
-    result = cli.take(full_server, "own", "--credentials", str(creds))
+    result = cli.take(full_server, "own", "--credentials", str(creds), code=3)
     assert "other users can read it" in result.output
     with cli.store() as store:
         measured = rows(store, "own")
@@ -333,7 +334,7 @@ def test_wrong_admin_password_stops_early(
     assert (info.state, info.failed, info.pending) == ("interrupted", 5, 1)
     # Fixed: resume, measuring the failed ones again.
     monkeypatch.setenv("ADMIN_PW", ADMIN_PASSWORD)
-    result = cli("take", "--resume", "--label", "oops", "--retry-failed")
+    result = cli("take", "--resume", "--label", "oops", "--retry-failed", code=3)
     with cli.store() as store:
         info = store.get("oops")
     assert (info.state, info.done, info.failed) == ("complete", 4, 2)
@@ -432,11 +433,92 @@ def test_timeout_from_the_command_line(cli: Cli, hanging: HangingImap) -> None:
         "--retries",
         "0",
         "--json",
+        code=3,
     )
     assert time.monotonic() - started < 8
     data = json.loads(result.stdout)
     assert (data["done"], data["failed"]) == (0, 4)
     assert all(f["error"] for f in data["failures"])
+
+
+def test_a_folder_that_cannot_be_read_leaves_the_rest_measured(server: Dovecot, cli: Cli) -> None:
+    """One folder the server cannot open (Dovecot: [SERVERBUG] on its STATUS) costs that
+    folder, not the mailbox: measured in part, the folder's role kept, its name never
+    stored, exit status 4."""
+    folder = server.maildir("snap-alice") / ".Archives.2021"
+    lost = sum(m.size for m in alice_corpus() if m.folder == "Archives/2021")
+    assert lost > 0
+    folder.chmod(0)
+    try:
+        server.kick("snap-alice")
+        result = cli.take(server, "partial", code=4)
+        # Full depth too (Dovecot then cannot compute the quota either: no reason to fail).
+        cli.take(server, "partial-full", "--full", code=4)
+    finally:
+        folder.chmod(0o700)
+        server.kick("snap-alice")
+    # The admin's terminal names the folder, once per measurement (no retries).
+    assert result.output.count("folder Archives/2021 could not be read") == 1
+    assert "4 of 4 mailboxes measured, 0 failed" in result.output
+    assert "snap-alice: measured in part, 1 folder could not be read (Archives)" in result.output
+    with cli.store() as store:
+        alice = rows(store, "partial")["snap-alice"]
+        info = store.get("partial")
+    _messages, size, roles = truth(server, "snap-alice")
+    assert (alice.state, alice.unreadable_folders, alice.unreadable_roles) == (
+        "done", 1, ("archive",)
+    )
+    assert alice.bytes == size - lost
+    assert alice.roles["inbox"] == roles["inbox"]
+    assert (info.done, info.failed, info.partial) == (4, 0, 1)
+    with cli.store() as store:
+        full = rows(store, "partial-full")["snap-alice"]
+    assert full.unreadable_folders == 1 and full.bytes == alice.bytes
+    assert full.categories is not None and full.categories["trash-and-junk"] > 0
+    data = b"".join(p.read_bytes() for p in cli.tmp.glob("snapshots.db*"))
+    assert b"2021" not in data and b"could not be read" not in data
+    shown = cli("show", "partial", "--failed").output
+    assert "snap-alice: measured in part" in shown
+    listed = json.loads(cli("show", "partial", "--json", "--by", "mailbox").stdout)
+    assert listed["partial"] == 1
+    boxes = {m["mailbox"]: m for m in listed["by_mailbox"]}
+    assert boxes["snap-alice"]["unreadable_roles"] == ["archive"]
+    # Compared with a whole measurement, the report says a mailbox was measured in part.
+    cli.take(server, "whole")
+    text = cli("compare", "partial", "whole").output
+    assert "1 mailbox was measured in part" in text
+
+
+def test_exit_status_is_documented() -> None:
+    text = CliRunner().invoke(snapshot, ["take", "--help"], terminal_width=100).output
+    for line in ("Exit status:", "0    every mailbox", "3    finished, but some mailboxes",
+                 "4    finished, every mailbox measured", "130  interrupted"):
+        assert line in text, text
+
+
+def test_list_never_cuts_a_label(tmp_path: Path) -> None:
+    db = tmp_path / "snapshots.db"
+    labels = ["before-2027-digital-cleanup-day", "after-2027-digital-cleanup-day-week-1", "jan"]
+    with SnapshotStore(db) as store:
+        for label in labels:
+            info = store.create(label, "quick", None, {}, [(f"m{i}", None, "T", None)
+                                                           for i in range(1200)])
+            store.set_state(info.id, "interrupted")
+    for width in (40, 60, 80, 100, 140):
+        result = CliRunner().invoke(
+            snapshot, ["list", "--snapshots", str(db)], env={"COLUMNS": str(width)}
+        )
+        assert result.exit_code == 0, result.output
+        for label in labels:
+            assert label in result.output, (width, result.output)
+        assert "…" not in result.output, (width, result.output)
+    short = tmp_path / "short.db"
+    with SnapshotStore(short) as store:
+        store.create("jan", "quick", None, {}, [("m", None, "T", None)])
+    text = CliRunner().invoke(
+        snapshot, ["list", "--snapshots", str(short)], env={"COLUMNS": "80"}
+    ).output
+    assert text.split()[:2] == ["Label", "Taken"]  # a table where there is room
 
 
 # -- resumption ------------------------------------------------------------------------------
@@ -684,6 +766,9 @@ def test_deleted_messages_show_as_freed_in_their_team(full_server: Dovecot, cli:
     )
     text = cli("compare", "before", "after").output  # team level, on the terminal
     assert "Finances" in text and "snap-alice" not in text and "Agent A" not in text
+    firsts = {line.split()[0] for line in text.splitlines() if "Voirie" in line}
+    assert firsts == {"Voirie"}  # Voirie freed nothing: no rank
+    assert any(line.split()[:2] == ["1", "Finances"] for line in text.splitlines())
     published = cli("compare", "before", "latest", "--json").stdout
     assert "snap-alice" not in published and json.loads(published)["after"]["label"] == "after"
 
@@ -1072,7 +1157,7 @@ def test_quick_snapshot_on_exchange_through_impersonation(ews: object, cli: Cli)
 
 def test_exchange_unknown_mailbox_fails_alone_and_resumes_as_ews(ews: object, cli: Cli) -> None:
     ews_accounts(cli, "nobody@mairie.example,Voirie")
-    result = ews_take(cli, ews, "ews-ghost")
+    result = ews_take(cli, ews, "ews-ghost", code=3)
     assert "3 of 4 mailboxes measured, 1 failed" in result.output
     with cli.store() as store:
         measured = rows(store, "ews-ghost")
@@ -1081,7 +1166,7 @@ def test_exchange_unknown_mailbox_fails_alone_and_resumes_as_ews(ews: object, cl
     assert all(r.state == "done" for r in measured.values())
     # --resume remembers the snapshot is on Exchange, and how to log in.
     ews.impersonated.clear()  # type: ignore[attr-defined]
-    again = cli("take", "--resume", "--label", "ews-ghost", "--retry-failed")
+    again = cli("take", "--resume", "--label", "ews-ghost", "--retry-failed", code=3)
     assert "3 of 4 mailboxes measured, 1 failed" in again.output
     assert set(ews.impersonated) == {"nobody@mairie.example"}  # type: ignore[attr-defined]
     wrong = cli(
@@ -1093,4 +1178,4 @@ def test_exchange_unknown_mailbox_fails_alone_and_resumes_as_ews(ews: object, cl
         "take", "--accounts", str(cli.accounts), "--ews", "https://x/EWS/Exchange.asmx",
         "--server", "imap.example", "--admin-user", "a", code=2,
     )  # fmt: skip
-    assert "choose one of --server (IMAP) and --ews (Exchange)" in both.output
+    assert "choose one of --server (IMAP), --ews (Exchange) and --maildir-root" in both.output

@@ -6,6 +6,10 @@ Full: the same, then a header-only sync into a temporary index in a private temp
 directory, the built-in rules over it, and only their totals kept; the directory is deleted
 whatever happens. Nothing is ever selected read-write, and bodies are never fetched
 (``BODY.PEEK``): no flag changes, not even ``\\Seen``.
+
+A folder the server cannot open (Dovecot answers ``[SERVERBUG]`` to the STATUS of a folder
+it has no permission on) leaves the mailbox measured in part: the other folders are
+measured, and the folder is reported (:class:`~mailclean.snapshot.store.UnreadableFolder`).
 """
 
 from __future__ import annotations
@@ -32,12 +36,20 @@ from mailclean.connectors.base import (
     Connector,
     ConnectorError,
     FolderInfo,
+    Quota,
     TLSError,
+    folder_role,
 )
 from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.i18n import _
 from mailclean.snapshot.accounts import Credential
-from mailclean.snapshot.store import CATEGORIES, FolderFigures, MailboxFigures, PendingMailbox
+from mailclean.snapshot.store import (
+    CATEGORIES,
+    FolderFigures,
+    MailboxFigures,
+    PendingMailbox,
+    UnreadableFolder,
+)
 
 if TYPE_CHECKING:
     # exchangelib is slow to import: only EWS snapshots load it.
@@ -250,6 +262,47 @@ def shutdown_socket(connector: ImapConnector) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+class SnapshotImap(ImapConnector):
+    """The IMAP connector as snapshots use it: a listing that survives one folder the
+    server cannot open."""
+
+    def list_folders(self) -> list[FolderInfo]:
+        """LIST with counters; when the server refuses the counters of some folder, LIST
+        alone, so that each folder is measured on its own and only that one is lost."""
+        try:
+            return super().list_folders()
+        except (ConnectionFailed, AuthenticationError):
+            raise
+        except ConnectorError:
+            pass
+        with self._errors():
+            listed = self._c.list_folders()
+        folders = []
+        for flags, delimiter, name in listed:
+            path = name if isinstance(name, str) else name.decode("utf-8", "replace")
+            delim = delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "/")
+            lower = {f.lower() for f in flags}
+            folders.append(
+                FolderInfo(
+                    path=path,
+                    delimiter=delim,
+                    role=folder_role(path, delim, flags),
+                    selectable=not ({b"\\noselect", b"\\nonexistent"} & lower),
+                )
+            )
+        return folders
+
+    def quota(self) -> Quota | None:
+        """The quota, or None when the server cannot compute it (Dovecot cannot when a
+        folder is unreadable): that is no reason to lose the mailbox's volumes."""
+        try:
+            return super().quota()
+        except (ConnectionFailed, AuthenticationError):
+            raise
+        except ConnectorError:
+            return None
+
+
 def scrub(text: str, names: list[str]) -> str:
     """``text`` with any of the mailbox's folder names replaced: errors are stored, and
     folder names people choose can be personal."""
@@ -299,7 +352,7 @@ class ImapMeasure:
 
     def connector(self, entry: PendingMailbox) -> Connector:
         """A connector (not yet connected) to one mailbox; ConnectorError without credentials."""
-        return ImapConnector(
+        return SnapshotImap(
             self.access.settings(entry.mailbox, entry.login, self.command_timeout, self._context)
         )
 
@@ -446,7 +499,7 @@ def _alive(pid: int) -> bool:
 INHERITED_ROLES = frozenset({"sent", "drafts", "trash", "junk", "archive"})
 
 
-def _role(folder: FolderInfo, by_path: Mapping[str, FolderInfo]) -> str:
+def counted_role(folder: FolderInfo, by_path: Mapping[str, FolderInfo]) -> str:
     """The role a folder is counted under: its own, else its nearest parent's, else other."""
     if folder.role in KEPT_ROLES:
         return folder.role or "other"
@@ -485,7 +538,9 @@ def quick_figures(
     """Volume per folder role and quota of a connected mailbox; also the paths of the
     folders measured (selectable, not virtual). ``names`` receives every folder name seen,
     so that errors can be scrubbed of them. A folder listed without its size is summed
-    with ``folder_size`` where the connector has it (IMAP without STATUS=SIZE)."""
+    with ``folder_size`` where the connector has it (IMAP without STATUS=SIZE); a folder
+    that cannot be summed (the server refuses to open it) is left out and listed in the
+    figures' ``unreadable``, and the others are measured all the same."""
     folders = connector.list_folders()
     if names is not None:
         names.extend(f.path for f in folders)
@@ -493,6 +548,7 @@ def quick_figures(
     by_path = {f.path: f for f in folders}
     roles: dict[str, list[int]] = {}
     paths: list[str] = []
+    unreadable: list[UnreadableFolder] = []
     source = "status"
     for f in folders:
         if not f.selectable or f.role in VIRTUAL_ROLES or f.path.startswith(foreign):
@@ -506,9 +562,15 @@ def quick_figures(
             elif folder_size is None:
                 raise ConnectorError(_("the server did not give the size of a folder"))
             else:
-                messages, size = folder_size(f.path)
+                try:
+                    messages, size = folder_size(f.path)
+                except ConnectionFailed:
+                    raise
+                except ConnectorError as exc:
+                    unreadable.append(UnreadableFolder(counted_role(f, by_path), f.path, str(exc)))
+                    continue
                 source = "fetch"
-        role = _role(f, by_path)
+        role = counted_role(f, by_path)
         acc = roles.setdefault(role, [0, 0, 0])
         acc[0] += 1
         acc[1] += messages or 0
@@ -528,5 +590,6 @@ def quick_figures(
         quota_used=quota.used if quota else None,
         quota_limit=quota.limit if quota else None,
         size_source=source,
+        unreadable=unreadable,
     )
     return figures, paths

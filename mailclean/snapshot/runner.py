@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from mailclean.connectors.base import AuthenticationError, ConnectorError
 from mailclean.i18n import _
 from mailclean.snapshot.measure import Aborted, Attempt, MeasureError, retryable
-from mailclean.snapshot.store import MailboxFigures, PendingMailbox, SnapshotError, SnapshotStore
+from mailclean.snapshot.store import (
+    MailboxFigures,
+    PendingMailbox,
+    SnapshotError,
+    SnapshotStore,
+    UnreadableFolder,
+)
 
 #: How a mailbox is measured: given the mailbox and the attempt (deadline, abort hook).
 Measure = Callable[[PendingMailbox, Attempt], MailboxFigures]
@@ -58,6 +64,10 @@ class SnapshotProgress:
     def mailbox(self, mailbox: str, ok: bool, error: str | None) -> None:
         """One mailbox is finished, measured or failed."""
 
+    def unreadable(self, mailbox: str, folders: list[UnreadableFolder]) -> None:
+        """A mailbox was measured in part: these folders could not be read. Their names
+        are for the admin's eyes only: the snapshot stores none."""
+
 
 @dataclass
 class RunSummary:
@@ -65,6 +75,8 @@ class RunSummary:
 
     measured: int = 0
     failed: int = 0
+    partial: int = 0
+    """Measured in part (counted in ``measured`` too): some folders could not be read."""
     seconds: float = 0.0
 
 
@@ -226,6 +238,7 @@ def run(
         recorded += 1
         if outcome.figures is not None:
             summary.measured += 1
+            summary.partial += bool(outcome.figures.unreadable)
         else:
             summary.failed += 1
         if outcome.refused and refused_first == recorded - 1:
@@ -249,6 +262,8 @@ def run(
                 if outcome.interrupted:
                     continue
                 record(outcome)
+                if outcome.figures is not None and outcome.figures.unreadable:
+                    progress.unreadable(outcome.entry.mailbox, outcome.figures.unreadable)
                 progress.mailbox(outcome.entry.mailbox, outcome.figures is not None, outcome.error)
                 limit = options.stop_after_refused
                 if limit and recorded == limit and refused_first == limit:

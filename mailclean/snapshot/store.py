@@ -7,6 +7,12 @@ could go: folders are stored as aggregates per *role* (inbox, sent, drafts, tras
 archive) plus one ``other`` bucket, because the names people give their own folders
 ("Candidatures/Dupont", "Arrêt maladie") can be personal data.
 
+A folder that cannot be read (permissions, a server error on that folder only) does not
+fail its mailbox: the rest is measured and the mailbox is recorded as measured *in part*,
+with the number of such folders and their roles (``unreadable_folders``,
+``unreadable_roles``), never their names. The names are shown on the admin's terminal
+while the snapshot runs, and kept nowhere.
+
 Each measured mailbox is written in its own transaction, so an interrupted run loses at most
 the mailboxes being measured at that moment, and ``--resume`` carries on with the rest.
 """
@@ -102,6 +108,17 @@ def m001_snapshots(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_unreadable_folders(db: Database) -> None:
+    """Mailboxes measured in part: how many folders could not be read, and their roles."""
+    db.executescript(
+        """
+        ALTER TABLE snapshot_mailboxes ADD COLUMN unreadable_folders INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE snapshot_mailboxes ADD COLUMN unreadable_roles TEXT;
+        """
+    )
+
+
 class SnapshotError(Exception):
     """A snapshot command cannot go on; the message says why, for the user."""
 
@@ -113,6 +130,16 @@ class FolderFigures:
     folders: int
     messages: int
     bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableFolder:
+    """A folder that could not be measured. Only its role is stored: its name and the
+    error (which may quote the name) are for the admin's terminal."""
+
+    role: str
+    name: str
+    error: str
 
 
 @dataclass(slots=True)
@@ -130,6 +157,8 @@ class MailboxFigures:
     """Bytes per cleanup category (full snapshots only)."""
     reclaimable_messages: int | None = None
     reclaimable_bytes: int | None = None
+    unreadable: list[UnreadableFolder] = field(default_factory=list)
+    """Folders left out because they could not be read: the figures are the rest's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +188,8 @@ class SnapshotInfo:
     failed: int = 0
     messages: int = 0
     bytes: int = 0
+    partial: int = 0
+    """Mailboxes measured in part: some of their folders could not be read."""
 
     @property
     def pending(self) -> int:
@@ -178,6 +209,7 @@ class SnapshotInfo:
             "mailboxes": self.total,
             "done": self.done,
             "failed": self.failed,
+            "partial": self.partial,
             "pending": self.pending,
             "messages": self.messages,
             "bytes": self.bytes,
@@ -193,7 +225,8 @@ def utcnow() -> str:
 _INFO_SQL = """
     SELECT s.id, s.label, s.taken_at, s.finished_at, s.depth, s.scope, s.options, s.state,
            count(m.id), coalesce(sum(m.state = 'done'), 0), coalesce(sum(m.state = 'failed'), 0),
-           coalesce(sum(m.messages), 0), coalesce(sum(m.bytes), 0)
+           coalesce(sum(m.messages), 0), coalesce(sum(m.bytes), 0),
+           coalesce(sum(m.state = 'done' AND m.unreadable_folders > 0), 0)
     FROM snapshots s LEFT JOIN snapshot_mailboxes m ON m.snapshot_id = s.id
 """
 
@@ -298,6 +331,7 @@ class SnapshotStore:
                 failed=r[10],
                 messages=r[11],
                 bytes=r[12],
+                partial=r[13],
             )
             for r in rows
         ]
@@ -389,6 +423,8 @@ class SnapshotStore:
             "size_source": None,
             "reclaimable_messages": None,
             "reclaimable_bytes": None,
+            "unreadable_folders": 0,
+            "unreadable_roles": None,
             **cats,
         }
         if figures is not None:
@@ -400,6 +436,8 @@ class SnapshotStore:
                 size_source=figures.size_source,
                 reclaimable_messages=figures.reclaimable_messages,
                 reclaimable_bytes=figures.reclaimable_bytes,
+                unreadable_folders=len(figures.unreadable),
+                unreadable_roles=",".join(sorted({u.role for u in figures.unreadable})) or None,
             )
             if figures.categories is not None:
                 for c in CATEGORIES:
@@ -436,6 +474,20 @@ class SnapshotStore:
             args.append(limit)
         return [(r[0], r[1]) for r in self.conn.execute(sql, args)]
 
+    def partials(self, snapshot_id: int, limit: int | None = None) -> list[tuple[str, int, str]]:
+        """(mailbox, folders that could not be read, their roles) of the mailboxes measured
+        in part."""
+        sql = (
+            "SELECT mailbox, unreadable_folders, coalesce(unreadable_roles, '')"
+            " FROM snapshot_mailboxes WHERE snapshot_id = ? AND state = 'done'"
+            " AND unreadable_folders > 0 ORDER BY id"
+        )
+        args: list = [snapshot_id]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [(r[0], r[1], r[2]) for r in self.conn.execute(sql, args)]
+
     def mailboxes(self, snapshot_id: int) -> Iterator[MailboxRow]:
         """Every mailbox of a snapshot as the report reads it, in id order."""
         cats = ", ".join(category_column(c) for c in CATEGORIES)
@@ -447,11 +499,11 @@ class SnapshotStore:
             folders.setdefault(mailbox, {})[role] = (messages, size)
         for r in self.conn.execute(
             f"SELECT mailbox, team, display_name, state, error, messages, bytes, quota_used,"
-            f" quota_limit, reclaimable_bytes, {cats} FROM snapshot_mailboxes"
-            f" WHERE snapshot_id = ? ORDER BY id",
+            f" quota_limit, reclaimable_bytes, unreadable_folders, unreadable_roles, {cats}"
+            f" FROM snapshot_mailboxes WHERE snapshot_id = ? ORDER BY id",
             [snapshot_id],
         ):
-            values = r[10:]
+            values = r[12:]
             categories = (
                 None
                 if all(v is None for v in values)
@@ -470,4 +522,6 @@ class SnapshotStore:
                 reclaimable_bytes=r[9],
                 roles=folders.get(r[0], {}),
                 categories=categories,
+                unreadable_folders=r[10] or 0,
+                unreadable_roles=tuple(r[11].split(",")) if r[11] else (),
             )
