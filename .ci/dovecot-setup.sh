@@ -49,3 +49,4 @@ if ! getent passwd mailclean-test >/dev/null; then
 fi
 
 echo "dovecot-setup: $(dovecot --version | cut -d' ' -f1), mail user $(id mailclean-test)"
+bash "$(dirname "${BASH_SOURCE[0]}")/servers-setup.sh"  # Cyrus and Mailutils, unpacked beside Dovecot
