@@ -35,7 +35,8 @@ def bar(show: bool, *columns: ProgressColumn) -> Progress:
     """A transient progress bar on stderr (shown when ``show`` and stderr is a terminal):
     description, bar, count, then ``columns`` (by default the elapsed time)."""
     return Progress(
-        TextColumn("{task.description}", style="bold"),
+        # Descriptions are folder names and other outside text: never read as markup.
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         *(columns or [TimeElapsedColumn()]),

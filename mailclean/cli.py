@@ -48,8 +48,9 @@ from mailclean.rules import (
     load_rules,
     scan,
 )
-from mailclean.rules.reasons import UNSUBSCRIBE, reason
+from mailclean.rules.reasons import UNSUBSCRIBE, reason, why_not
 from mailclean.rules.types import parse_size
+from mailclean.safetext import markup
 
 if TYPE_CHECKING:
     from mailclean import actions
@@ -121,6 +122,20 @@ class MainGroup(Group):
     lazy = LAZY_GROUPS
 
 
+class _PathOption(click.Option):
+    """An option whose help names the default path resolved now (environment included)."""
+
+    def __init__(self, *args: Any, default_path: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_path = default_path
+        self.base_help = self.help or ""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """The help line, with the default path as resolved for this run."""
+        self.help = f"{self.base_help} (default: {self.default_path()})"
+        return super().get_help_record(ctx)
+
+
 @click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mailclean")
 @click.option(
@@ -128,14 +143,18 @@ class MainGroup(Group):
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="MAILCLEAN_CONFIG",
-    help="Configuration file (default: config.toml in the user config dir).",
+    cls=_PathOption,
+    default_path=cfg.default_config_path,
+    help="Configuration file; `mailclean config path` shows every file in use",
 )
 @click.option(
     "--db",
     "db_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="MAILCLEAN_DB",
-    help="Index file (default: index.db in the user data dir).",
+    cls=_PathOption,
+    default_path=cfg.default_db_path,
+    help="Index file",
 )
 @click.option("--lang", type=click.Choice(["fr", "en"]), help="Language of the output.")
 @click.pass_context
@@ -155,6 +174,35 @@ def cli(ctx: click.Context, config_path: Path | None, db_path: Path | None, lang
 def main() -> None:
     """Entry point of the console script."""
     cli(prog_name="mailclean")
+
+
+# -- where things are -----------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Where mailclean keeps its files."""
+
+
+@config_group.command("path")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def config_path(state: State, as_json: bool) -> None:
+    """The configuration file, the rules file, the index and the data directory in use."""
+    paths = {
+        "config": str(state.config_path),
+        "rules": str(cfg.default_rules_path(state.config_path)),
+        "index": str(state.db_path),
+        "data": str(cfg.data_dir()),
+    }
+    if as_json:
+        click.echo(json.dumps(paths, ensure_ascii=False, indent=2))
+        return
+    labels = {"config": _("configuration"), "rules": _("rules"), "index": _("index"),
+              "data": _("data directory")}
+    for key, path in paths.items():
+        exists = Path(path).exists()
+        out.print(f"{labels[key]}: {path}" + ("" if exists else " " + _("(not created yet)")))
 
 
 # -- accounts -------------------------------------------------------------------------
@@ -261,6 +309,7 @@ def account_add(
         )
     config.add(acc, replace=replace)
     if acc.password == "keyring":
+        _require_keyring()
         cfg.store_password(name, click.prompt(_("Password"), hide_input=True))
     config.save()
     if insecure_tls:
@@ -332,6 +381,7 @@ def account_password(state: State, name: str) -> None:
     acc = config.account(name)
     if acc.kind != "imap":
         fail(_("account {name} needs no password").format(name=name))
+    _require_keyring()
     cfg.store_password(name, click.prompt(_("Password"), hide_input=True))
     if acc.password != "keyring":
         acc.password, acc.password_env = "keyring", None
@@ -355,6 +405,29 @@ def account_test(state: State, name: str | None) -> None:
         ngettext("{name}: login OK, {n} folder", "{name}: login OK, {n} folders", len(folders))
         .format(name=acc.name, n=len(folders))
     )
+    table = Table(box=None)
+    for col, justify in ((_("Folder"), "left"), (_("Role"), "left"), (_("Messages"), "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for f in sorted(folders, key=lambda f: (f.role != "inbox", f.path.lower())):
+        table.add_row(f.path, role(f.role) if f.role else "",
+                      number(f.messages) if f.messages is not None else "–")
+    out.print(table)
+
+
+def _require_keyring() -> None:
+    """Fail before asking for a password when no system keyring can keep it."""
+    import keyring
+    from keyring.backends import chainer
+    from keyring.backends import fail as failing
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, failing.Keyring) or (
+        isinstance(backend, chainer.ChainerBackend) and not backend.backends
+    ):
+        fail(_("this machine has no usable system keyring to keep the password in: give it "
+               "through an environment variable instead, e.g. --password-env MAIL_PW (and "
+               "export MAIL_PW=... before each run), or let mailclean ask for it each time "
+               "(no option)"))
 
 
 def _prompt_password(text: str) -> str:
@@ -422,8 +495,14 @@ def sync(
     report = run_sync(state, acc, folders, full, show_progress=not as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-        return
-    print_sync_summary(report)
+    else:
+        print_sync_summary(report)
+    if report.count_mismatches:
+        sys.exit(COUNT_MISMATCH)
+
+
+#: Exit status of ``sync`` when a folder's index disagrees with the server's own count.
+COUNT_MISMATCH = 3
 
 
 def print_sync_summary(report: SyncReport) -> None:
@@ -452,6 +531,15 @@ def print_sync_summary(report: SyncReport) -> None:
     if report.reconnections:
         out.print(ngettext("  reconnected {n} time", "  reconnected {n} times",
                            report.reconnections).format(n=report.reconnections))
+    for path, server_count, indexed in report.count_mismatches:
+        err.print(_(
+            "{folder}: the server says it holds {server}, but mailclean could index {indexed}. "
+            "This server answers some command differently from what mailclean expects: the "
+            "figures of this folder are wrong, and it should not be cleaned until this is "
+            "understood. Please report it with the server's name and version "
+            "(mailclean account test shows what it advertises)."
+        ).format(folder=path, server=ngettext("{n} message", "{n} messages", server_count).format(
+            n=number(server_count)), indexed=number(indexed)), style="bold red")
     if report.problems:
         out.print(
             ngettext("  {n} message could not be fully read (kept with its size):",
@@ -459,7 +547,7 @@ def print_sync_summary(report: SyncReport) -> None:
                      report.problems).format(n=report.problems)
         )
         for example in report.problem_examples:
-            out.print(f"    {example}", markup=False)
+            out.print(f"    {example}")
 
 
 # -- stats ----------------------------------------------------------------------------
@@ -471,11 +559,13 @@ def account_stats(index: Index, name: str) -> dict:
     stats = index.stats(row["id"])
     stats["account"] = name
     stats["synced_at"] = row["synced_at"]
-    stats["quota"] = (
-        {"used": row["quota_used"], "limit": row["quota_limit"], "root": row["quota_root"]}
-        if row["quota_used"] is not None
-        else None
-    )
+    stats["quota"] = {
+        "reported": row["quota_used"] is not None,
+        "used": row["quota_used"],
+        "limit": row["quota_limit"],
+        "root": row["quota_root"],
+        "checked_at": row["quota_at"],
+    }
     return stats
 
 
@@ -521,8 +611,14 @@ def print_stats(data: dict) -> None:
             f"{bar} {percent(share)}",
         )
     out.print(table)
-    q = data.get("quota")
-    if q:
+    q = data.get("quota") or {}
+    if not q.get("reported"):
+        if q.get("checked_at"):
+            out.print(_("Server quota: the server does not report one (it has no IMAP QUOTA "
+                        "extension, or no limit set for this mailbox)."), style="dim")
+        else:
+            out.print(_("Server quota: not asked yet (run a sync)."), style="dim")
+    else:
         if q["limit"]:
             out.print(
                 _("Server quota: {used} used of {limit} ({pct})").format(
@@ -676,7 +772,7 @@ def senders(
                          (_("Size"), "right"), (_("Unsubscribe"), "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
-        table.add_row(r["group"] or "–", number(r["messages"]), size(r["bytes"]),
+        table.add_row(r["label"] or "–", number(r["messages"]), size(r["bytes"]),
                       UNSUBSCRIBE[r["unsubscribe"]]())
     out.print(table)
 
@@ -696,7 +792,8 @@ def explain_command(
     scanned = _scan(state, account_name, rules_file)
     rules = scanned.rules
     try:
-        data = explain(scanned.index, scanned.account.name, message, scanned.protection)
+        data = explain(scanned.index, scanned.account.name, message, scanned.protection,
+                       rules)
     finally:
         scanned.index.close()
     lang = language()
@@ -705,11 +802,15 @@ def explain_command(
             rule = rules.get(hit["rule"])
             hit["title"] = rule.text("title", lang) if rule else hit["rule"]
             hit["reason"] = reason(rule.type, hit["detail"]) if rule else ""
+        for miss in item["misses"]:
+            rule = rules[miss["rule"]]
+            miss["title"] = rule.text("title", lang)
+            miss["why_not"] = why_not(rule, miss["detail"], item["folder"], item["role"])
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     for item in data["messages"]:
-        out.print(f"[bold]#{item['id']}[/] {item['subject'] or ''}", markup=True,
+        out.print(f"[bold]#{item['id']}[/] {markup(item['subject'])}", markup=True,
                   highlight=False)
         out.print(_("  {sender}, {date}, {size}, in {folder}").format(
             sender=item["sender"] or "–", date=when(item["date"]), size=size(item["size"]),
@@ -719,10 +820,14 @@ def explain_command(
                         "in [protect]): no rule flags it"),
                       markup=False)
         elif not item["hits"]:
-            out.print(_("  no rule flags this message"))
+            out.print(_("  no rule flags this message:"))
         for hit in item["hits"]:
             out.print(_("  • {title}: {reason}").format(title=hit["title"], reason=hit["reason"]),
                       markup=False)
+        if not item["protected"]:
+            for miss in item["misses"]:
+                out.print(_("  ◦ not {title}: {why}").format(title=miss["title"],
+                                                             why=miss["why_not"]), style="dim")
 
 
 @cli.group("rules")
@@ -764,7 +869,8 @@ def rules_show(state: State, name: str, rules_file: Path | None) -> None:
             name=name, known=", ".join(rules)))
     r = rules[name]
     lang = language()
-    out.print(f"[bold]{r.name}[/] — {r.text('title', lang)}", markup=True, highlight=False)
+    out.print(f"[bold]{markup(r.name)}[/] — {markup(r.text('title', lang))}", markup=True,
+              highlight=False)
     out.print(r.text("description", lang), markup=False)
     out.print(f"type = {r.type}; group_by = {r.group_by}; enabled = {str(r.enabled).lower()}",
               markup=False)
@@ -778,8 +884,19 @@ def rules_show(state: State, name: str, rules_file: Path | None) -> None:
 @rules_group.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def rules_check(file: Path) -> None:
-    """Validate a rules file: each mistake is named with its rule and key."""
-    rules = load_rules(file)
+    """Validate a rules file: every mistake is named with its file, rule and key."""
+    from mailclean.safetext import plain
+
+    try:
+        rules = load_rules(file)
+    except RuleError as exc:
+        # Each mistake on its line, printed as is (no markup: "[rules.NAME]" stays).
+        for line in exc.errors:
+            err.print(plain(line), markup=False, highlight=False)
+        n = len(exc.errors)
+        fail(ngettext("{n} mistake in {path}: fix it and check again",
+                      "{n} mistakes in {path}: fix them and check again", n).format(
+            n=n, path=file))
     user = [r for r in rules.values() if not r.builtin]
     out.print(_("{path}: OK ({rules}, {new})").format(
         path=file, rules=ngettext("{n} rule", "{n} rules", len(rules)).format(n=len(rules)),
@@ -821,19 +938,27 @@ def _exit_if_cancelled(outcome: actions.Outcome | None) -> None:
 
 
 def parse_age(value: str) -> int:
-    """``"3y"``, ``"6m"``, ``"2w"``, ``"90d"`` (French a/m/s/j too) -> days."""
+    """``"3y"``, ``"6m"``, ``"2w"``, ``"90d"`` (French a/m/s/j too), or a number of days ->
+    days, from 1 day to 100 years; click.BadParameter says what to write."""
+    import re
+
     units = {"y": 365, "a": 365, "m": 30, "w": 7, "s": 7, "d": 1, "j": 1}
-    text = value.strip().lower()
-    if text[:-1].isdigit() and text[-1:] in units:
-        return int(text[:-1]) * units[text[-1]]
-    if text.isdigit():
-        return int(text)
-    raise click.BadParameter(
-        _("{value!r} is not an age: write it like 3y, 6m, 2w or 90d").format(value=value)
-    )
+    match = re.fullmatch(r"\s*([0-9]+)\s*([a-z]?)\s*", value.lower(), re.ASCII)
+    if not match or (match.group(2) and match.group(2) not in units):
+        raise click.BadParameter(
+            _("{value!r} is not an age: write it like 3y, 6m, 2w or 90d").format(value=value)
+        )
+    digits = match.group(1).lstrip("0")
+    days = int(digits[:9] or "0") * units.get(match.group(2), 1)
+    if len(digits) > 9 or not 0 < days <= 36_525:  # 100 years
+        raise click.BadParameter(
+            _("{value!r}: an age is from 1 day (1d) to 100 years (100y)").format(value=value)
+        )
+    return days
 
 
 def _size_option(value: str | None) -> int | None:
+    """``--larger-than``: a size such as ``5MB`` (0 to 1 TB) in bytes, or None."""
     if value is None:
         return None
     try:
@@ -850,15 +975,18 @@ def _reconcile_first(index: Index, acc: cfg.AccountConfig, connector: Connector)
         err.print(note)
 
 
-def print_plan(p: actions.Plan, dry_run: bool) -> None:
-    """What the action will do, in plain words, with the volume and whether it frees space."""
+def print_plan(p: actions.Plan, dry_run: bool, evidence: actions.QuotaEvidence | None = None,
+               hint: str | None = None) -> None:
+    """What the action will do, in plain words, with the volume and whether it frees space
+    (said from what was measured on this server, where it was)."""
+    from mailclean import actions
+
     n, volume = number(p.messages), size(p.bytes)
     if p.kind == "trash":
         out.print(ngettext("Move {n} message ({size}) to {trash}.",
                            "Move {n} messages ({size}) to {trash}.", p.messages).format(
             n=n, size=volume, trash=p.target))
-        out.print(_("Moving to the Trash frees nothing on the server until the Trash is "
-                    "emptied."), style="yellow")
+        out.print(actions.trash_note(evidence or actions.QuotaEvidence(None)), style="yellow")
     elif p.kind == "delete":
         out.print(ngettext("Delete {n} message ({size}) for good.",
                            "Delete {n} messages ({size}) for good.", p.messages).format(
@@ -869,6 +997,10 @@ def print_plan(p: actions.Plan, dry_run: bool) -> None:
                                "{n} of them are not in the Trash: they cannot be recovered "
                                "afterwards.", p.outside_trash).format(
                 n=number(p.outside_trash)), style="bold red")
+        elif evidence is not None and evidence.trash_counts is False:
+            out.print(_("On this server the quota does not count the Trash (measured by "
+                        "action {id}): emptying it removes the messages for good but does "
+                        "not lower the quota.").format(id=evidence.action_id), style="yellow")
         else:
             out.print(_("This frees {size} on the server as soon as it is done.").format(
                 size=volume), style="green")
@@ -880,15 +1012,42 @@ def print_plan(p: actions.Plan, dry_run: bool) -> None:
         out.print(ngettext("Export {n} message ({size}).", "Export {n} messages ({size}).",
                            p.messages).format(n=n, size=volume))
     for folder, (count, b) in sorted(p.folders.items(), key=lambda kv: -kv[1][1]):
-        out.print(f"  {folder}: {number(count)} · {size(b)}", markup=False)
+        out.print(f"  {folder}: {number(count)} · {size(b)}")
     for note in p.left_out():
-        out.print(note, style="dim", markup=False)
+        out.print(note, style="dim")
     if dry_run:
-        out.print(_("Dry run: nothing was changed. Add --yes to do it."), style="bold")
+        out.print(hint or _("Dry run: nothing was changed. Add --yes to do it."), style="bold")
 
 
-def print_outcome(o: actions.Outcome, account: str, as_json: bool = False) -> None:
-    """What was done, what was skipped and why, and what it means for server space."""
+#: Why messages were left alone, in words, by the reason the journal records.
+_SKIP_REASONS = {
+    "flagged": lambda n: ngettext(
+        "{n} message ({size}) was left alone because it is flagged (starred) on the server "
+        "now: flagged messages are protected.",
+        "{n} messages ({size}) were left alone because they are flagged (starred) on the "
+        "server now: flagged messages are protected.", n),
+    "protected": lambda n: ngettext(
+        "{n} message ({size}) was left alone because the config protects it ([protect]).",
+        "{n} messages ({size}) were left alone because the config protects them "
+        "([protect]).", n),
+    "refused": lambda n: ngettext(
+        "{n} message ({size}) was left as it was: the server refused to act on it.",
+        "{n} messages ({size}) were left as they were: the server refused to act on them.",
+        n),
+    "unsafe-expunge": lambda n: ngettext(
+        "{n} message ({size}) was left alone: removing it safely was not possible on this "
+        "server (see below).",
+        "{n} messages ({size}) were left alone: removing them safely was not possible on "
+        "this server (see below).", n),
+}
+
+
+def print_outcome(o: actions.Outcome, account: str, as_json: bool = False,
+                  evidence: actions.QuotaEvidence | None = None) -> None:
+    """What was done, what was skipped and why, and what it did to the server's space
+    (the quota measured before and after, where the server has one)."""
+    from mailclean import actions
+
     if as_json:
         click.echo(json.dumps(o.as_dict(), indent=2, ensure_ascii=False))
         return
@@ -900,14 +1059,20 @@ def print_outcome(o: actions.Outcome, account: str, as_json: bool = False) -> No
                            "Exported {n} messages ({size}) to {path}, read back and checked.",
                            e.count("done")[0]).format(
             n=number(e.count("done")[0]), size=size(e.count("done")[1]), path=e.target))
+    measured = actions.quota_note(a)
     if a.kind == "trash":
         out.print(ngettext("Moved {n} message ({size}) to {trash} (action {id}).",
                            "Moved {n} messages ({size}) to {trash} (action {id}).", done).format(
             n=number(done), size=size(done_bytes), trash=a.target, id=a.id))
         if done:
-            out.print(_("Nothing is freed on the server until the Trash is emptied: "
-                        "mailclean clean {account} --folder '{trash}' --action delete --yes"
-                        ).format(account=account, trash=a.target), style="yellow")
+            if measured:
+                out.print(measured, style="yellow")
+            if evidence is None or evidence.trash_counts is not False:
+                out.print(_("Nothing is freed on the server until the Trash is emptied: "
+                            "mailclean clean {account} --folder '{trash}' --action delete "
+                            "--yes").format(account=account, trash=a.target), style="yellow")
+            else:
+                out.print(actions.trash_note(evidence), style="yellow")
             out.print(_("Changed your mind? mailclean undo {id}").format(id=a.id), style="dim")
     elif a.kind == "delete":
         out.print(ngettext("Deleted {n} message for good: {size} freed on the server "
@@ -915,6 +1080,9 @@ def print_outcome(o: actions.Outcome, account: str, as_json: bool = False) -> No
                            "Deleted {n} messages for good: {size} freed on the server "
                            "(action {id}).", done).format(
             n=number(done), size=size(done_bytes), id=a.id))
+        if measured:
+            out.print(measured, style="green" if (a.quota_after or 0) < (a.quota_before or 0)
+                      else "yellow")
     elif a.kind == "undo":
         out.print(ngettext("Put back {n} message ({size}) (action {id}).",
                            "Put back {n} messages ({size}) (action {id}).", done).format(
@@ -923,20 +1091,34 @@ def print_outcome(o: actions.Outcome, account: str, as_json: bool = False) -> No
         out.print(ngettext("Exported {n} message ({size}) to {path}, read back and checked.",
                            "Exported {n} messages ({size}) to {path}, read back and checked.",
                            done).format(n=number(done), size=size(done_bytes), path=a.target))
-    skipped, skipped_bytes = a.count("skipped", "failed")
-    if skipped:
-        out.print(ngettext("{n} message ({size}) was left alone because it is no longer what "
-                           "the index said (changed, moved or deleted on the server meanwhile).",
-                           "{n} messages ({size}) were left alone because they are no longer "
-                           "what the index said (changed, moved or deleted on the server "
-                           "meanwhile).", skipped).format(
-            n=number(skipped), size=size(skipped_bytes)), style="yellow")
+    for why, (n, b) in _skipped_by_reason(o).items():
+        words = _SKIP_REASONS.get(why)
+        if words is not None:
+            text = words(n)
+        else:
+            text = ngettext(
+                "{n} message ({size}) was left alone because it is no longer what the index "
+                "said (changed, moved or deleted on the server meanwhile).",
+                "{n} messages ({size}) were left alone because they are no longer what the "
+                "index said (changed, moved or deleted on the server meanwhile).", n)
+        out.print(text.format(n=number(n), size=size(b)), style="yellow")
     if a.error:
-        out.print(a.error, style="yellow", markup=False)
+        out.print(a.error, style="yellow")
     if a.unfinished:
         out.print(ngettext("{n} message is still to do: mailclean journal resume {id} --yes",
                            "{n} messages are still to do: mailclean journal resume {id} --yes",
                            a.unfinished).format(n=number(a.unfinished), id=a.id), style="bold")
+
+
+def _skipped_by_reason(o: actions.Outcome) -> dict[str, tuple[int, int]]:
+    """Messages and bytes left alone, by the reason the journal records (the reasons
+    without words of their own grouped as "changed")."""
+    counts: dict[str, tuple[int, int]] = {}
+    for why, n, b in o.action.skip_reasons:
+        key = why if why in _SKIP_REASONS else "changed"
+        before = counts.get(key, (0, 0))
+        counts[key] = (before[0] + n, before[1] + b)
+    return counts
 
 
 @cli.command()
@@ -993,19 +1175,27 @@ def clean(
                                 permanent=permanent)
 
         p = make_plan()
+        evidence = actions.quota_evidence(index, p.account_id)
+        if not p.items and not as_json:
+            _nothing_matches(p)
+            sys.exit(NOTHING_MATCHES)
         if not yes:
             if as_json:
                 click.echo(json.dumps({**p.as_dict(), "dry_run": True}, indent=2,
                                       ensure_ascii=False))
             else:
-                print_plan(p, dry_run=True)
+                print_plan(p, dry_run=True, evidence=evidence)
                 for a in actions.mark_interrupted(index, p.account_id):
                     err.print(_("action {id} was interrupted: mailclean journal reconcile "
                                 "{account}").format(id=a.id, account=acc.name), style="yellow")
+            if not p.items:
+                sys.exit(NOTHING_MATCHES)
             return
         p.check()
         if not p.items:
-            fail(_("nothing to do: no message matches"), 0)
+            click.echo(json.dumps({**p.as_dict(), "dry_run": False}, indent=2,
+                                  ensure_ascii=False))
+            sys.exit(NOTHING_MATCHES)
         if kind == "delete" and p.outside_trash:
             _confirm_permanent(p, confirm_count)
         connector = _connector(acc)
@@ -1016,27 +1206,45 @@ def clean(
             actions.refresh(index, connector, acc.name, [*p.folders, p.target])
             if rules_:
                 scan(index, acc.name, scanned.rules, protection, only=list(rules_))
-            shown = p.messages
+            shown = p
             p = make_plan()
-            if kind == "delete" and p.outside_trash and p.messages != shown:
+            gone, new = p.changes_since(shown)
+            if kind == "delete" and p.outside_trash and (gone or new):
                 fail(ngettext("the selection changed on the server ({n} message now, not "
                               "{shown}): nothing was deleted; run the command again",
                               "the selection changed on the server ({n} messages now, not "
                               "{shown}): nothing was deleted; run the command again",
                               p.messages).format(
-                    n=number(p.messages), shown=number(shown)))
+                    n=number(p.messages), shown=number(shown.messages)))
+            if (gone or new) and not as_json:
+                err.print(actions.changes_words(gone, new), style="yellow")
+            if not p.items:
+                fail(_("nothing to do: no message matches any more"), NOTHING_MATCHES)
             with _ctrl_c_stops_after_the_batch() as cancel, \
                     action_progress(not as_json) as progress:
                 outcome = actions.execute(
                     index, connector, p, export_to=export_to, export_format=export_format,
                     progress=progress, batch=batch_size or actions.BATCH, cancel=cancel,
+                    protection=protection,
                 )
         finally:
             connector.close()
+        evidence = actions.quota_evidence(index, p.account_id)
     finally:
         index.close()
-    print_outcome(outcome, acc.name, as_json)
+    print_outcome(outcome, acc.name, as_json, evidence)
     _exit_if_cancelled(outcome)
+
+
+#: Exit status of ``clean`` when the selection matches no message (a dry run included).
+NOTHING_MATCHES = 4
+
+
+def _nothing_matches(p: actions.Plan) -> None:
+    """Say that nothing matches, and what the selection held but leaves out."""
+    err.print(_("Nothing matches this selection: no message would be touched."), style="bold")
+    for note in p.left_out():
+        err.print(note, style="dim")
 
 
 def _confirm_permanent(p: actions.Plan, confirm_count: int | None) -> None:
@@ -1074,9 +1282,11 @@ def _account_of_action(state: State, index: Index, action_id: int) -> cfg.Accoun
 @cli.command("undo")
 @click.argument("action_id", type=int)
 @click.option("--dry-run", is_flag=True, help="Only say what would be put back.")
+@click.option("--yes", is_flag=True,
+              help="Do it (the default: undo only puts back what mailclean moved).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def undo_command(state: State, action_id: int, dry_run: bool, as_json: bool) -> None:
+def undo_command(state: State, action_id: int, dry_run: bool, yes: bool, as_json: bool) -> None:
     """Put the messages of a trash action back where they were."""
     from mailclean import actions
     from mailclean.cli_progress import action_progress
@@ -1090,7 +1300,9 @@ def undo_command(state: State, action_id: int, dry_run: bool, as_json: bool) -> 
                 click.echo(json.dumps({**p.as_dict(), "dry_run": True}, indent=2,
                                       ensure_ascii=False))
             else:
-                print_plan(p, dry_run=True)
+                print_plan(p, dry_run=True, hint=_(
+                    "Dry run: nothing was changed. To do it: mailclean undo {id} --yes").format(
+                    id=action_id))
             return
         connector = _connector(acc)
         connector.connect()
@@ -1162,10 +1374,11 @@ def freed(state: State, account_name: str | None, since: str | None, as_json: bo
 class _JournalGroup(Group):
     """``journal ACCOUNT`` lists; ``journal reconcile|resume|show ...`` do the rest."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args.insert(0, "list")
-        return super().resolve_command(ctx, args)
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """``journal``, ``journal ACCOUNT`` and ``journal --json`` mean ``journal list``."""
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
 
 
 @cli.group("journal", cls=_JournalGroup, invoke_without_command=True)
@@ -1271,6 +1484,10 @@ def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> No
         acc = _account_of_action(state, index, action_id)
         row = Journal(index).action(action_id)
         assert row is not None
+        if not row.unfinished and row.state not in ("running", "interrupted"):
+            out.print(_("action {id} ({kind}) is already {state}: nothing to resume").format(
+                id=action_id, kind=_kind_label(row.kind), state=_state_label(row.state)))
+            return
         if not yes:
             n, b = row.count("pending", "sent", "copied")
             out.print(ngettext("action {id} ({kind}): {n} message ({size}) still to do. Add "
@@ -1284,13 +1501,15 @@ def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> No
         try:
             with _ctrl_c_stops_after_the_batch() as cancel, \
                     action_progress(not as_json) as progress:
-                outcome = actions.resume(index, connector, acc.name, action_id,
-                                         progress=progress, cancel=cancel)
+                outcome = actions.resume(
+                    index, connector, acc.name, action_id, progress=progress, cancel=cancel,
+                    protection=Protection.from_config(state.config().protect))
         finally:
             connector.close()
+        evidence = actions.quota_evidence(index, row.account_id)
     finally:
         index.close()
-    print_outcome(outcome, acc.name, as_json)
+    print_outcome(outcome, acc.name, as_json, evidence)
     _exit_if_cancelled(outcome)
 
 
@@ -1305,22 +1524,77 @@ def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> No
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to build it (default: the user data dir).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the sync summary as JSON.")
+@click.option(
+    "--organisation",
+    "--organization",
+    "organisation",
+    is_flag=True,
+    help="For admins: a whole organisation instead (40 mailboxes in 6 teams, as a local "
+    "Dovecot mail root, and its staff file), a snapshot before and after a simulated "
+    "cleanup, and the report.",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="With --organisation: measure the cleanup categories too (slower).",
+)
+@click.option("--lang", type=click.Choice(["fr", "en"]), help="Language of the output.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-review", is_flag=True, help="Do not open the review app at the end.")
 @click.pass_obj
 def demo(
-    state: State, messages: int, directory: Path | None, as_json: bool, no_review: bool
+    state: State,
+    messages: int,
+    directory: Path | None,
+    organisation: bool,
+    full: bool,
+    lang: str | None,
+    as_json: bool,
+    no_review: bool,
 ) -> None:
-    """Build a realistic demo mailbox locally (no server needed), index it and show it."""
+    """Build a realistic demo mailbox locally (no server needed), index it and show it;
+    with --organisation, try a whole cleanup event as an admin."""
+    if lang:
+        set_language(lang)
+    ctx = click.get_current_context()
+    if organisation:
+        if ctx.get_parameter_source("messages") != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError(_("--messages is for the demo mailbox, not --organisation"))
+        from mailclean.snapshot.cli import organisation_demo
+        from mailclean.snapshot.store import SnapshotError
+
+        try:
+            organisation_demo((directory or cfg.data_dir() / "demo-organisation").expanduser(),
+                              full=full, as_json=as_json)
+        except SnapshotError as exc:
+            fail(str(exc))
+        return
+    if full:
+        raise click.UsageError(_("--full goes with --organisation"))
+    from mailclean.bars import bar
     from mailclean.demo import build_demo
 
     root = (directory or cfg.data_dir() / "demo").expanduser()
-    maildir = build_demo(root, messages=messages)
+    stages = {"compose": _("Composing the demo messages"), "render": _("Rendering the messages"),
+              "write": _("Writing the Maildir")}
+    with bar(not as_json) as progress:
+        task = progress.add_task(stages["compose"], total=None)
+        maildir = build_demo(root, messages=messages, progress=lambda stage, done, total:
+                             progress.update(task, description=stages[stage], completed=done,
+                                             total=total))
+    index = state.index()
+    try:
+        # A fresh mailbox with the old journal would show what was freed from the old one.
+        reset = index.remove_account("demo")
+    finally:
+        index.close()
     config = state.config()
     config.add(cfg.AccountConfig(name="demo", kind="maildir", path=str(maildir)), replace=True)
     config.save()
     if not as_json:
         out.print(_("demo mailbox built in {path}").format(path=maildir))
+        if reset:
+            out.print(_("the previous demo's index and journal were reset"))
     report = run_sync(state, config.account("demo"), show_progress=not as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
@@ -1348,6 +1622,10 @@ def demo(
 @click.pass_obj
 def review(state: State, account_name: str | None, rules_file: Path | None) -> None:
     """Open the review app: see where the volume is, select, clean, watch what is freed."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Without a terminal the app would wait for keys that never come.
+        fail(_("the review app needs a terminal: run mailclean review in a terminal window "
+               "(without one, mailclean scan and mailclean stats print the figures)"))
     from mailclean.tui import run  # textual is loaded only for the app
 
     run(state.db_path, state.config_path, account_name, rules_path=rules_file)

@@ -11,6 +11,7 @@ from rich.progress import Progress, TimeElapsedColumn
 from mailclean.actions import ActionProgress
 from mailclean.bars import RateColumn, bar
 from mailclean.i18n import _, rate
+from mailclean.safetext import plain
 from mailclean.sync import SyncProgress
 
 
@@ -25,7 +26,7 @@ class RichSyncProgress(SyncProgress):
         self.progress.update(self.task, total=max(expected, 1), completed=0)
 
     def folder(self, path: str) -> None:
-        self.progress.update(self.task, description=path)
+        self.progress.update(self.task, description=plain(path))
 
     def advance(self, messages: int) -> None:
         self.progress.advance(self.task, messages)
@@ -52,7 +53,7 @@ class RichActionProgress(ActionProgress):
         self.progress.advance(self.task, messages)
 
     def phase(self, text: str) -> None:
-        self.progress.update(self.task, description=text)
+        self.progress.update(self.task, description=plain(text))
 
 
 @contextmanager

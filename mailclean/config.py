@@ -7,16 +7,19 @@ keyring, or from a prompt: never from the config file, the index or a log.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import reprlib
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 
 import platformdirs
 import tomli_w
 
-from mailclean.i18n import _
+from mailclean.i18n import LANGUAGES, _
 
 APP = "mailclean"
 KEYRING_SERVICE = "mailclean"
@@ -27,7 +30,139 @@ EWS_AUTH = ("ntlm", "basic", "oauth2")
 
 
 class ConfigError(Exception):
-    """The configuration is missing, unreadable or wrong; the message says what to fix."""
+    """The configuration is missing, unreadable or wrong; the message says what to fix.
+
+    ``errors`` holds every mistake found, one line each (the message is those lines).
+    """
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = list(errors) if errors else [message]
+
+
+#: The tables of the configuration file.
+TABLES = ("accounts", "protect", "settings")
+#: The ``[settings]`` keys mailclean reads, with their allowed values.
+SETTINGS = {"lang": LANGUAGES}
+#: The ``[protect]`` keys, with how many texts each may list: every domain and keyword is
+#: one more term of the protection expression, and SQLite refuses expressions deeper than
+#: 1,000 terms; addresses and folders are looked up in a list, so many more fit.
+PROTECT_LIMITS = {"senders": 5_000, "domains": 250, "folders": 5_000, "keywords": 250}
+#: The longest text of a ``[protect]`` list (an e-mail address is at most 320 characters).
+PROTECT_TEXT = 320
+#: Unknown account keys that look like a secret: the value is never shown, and the error
+#: says where secrets go instead.
+_SECRET_WORDS = ("pass", "secret", "token", "pwd", "mdp", "mot_de_passe", "motdepasse")
+
+
+def _bad_password(where: str, value: object) -> str:
+    """The error for a ``password`` that is no password source. Never with the value: a
+    password written there by mistake would be shown back (on screen, in a log)."""
+    source = value.strip().lower() if isinstance(value, str) else ""
+    hint = _("; did you mean {name!r}?").format(name=source) if source in PASSWORD_SOURCES else ""
+    return _(
+        "{where}: password must be one of {choices}{hint} (the password itself never goes in "
+        "this file: write password = \"env\" and password_env = \"VARIABLE\", or password = "
+        "\"keyring\", or password = \"prompt\")"
+    ).format(where=where, choices=", ".join(PASSWORD_SOURCES), hint=hint)
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the choice nearest ``word``, or ``""`` when none is near.
+
+    Case does not count: ``Senders`` suggests ``senders``.
+    """
+    found = nearest(word, choices)
+    return _("; did you mean {name!r}?").format(name=found) if found else ""
+
+
+def nearest(word: object, choices: Iterable[str]) -> str | None:
+    """The choice nearest ``word`` (:func:`difflib.get_close_matches`, case ignored), if any
+    is near enough."""
+    lowered = {c.lower(): c for c in choices}
+    found = get_close_matches(str(word).lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[found[0]] if found else None
+
+
+_repr = reprlib.Repr()
+_repr.maxstring = 60
+_repr.maxother = 60
+_repr.maxlist = 6
+_repr.maxdict = 4
+_repr.maxlevel = 2
+
+
+def shown(value: object) -> str:
+    """``value`` as it may appear in a message: its repr (control characters escaped), cut
+    short. Never call it on a secret."""
+    if isinstance(value, bool):  # as TOML writes them
+        return "true" if value else "false"
+    if isinstance(value, int) and value.bit_length() > 128:
+        return _("a number of {n} digits").format(n=int(value.bit_length() * math.log10(2)) + 1)
+    try:
+        return _repr.repr(value)
+    except ValueError:  # an integer too long to write out, deep inside a list
+        return _("a value too large to show")
+
+
+def _texts_problems(table: str, key: str, value: object, limit: int, example: str) -> list[str]:
+    """What is wrong with ``value`` as a list of non-empty texts (at most ``limit``)."""
+    where = _("table {table!r}, key {key!r}").format(table=table, key=key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return [_("{where}: a list of texts is expected, such as {example}, not {value}").format(
+            where=where, example=example, value=shown(value))]
+    if len(value) > limit:
+        return [_("{where}: at most {limit} texts, not {n}").format(
+            where=where, limit=limit, n=len(value))]
+    out = []
+    if any(not v.strip() for v in value):
+        out.append(_("{where}: an empty text would protect every message").format(where=where))
+    long = [v for v in value if len(v) > PROTECT_TEXT]
+    if long:
+        out.append(_("{where}: {value} is longer than {limit} characters").format(
+            where=where, value=shown(long[0]), limit=PROTECT_TEXT))
+    return out
+
+
+def protect_problems(table: object) -> list[str]:
+    """Every mistake in the ``[protect]`` table, one line each, naming the table and key."""
+    if table is None:
+        return []
+    if not isinstance(table, dict):
+        return [_("table 'protect' must be a table with the keys {keys}, not {value}").format(
+            keys=", ".join(PROTECT_LIMITS), value=shown(table))]
+    examples = {"senders": '["maire@mairie-exemple.fr"]', "domains": '["tresor.gouv.fr"]',
+                "folders": '["Projets/Délibérations"]', "keywords": '["facture"]'}
+    out = []
+    for key, value in table.items():
+        if key not in PROTECT_LIMITS:
+            out.append(_("table 'protect': unknown key {key!r}{hint} (valid keys: {keys})").format(
+                key=key, hint=did_you_mean(key, PROTECT_LIMITS), keys=", ".join(PROTECT_LIMITS)))
+            continue
+        out += _texts_problems("protect", key, value, PROTECT_LIMITS[key], examples[key])
+    return out
+
+
+def settings_problems(table: object) -> list[str]:
+    """Every mistake in the ``[settings]`` table, one line each, naming the table and key."""
+    if table is None:
+        return []
+    if not isinstance(table, dict):
+        return [_("table 'settings' must be a table with the keys {keys}, not {value}").format(
+            keys=", ".join(SETTINGS), value=shown(table))]
+    out = []
+    for key, value in table.items():
+        if key not in SETTINGS:
+            out.append(
+                _("table 'settings': unknown key {key!r}{hint} (valid keys: {keys})").format(
+                    key=key, hint=did_you_mean(key, SETTINGS), keys=", ".join(SETTINGS)))
+        elif not isinstance(value, str) or value not in SETTINGS[key]:
+            choices = SETTINGS[key]
+            out.append(_(
+                "table 'settings', key {key!r}: must be one of {choices}{hint}, not {value}"
+            ).format(key=key, choices=", ".join(choices), value=shown(value),
+                     hint=did_you_mean(value, choices) if isinstance(value, str) else ""))
+    return out
 
 
 @dataclass(slots=True)
@@ -60,73 +195,78 @@ class AccountConfig:
     """Kind "ews" with OAuth2: the directory (tenant) id."""
 
     def validate(self) -> None:
-        """Raise ConfigError naming the account and the key at fault."""
-        where = f"account {self.name!r}"
+        """Raise ConfigError naming the account and the key at fault (every mistake, one
+        line each). The password's value is never repeated: it may be the password."""
+        found = self.problems()
+        if found:
+            raise ConfigError("\n".join(found), found)
+
+    def problems(self) -> list[str]:
+        """Every mistake of the account, one line each, naming the account and the key."""
+        where = _("account {name!r}").format(name=self.name)
+        out: list[str] = []
         if self.kind not in KINDS:
-            raise ConfigError(f"{where}: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+            out.append(_("{where}: kind must be one of {choices}, not {kind}{hint}").format(
+                where=where, choices=", ".join(KINDS), kind=shown(self.kind),
+                hint=did_you_mean(self.kind, KINDS)))
         if self.kind == "imap":
             if not self.host:
-                raise ConfigError(f"{where}: 'host' is missing")
+                out.append(_("{where}: 'host' is missing").format(where=where))
             if not self.user:
-                raise ConfigError(f"{where}: 'user' is missing")
+                out.append(_("{where}: 'user' is missing").format(where=where))
             if self.security not in SECURITY:
-                raise ConfigError(
-                    f"{where}: security must be one of {', '.join(SECURITY)}, "
-                    f"not {self.security!r}"
-                )
-            if self.port is not None and not (0 < self.port < 65536):
-                raise ConfigError(f"{where}: port {self.port} is not a TCP port")
-            if self.password not in PASSWORD_SOURCES:
-                raise ConfigError(
-                    f"{where}: password must be one of {', '.join(PASSWORD_SOURCES)}, "
-                    f"not {self.password!r} (the password itself never goes in this file)"
-                )
-            if self.password == "env" and not self.password_env:
-                raise ConfigError(f"{where}: password = 'env' needs 'password_env'")
+                out.append(
+                    _("{where}: security must be one of {choices}, not {value}{hint}").format(
+                        where=where, choices=", ".join(SECURITY), value=shown(self.security),
+                        hint=did_you_mean(self.security, SECURITY)))
+            if (self.port is not None and isinstance(self.port, int)
+                    and not (0 < self.port < 65536)):
+                out.append(_("{where}: port {port} is not a TCP port (1 to 65535)").format(
+                    where=where, port=shown(self.port)))
         if self.kind == "maildir" and not self.path:
-            raise ConfigError(f"{where}: 'path' is missing")
+            out.append(_("{where}: 'path' is missing").format(where=where))
         if self.kind == "ews":
-            self._validate_ews(where)
+            out += self._ews_problems(where)
+        if self.kind in ("imap", "ews"):
+            out += self._password_problems(where)
+        return out
 
-    def _validate_ews(self, where: str) -> None:
+    def _password_problems(self, where: str) -> list[str]:
+        if self.password not in PASSWORD_SOURCES:
+            return [_bad_password(where, self.password)]
+        if self.password == "env" and not self.password_env:
+            return [_("{where}: password = 'env' needs 'password_env'").format(where=where)]
+        return []
+
+    def _ews_problems(self, where: str) -> list[str]:
+        out = []
         url = (self.ews_url or "").strip()
         if not url:
-            raise ConfigError(
+            out.append(
                 _("{where}: 'ews_url' is missing (a URL, or 'autodiscover')").format(where=where)
             )
-        if url.lower() != "autodiscover" and not url.lower().startswith(("https://", "http://")):
-            raise ConfigError(
-                _(
-                    "{where}: ews_url must be an http(s) URL such as "
-                    "https://mail.example.org/EWS/Exchange.asmx, or 'autodiscover', not {url!r}"
-                ).format(where=where, url=url)
-            )
+        elif url.lower() != "autodiscover" and not url.lower().startswith(
+            ("https://", "http://")
+        ):
+            # Not shown: a URL may carry a login and password.
+            out.append(_(
+                "{where}: ews_url must be an http(s) URL such as "
+                "https://mail.example.org/EWS/Exchange.asmx, or 'autodiscover'"
+            ).format(where=where))
         if not self.email or "@" not in self.email:
-            raise ConfigError(
+            out.append(
                 _("{where}: 'email' (the mailbox address) is missing").format(where=where)
             )
         auth = self.auth or "ntlm"
         if auth not in EWS_AUTH:
-            raise ConfigError(
-                _("{where}: auth must be one of {choices}, not {auth!r}").format(
-                    where=where, choices=", ".join(EWS_AUTH), auth=self.auth
-                )
-            )
+            out.append(_("{where}: auth must be one of {choices}, not {auth}{hint}").format(
+                where=where, choices=", ".join(EWS_AUTH), auth=shown(self.auth),
+                hint=did_you_mean(auth, EWS_AUTH)))
         if auth == "oauth2" and not (self.client_id and self.tenant_id):
-            raise ConfigError(
+            out.append(
                 _("{where}: auth = 'oauth2' needs 'client_id' and 'tenant_id'").format(where=where)
             )
-        if self.password not in PASSWORD_SOURCES:
-            raise ConfigError(
-                _(
-                    "{where}: password must be one of {choices}, not {password!r} "
-                    "(the password itself never goes in this file)"
-                ).format(where=where, choices=", ".join(PASSWORD_SOURCES), password=self.password)
-            )
-        if self.password == "env" and not self.password_env:
-            raise ConfigError(
-                _("{where}: password = 'env' needs 'password_env'").format(where=where)
-            )
+        return out
 
     def to_toml(self) -> dict:
         """The account's table, without empty keys and without its name."""
@@ -228,64 +368,100 @@ def data_dir() -> Path:
     return platformdirs.user_data_path(APP)
 
 
-_FIELDS = set(AccountConfig.__slots__)  # type: ignore[attr-defined]
+#: The keys of an account's table (its name is the table's own).
+ACCOUNT_KEYS = tuple(sorted(set(AccountConfig.__slots__) - {"name"}))  # type: ignore[attr-defined]
+_TYPES: dict[str, type] = {"port": int, "insecure_tls": bool}
 
 
 def load(path: Path | None = None) -> Config:
-    """Read the configuration; a missing file is an empty configuration."""
+    """Read the configuration; a missing file is an empty configuration.
+
+    ConfigError lists every mistake, one line each, naming the file, the table and the key
+    (and the nearest valid key for a misspelt one); a secret is never repeated.
+    """
     path = path or default_config_path()
     if not path.exists():
         return Config(path=path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, an integer too long
         raise ConfigError(
             _("{path} is not valid TOML: {error}").format(path=path, error=exc)
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+        raise ConfigError(
+            _("cannot read {path}: {error}").format(path=path, error=exc)
+        ) from None
+    problems: list[str] = []
+    for key in data:
+        if key not in TABLES:
+            problems.append(_("unknown table {key!r}{hint} (tables: {tables})").format(
+                key=key, hint=did_you_mean(key, TABLES), tables=", ".join(TABLES)))
+    settings, protect = data.get("settings"), data.get("protect")
+    problems += settings_problems(settings) + protect_problems(protect)
     config = Config(
         path=path,
-        settings=dict(data.get("settings") or {}),
-        protect=dict(data.get("protect") or {}),
+        settings=dict(settings) if isinstance(settings, dict) else {},
+        protect=dict(protect) if isinstance(protect, dict) else {},
     )
     accounts = data.get("accounts") or {}
     if not isinstance(accounts, dict):
-        raise ConfigError(f"{path}: [accounts] must be a table of accounts")
+        problems.append(_("'accounts' must be a table of accounts, one table per account: "
+                          "[accounts.NAME]"))
+        accounts = {}
     for name, table in accounts.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: accounts.{name} must be a table")
-        unknown = set(table) - _FIELDS
-        if unknown:
-            keys = ", ".join(sorted(unknown))
-            raise ConfigError(f"{path}: account {name!r}: unknown key(s) {keys}")
-        try:
-            account = AccountConfig(name=name, **table)
-        except TypeError as exc:
-            raise ConfigError(f"{path}: account {name!r}: {exc}") from None
-        _check_types(path, account)
-        try:
-            account.validate()
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        config.accounts[name] = account
+        account, found = _account(name, table)
+        problems += found
+        if account is not None:
+            config.accounts[name] = account
+    if problems:
+        lines = [f"{path}: {p}" for p in problems]
+        raise ConfigError("\n".join(lines), lines)
     return config
 
 
-def _check_types(path: Path, account: AccountConfig) -> None:
-    expected = {"port": (int, "a whole number"), "insecure_tls": (bool, "true or false")}
-    for key, (typ, what) in expected.items():
-        value = getattr(account, key)
+def _account(name: str, table: object) -> tuple[AccountConfig | None, list[str]]:
+    """The account of table ``accounts.NAME``, or None, and every mistake found in it."""
+    where = _("account {name!r}").format(name=name)
+    if not isinstance(table, dict):
+        return None, [_("{where} must be a table of keys (kind, host, user...)").format(
+            where=where)]
+    out = []
+    for key in table:
+        if key in ACCOUNT_KEYS:
+            continue
+        if any(w in key.lower().replace("-", "_") for w in _SECRET_WORDS):
+            out.append(_(
+                "{where}: unknown key {key!r}: secrets never go in this file (a password, or "
+                "an OAuth2 client secret, comes from password = \"env\", \"keyring\" or "
+                "\"prompt\")"
+            ).format(where=where, key=key))
+        elif key == "name":
+            out.append(_("{where}: unknown key 'name': the account's name is its table's, "
+                         "[accounts.NAME]").format(where=where))
+        else:
+            out.append(_("{where}: unknown key {key!r}{hint} (valid keys: {keys})").format(
+                where=where, key=key, hint=did_you_mean(key, ACCOUNT_KEYS),
+                keys=", ".join(ACCOUNT_KEYS)))
+    unknown = len(out)
+    for key, value in table.items():
+        if key not in ACCOUNT_KEYS or value is None:
+            continue
+        typ = _TYPES.get(key, str)
         # bool is an int in Python; a port of `true` is still wrong.
-        if value is not None and (not isinstance(value, typ) or (typ is int and value is True)):
-            raise ConfigError(
-                f"{path}: account {account.name!r}: {key} must be {what}, not {value!r}"
-            )
-    ews_keys = ("ews_url", "email", "auth", "client_id", "tenant_id")
-    for key in ("kind", "host", "user", "security", "password", "password_env", "path", *ews_keys):
-        value = getattr(account, key)
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{path}: account {account.name!r}: {key} must be a string")
+        if isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
+            continue
+        if key == "password":
+            out.append(_bad_password(where, value))
+            continue
+        what = {int: _("a whole number"), bool: _("true or false")}.get(typ, _("a text"))
+        out.append(_("{where}: {key} must be {what}, not {value}").format(
+            where=where, key=key, what=what, value=shown(value)))
+    if len(out) > unknown:  # a key of the wrong type: the checks below would misread it
+        return None, out
+    account = AccountConfig(name=name, **{k: v for k, v in table.items() if k in ACCOUNT_KEYS})
+    out += account.problems()
+    return (None, out) if out else (account, [])
 
 
 def get_password(account: AccountConfig, prompt: Callable[[str], str] | None = None) -> str:
@@ -344,7 +520,8 @@ def store_password(name: str, password: str) -> None:
         keyring.set_password(KEYRING_SERVICE, name, password)
     except KeyringError as exc:
         raise ConfigError(
-            f"no usable system keyring ({exc}); use --password-env VAR instead"
+            _("no usable system keyring ({error}); use --password-env VAR instead").format(
+                error=exc)
         ) from None
 
 

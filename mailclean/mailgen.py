@@ -67,7 +67,7 @@ import os
 import random
 import textwrap
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -1856,15 +1856,21 @@ _TOPIC_OF = {"Commande de fournitures": "budget",
              "Dossier de subvention de l'association sportive": "deliberations"}
 
 
-def _filler(c: _Fixtures, count: int) -> None:
-    """``count`` ordinary messages in the proportions of a real mailbox."""
+def _filler(c: _Fixtures, count: int, progress: Progress | None = None,
+            offset: int = 0) -> None:
+    """``count`` ordinary messages in the proportions of a real mailbox; ``progress``
+    counts from ``offset`` (the messages made before)."""
     rng = c.rng
+    reported = 0
     kinds = ("thread", "personal", "newsletter", "notification", "attachment", "sent", "spam",
              "trash")
     weights = (9, 16, 30, 14, 7, 9, 6, 4)
     people = (*_COLLEAGUES, *_FOREIGN)
     done = 0
     while done < count:
+        if progress is not None and done - reported >= PROGRESS_EVERY:
+            progress("compose", offset + done, offset + count)
+            reported = done
         kind = rng.choices(kinds, weights)[0]
         days_ago = 2 + (7 * 365 - 10) * rng.random() ** 1.4
         when = c.when(days_ago)
@@ -1956,13 +1962,21 @@ def _duplicates(c: _Fixtures, messages: list[GeneratedMessage], count: int) -> N
                                 flags=original.flags - {FLAGGED}))
 
 
+#: A progress callback of :func:`generate`: (stage, done, total), stage "compose" then
+#: "render", each counted in messages.
+Progress = Callable[[str, int, int], None]
+#: Messages between two progress calls.
+PROGRESS_EVERY = 50
+
+
 def generate(seed: int = 0, *, reference: datetime = REFERENCE_DATE,
-             messages: int = 600) -> list[GeneratedMessage]:
+             messages: int = 600, progress: Progress | None = None) -> list[GeneratedMessage]:
     """A realistic small mailbox (a French municipal agent's), fully deterministic.
 
     The same ``(seed, reference, messages)`` always gives the same bytes. ``reference`` is
     the corpus's "now" (a naive datetime is taken as UTC); every message is older.
     Messages come in arrival order. ``messages`` must be at least :data:`MIN_MESSAGES`.
+    ``progress`` is called every :data:`PROGRESS_EVERY` messages (it never changes the bytes).
     """
     if messages < MIN_MESSAGES:
         raise ValueError(f"generate() needs at least {MIN_MESSAGES} messages, not {messages}")
@@ -1970,8 +1984,18 @@ def generate(seed: int = 0, *, reference: datetime = REFERENCE_DATE,
     corpus = _Fixtures(seed, reference)
     _fixed_features(corpus)
     duplicates = 10
-    _filler(corpus, messages - duplicates - len(corpus.mails))
-    rendered = [corpus.finish(mail) for mail in corpus.mails]
+    fixed = len(corpus.mails)
+    count = messages - duplicates - fixed
+    _filler(corpus, count, progress, fixed)
+    if progress is not None:
+        progress("compose", fixed + count, fixed + count)
+    rendered = []
+    for n, mail in enumerate(corpus.mails):
+        if progress is not None and n % PROGRESS_EVERY == 0:
+            progress("render", n, len(corpus.mails))
+        rendered.append(corpus.finish(mail))
+    if progress is not None:
+        progress("render", len(rendered), len(rendered))
     _duplicates(corpus, rendered, duplicates)
     order = sorted(range(len(rendered)), key=lambda i: (rendered[i].internal_date, i))
     return [rendered[i] for i in order]
@@ -2192,10 +2216,30 @@ def generate_bulk(count: int, seed: int = 0, *,
     return _bulk_stream(count, seed, reference)
 
 
-def _bulk_stream(count: int, seed: int, reference: datetime) -> Iterator[GeneratedMessage]:
+def generate_bulk_mailboxes(counts: Sequence[int], seed: int = 0, *,
+                            reference: datetime = REFERENCE_DATE,
+                            ) -> Iterator[Iterator[GeneratedMessage]]:
+    """One :func:`generate_bulk` stream per mailbox, ``counts[i]`` messages in the i-th.
+
+    The mailboxes share the pre-rendered bodies, newsletters and notifications (the same
+    newsletter reaches everyone in an organisation) and differ in everything drawn per
+    message, so a mailbox costs only its messages. Consume each stream before asking for
+    the next one: they share one random generator.
+    """
+    reference = _normalize_reference(reference)
+    factory = _Bulk(seed, reference)
+    for n, count in enumerate(counts):
+        factory.rng.seed(f"{seed}-{n}")
+        factory.roots.clear()
+        factory.recent.clear()
+        yield _bulk_stream(count, seed, reference, factory)
+
+
+def _bulk_stream(count: int, seed: int, reference: datetime,
+                 factory: _Bulk | None = None) -> Iterator[GeneratedMessage]:
     if count <= 0:
         return
-    factory = _Bulk(seed, reference)
+    factory = factory or _Bulk(seed, reference)
     span = (7 * 365 - 1) * 86400
     start = reference.timestamp() - span
     step = span / count
@@ -2225,7 +2269,9 @@ _FLAG_LETTERS = {SEEN: "S", FLAGGED: "F", ANSWERED: "R"}
 
 
 def write_maildir(root: Path, messages: Iterable[GeneratedMessage], *,
-                  owner: tuple[int, int] | None = None) -> dict[str, int]:
+                  owner: tuple[int, int] | None = None,
+                  written: Callable[[GeneratedMessage, str], None] | None = None,
+                  ) -> dict[str, int]:
     """Write ``messages`` into a Maildir++ tree as Dovecot reads it; {folder: count}.
 
     INBOX is ``root`` itself, folder ``A/B`` is ``root/.A.B`` (modified UTF-7 name); every
@@ -2234,7 +2280,7 @@ def write_maildir(root: Path, messages: Iterable[GeneratedMessage], *,
     message's position in ``messages`` and i its position in its folder; contents use LF
     line ends and the mtime is the internal date (Dovecot's INTERNALDATE). With
     ``owner=(uid, gid)`` everything created, root included, is chowned. Empty folders are in
-    the result with 0.
+    the result with 0. ``written(message, path)`` is called after each file is written.
     """
     root = Path(root)
     counts: dict[str, int] = {}
@@ -2280,4 +2326,6 @@ def write_maildir(root: Path, messages: Iterable[GeneratedMessage], *,
         os.utime(path, (stamp, stamp))
         chown(path)
         counts[message.folder] += 1
+        if written is not None:
+            written(message, path)
     return counts

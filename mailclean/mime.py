@@ -54,7 +54,6 @@ __all__ = [
     "parse_address_list",
     "parse_date",
     "parse_header_block",
-    "summarize_problems",
     "thread_key",
     "unsubscribe_method",
 ]
@@ -990,16 +989,3 @@ def attachments_from_message(
     except Exception as exc:  # a sync must go on; the problem string keeps the bug visible
         problems.append(f"message: internal error {type(exc).__name__}")
     return out, problems
-
-
-def summarize_problems(problems: list[str]) -> str:
-    """One short line for logs: the first distinct problems, and how many more there are.
-    ``""`` when there are none."""
-    unique = list(dict.fromkeys(p.strip() for p in problems or () if isinstance(p, str)))
-    unique = [p for p in unique if p]
-    if not unique:
-        return ""
-    line = "; ".join(unique[:3])
-    if len(unique) > 3:
-        line += f" (+{len(unique) - 3} more)"
-    return line if len(line) <= 200 else line[:199] + "…"

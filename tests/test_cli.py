@@ -200,10 +200,14 @@ def test_sync_and_stats_against_dovecot(  # type: ignore[no-untyped-def]
     summary = run("sync").output
     assert "0 new" in summary
 
-    monkeypatch.setenv("TEST_PW", "wrong")
+    monkeypatch.setenv("TEST_PW", "Zq8-not-it")
     result = run("sync", code=1)
     assert "refused the login of user1" in result.output
-    assert "Traceback" not in result.output and "wrong" not in result.output
+    assert "Traceback" not in result.output and "Zq8-not-it" not in result.output
+    # Words, not the server's bytes, and where to look (issue 14.6).
+    assert "b'" not in result.output and "AUTHENTICATIONFAILED" not in result.output
+    assert "user name or the password is wrong" in result.output
+    assert "environment variable TEST_PW" in result.output
 
 
 def test_demo_builds_and_indexes(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -364,3 +368,174 @@ def test_clean_journal_undo_freed_on_the_demo(run, tmp_path: Path) -> None:  # t
     assert "say what to clean" in run("clean", "--yes", code=1).output
     assert "no action 999" in run("undo", "999", code=1).output
     assert "not an age" in run("clean", "--older-than", "soon", code=2).output
+
+
+def test_still_in_trash_after_the_trash_was_emptied_once(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14.1: emptying a Trash that held messages mailclean did not put there left
+    deletes without an origin, and `NOT IN` a list holding NULL reported everything trashed
+    afterwards as "0 Bytes still in the Trash"."""
+    run("demo", "--messages", "200", "--dir", str(tmp_path / "d"), "--json")
+    before = {f["name"]: f for f in json.loads(run("stats", "--json").output)["folders"]}
+    assert before["Trash"]["messages"] > 0  # the demo's Trash holds mail of its own
+    run("clean", "--folder", "Trash", "--action", "delete", "--yes", "--json")
+    done = json.loads(run("clean", "--rule", "newsletters", "--yes", "--json").output)
+    assert done["messages"] > 0
+    trash = {f["name"]: f for f in json.loads(run("stats", "--json").output)["folders"]}["Trash"]
+    freed = json.loads(run("freed", "--json").output)
+    assert (freed["still_in_trash_messages"], freed["still_in_trash_bytes"]) == (
+        trash["messages"], trash["bytes"]) == (done["messages"], done["bytes"])
+    assert freed["trashed_bytes"] == freed["still_in_trash_bytes"]
+    assert freed["left_trash_messages"] == freed["deleted_from_trash_messages"] == 0
+
+
+def _imap_account(run, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch, user: str = "user1",  # type: ignore[no-untyped-def]
+                  password: str = "secret1") -> None:
+    monkeypatch.setenv("TEST_PW", password)
+    run("account", "add", "work", "--imap", dovecot.host, "--port", str(dovecot.port),
+        "--user", user, "--security", "none", "--password-env", "TEST_PW")
+
+
+def test_what_a_first_time_user_trips_on(run, tmp_path: Path, dovecot: Dovecot,  # type: ignore[no-untyped-def]
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14.4 and 14.10: hints and options agree, every command says what it did."""
+    from tests.test_sync_imap import corpus
+
+    dovecot.reset_user("user1")
+    dovecot.seed("user1", corpus())
+    _imap_account(run, dovecot, monkeypatch)
+    tested = run("account", "test").output
+    assert "login OK" in tested and "Trash" in tested and "Archives" in tested  # lists them
+    run("sync")
+    stats = json.loads(run("stats", "--json").output)
+    assert stats["quota"]["reported"] is True and stats["quota"]["checked_at"]
+    done = json.loads(run("clean", "--rule", "newsletters", "--yes", "--json").output)
+    dry = run("undo", str(done["id"]), "--dry-run").output
+    assert f"mailclean undo {done['id']} --yes" in dry
+    undone = json.loads(run("undo", str(done["id"]), "--yes", "--json").output)
+    assert undone["state"] == "done"
+    assert json.loads(run("journal", "--json").output)[0]["state"] == "undone"
+    assert "already done" in run("journal", "resume", str(undone["id"]), "--yes").output
+    nothing = run("clean", "--sender", "nobody@nowhere.example", code=4)
+    assert "Nothing matches" in nothing.output and "Dry run" not in nothing.output
+    assert json.loads(run("clean", "--sender", "nobody@nowhere.example", "--json",
+                          code=4).output)["messages"] == 0
+    paths = json.loads(run("config", "path", "--json").output)
+    assert paths["config"] == str(tmp_path / "config.toml")
+    assert paths["index"] == str(tmp_path / "index.db")
+    assert str(tmp_path / "config.toml") in "".join(run("--help").output.split())
+
+
+def test_changes_since_the_dry_run_are_said(run, dovecot: Dovecot,  # type: ignore[no-untyped-def]
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13.7: the plan is made again from the server's state, and what changed since
+    the dry run is said."""
+    from tests.test_sync_imap import corpus
+
+    dovecot.reset_user("user1")
+    dovecot.seed("user1", corpus())
+    _imap_account(run, dovecot, monkeypatch)
+    run("sync")
+    dry = json.loads(run("clean", "--rule", "newsletters", "--folder", "INBOX",
+                         "--json").output)
+    assert dry["messages"] > 5
+    client = dovecot.client("user1")
+    try:
+        client.select_folder("INBOX")
+        newsletters = [u for u in client.search(["HEADER", "List-Id", ""])][:3]
+        client.add_flags(newsletters, [b"\\Deleted"])
+        client.expunge()
+    finally:
+        client.logout()
+    result = run("clean", "--rule", "newsletters", "--folder", "INBOX", "--yes")
+    assert "3 messages are gone or changed on the server since the dry run" in result.output
+    assert f"Moved {dry['messages'] - 3} messages" in result.output
+
+
+def test_the_password_is_never_echoed_and_accents_work(run, dovecot: Dovecot,  # type: ignore[no-untyped-def]
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13.12: a password with accents logs in (AUTHENTICATE PLAIN carries UTF-8);
+    LOGIN could not send it and failed with a traceback."""
+    from tests.dovecot import User
+
+    dovecot.add_users(User("accent", "pässwörd-é"))
+    dovecot.reset_user("accent")
+    _imap_account(run, dovecot, monkeypatch, user="accent", password="pässwörd-é")
+    assert "login OK" in run("account", "test").output
+    monkeypatch.setenv("TEST_PW", "pässwörd-faux")
+    failed = run("account", "test", code=1)
+    assert "user name or the password is wrong" in failed.output
+    assert "faux" not in failed.output and "Traceback" not in failed.output
+
+
+def test_the_wrong_tls_mode_says_what_to_try(run, dovecot: Dovecot,  # type: ignore[no-untyped-def]
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14.6: --security ssl against a plain-text port names the fix, not OpenSSL's
+    WRONG_VERSION_NUMBER."""
+    monkeypatch.setenv("TEST_PW", "secret1")
+    run("account", "add", "work", "--imap", dovecot.host, "--port", str(dovecot.port),
+        "--user", "user1", "--password-env", "TEST_PW")
+    result = run("account", "test", code=1)
+    assert "does not speak TLS on this port" in result.output and "starttls" in result.output
+    assert "WRONG_VERSION_NUMBER" not in result.output
+
+
+HOSTILE = "[/bold] \x1b[2J\x1b]52;c;ZXZpbA==\x07 \u202egnp.exe [accounts]"
+
+
+def test_hostile_text_never_reaches_the_terminal(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13.11: subjects, folders and rule names with markup or terminal escapes are
+    printed literally, without their control characters, and never crash a command."""
+    root = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+        (root / ".[x]" / sub).mkdir(parents=True)
+        (root / ".Trash" / sub).mkdir(parents=True)
+    subject = HOSTILE.encode()
+    raw = (b"From: =?utf-8?q?=1B[2J?= <news@example.org>\r\nTo: me@example.org\r\n"
+           b"Subject: " + subject + b"\r\nMessage-ID: <h@example.org>\r\n"
+           b"List-Id: <hostile.example>\r\nList-Unsubscribe: <mailto:u@example.org>\r\n"
+           b"\r\nbody\r\n")
+    (root / "cur" / "1.hostile:2,S").write_bytes(raw)
+    (root / ".[x]" / "cur" / "2.hostile:2,S").write_bytes(raw.replace(b"<h@", b"<h2@"))
+    (tmp_path / "rules.toml").write_text(
+        '[rules."[/x]"]\ntype = "bulk"\ntitle = "[/bold] \\u001b[31m"\n')
+    run("account", "add", "demo", "--maildir", str(root))
+    outputs = [run("sync").output, run("stats").output, run("scan").output,
+               run("senders").output, run("explain", "<h@example.org>").output,
+               run("rules", "list").output, run("rules", "show", "[/x]").output,
+               run("sync", "--folder", "[x]").output,
+               run("clean", "--folder", "[x]").output,
+               run("sync", "--folder", "[nope]", code=1).output]
+    for text in outputs:
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text, text
+    assert "[/bold]" in outputs[4] and "[accounts]" in outputs[4]
+    assert "[/x]" in outputs[5] and "[x]" in outputs[8]
+    assert "[nope]" in outputs[9]
+
+
+def test_senders_name_threads_by_their_subject(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14.7: a conversation is shown by its subject, not by its internal key."""
+    run("demo", "--messages", "300", "--dir", str(tmp_path / "d"), "--json")
+    rows = json.loads(run("senders", "--rule", "old-threads", "--json", "--limit", "5").output)
+    assert rows and all(r["label"] != r["group"] for r in rows)
+    text = run("senders", "--rule", "old-threads", "--limit", "5").output
+    assert all(r["group"] not in text for r in rows)
+    assert rows[0]["label"][:20] in text
+
+
+def test_explain_says_why_not(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14.10: for a message no rule flags, each rule says the condition it misses."""
+    run("demo", "--messages", "200", "--dir", str(tmp_path / "d"), "--json")
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "index.db")
+    (mid,) = db.execute("SELECT id FROM messages WHERE flagged = 0 AND id NOT IN"
+                        " (SELECT message_id FROM hits) LIMIT 1").fetchone()
+    rules = json.loads(run("rules", "list", "--json").output)
+    enabled = [r["name"] for r in rules if r["enabled"]]
+    data = json.loads(run("explain", str(mid), "--json").output)
+    (item,) = data["messages"]
+    assert not item["hits"] and sorted(m["rule"] for m in item["misses"]) == sorted(enabled)
+    assert all(m["why_not"] for m in item["misses"])
+    text = run("explain", str(mid)).output
+    assert text.count("◦ not ") == len(enabled)

@@ -102,3 +102,130 @@ def test_paths_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("MAILCLEAN_DB", str(tmp_path / "x.db"))
     assert cfg.default_config_path() == tmp_path / "x.toml"
     assert cfg.default_db_path() == tmp_path / "x.db"
+
+
+# -- validation: every mistake, with file, table, key and the nearest valid key ------------
+
+
+def load_error(tmp_path: Path, text: str) -> cfg.ConfigError:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.load(path)
+    for line in info.value.errors:  # each mistake names the file
+        assert line.startswith(str(path)), line
+    assert str(info.value) == "\n".join(info.value.errors)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[protect]\nsender = ['maire@mairie-exemple.fr']",
+         "table 'protect': unknown key 'sender'; did you mean 'senders'? "
+         "(valid keys: senders, domains, folders, keywords)"),
+        ("[protect]\ndomains = 'tresor.gouv.fr'",
+         "table 'protect', key 'domains': a list of texts is expected"),
+        ("[protect]\nkeywords = ['']", "key 'keywords': an empty text would protect every"),
+        ("[protect]\nkeywords = " + str([f"k{i}" for i in range(251)]),
+         "key 'keywords': at most 250 texts, not 251"),
+        ("protect = 3", "table 'protect' must be a table"),
+        ("[setings]\nlang = 'fr'", "unknown table 'setings'; did you mean 'settings'? "
+         "(tables: accounts, protect, settings)"),
+        ("[settings]\nlangue = 'fr'", "table 'settings': unknown key 'langue'; did you mean "
+         "'lang'? (valid keys: lang)"),
+        ("[settings]\nlang = 'french'", "table 'settings', key 'lang': must be one of en, fr"),
+        ("[settings]\nlang = 1", "key 'lang': must be one of en, fr, not 1"),
+        ("[accounts.w]\nkind = 'imap'\nhots = 'h'\nuser = 'u'",
+         "account 'w': unknown key 'hots'; did you mean 'host'?"),
+        ("[accounts.w]\nkind = 'maildri'\npath = '/m'", "not 'maildri'; did you mean 'maildir'?"),
+        ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\nport = true",
+         "account 'w': port must be a whole number, not true"),
+        ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\nport = 99999",
+         "port 99999 is not a TCP port"),
+        ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\nsecurity = 'tls'",
+         "security must be one of ssl, starttls, none, not 'tls'"),
+        ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\npassword = 'Keyring'",
+         "password must be one of env, keyring, prompt; did you mean 'keyring'?"),
+        ("[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\nname = 'x'",
+         "unknown key 'name': the account's name is its table's"),
+        ("[accounts]\nw = 3", "account 'w' must be a table"),
+        ("[accounts.w]\nkind = 'imap'\nport = " + "9" * 5000, "not valid TOML"),  # no crash
+    ],
+    ids=lambda value: value[:40],
+)
+def test_config_errors_name_file_table_key_and_suggest(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    assert message in str(load_error(tmp_path, text))
+
+
+def test_config_lists_every_mistake(tmp_path: Path) -> None:
+    error = load_error(tmp_path, (
+        "[settings]\nlang = 'de'\n[protect]\nsender = ['a@b.c']\nfolders = 'x'\n"
+        "[accounts.a]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\nprot = 993\n"
+        "[accounts.b]\nkind = 'maildir'\n"
+    ))
+    assert len(error.errors) == 5, error.errors
+    for fragment, line in zip(
+        ["key 'lang'", "unknown key 'sender'", "key 'folders'", "unknown key 'prot'",
+         "account 'b': 'path' is missing"], error.errors, strict=True
+    ):
+        assert fragment in line
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        "password = 'Hunter2Secret'",
+        "password = 'Hunter2Secret '",
+        "password = ['Hunter2Secret']",
+        "password = 'env'\nclient_secret = 'Hunter2Secret'",
+        "password = 'env'\npassword_env = 'X'\nmot_de_passe = 'Hunter2Secret'",
+    ],
+)
+def test_a_secret_in_the_config_is_never_shown(tmp_path: Path, account: str) -> None:
+    for kind in ("kind = 'imap'\nhost = 'h'\nuser = 'u'",
+                 "kind = 'ews'\news_url = 'autodiscover'\nemail = 'a@b.c'"):
+        error = load_error(tmp_path, f"[accounts.w]\n{kind}\n{account}\n")
+        assert "Hunter2Secret" not in str(error)
+        assert "never go" in str(error)  # "never goes in this file" / "secrets never go..."
+        if account.startswith("password = ") and "env" not in account:
+            assert "password must be one of env, keyring, prompt" in str(error)
+
+
+def test_an_ews_url_is_not_shown_back(tmp_path: Path) -> None:
+    """A URL may carry a login and password (user:pass@host)."""
+    error = load_error(tmp_path, "[accounts.w]\nkind = 'ews'\news_url = 'jd:Hunter2@m.example/EWS'"
+                                 "\nemail = 'a@b.c'\n")
+    assert "must be an http(s) URL" in str(error) and "Hunter2" not in str(error)
+
+
+def test_a_valid_config_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "[settings]\nlang = 'fr'\n[protect]\nsenders = ['maire@mairie-exemple.fr']\n"
+        "domains = ['tresor.gouv.fr']\n[accounts.w]\nkind = 'imap'\nhost = 'h'\nuser = 'u'\n"
+        "port = 993\npassword = 'keyring'\n"
+    )
+    config = cfg.load(path)
+    assert config.settings == {"lang": "fr"} and config.account("w").port == 993
+    assert config.protect["domains"] == ["tresor.gouv.fr"]
+
+
+def test_the_cli_shows_config_mistakes_with_file_table_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tester's "mailclean: : unknown key 'sender'": the file and table were lost."""
+    from click.testing import CliRunner
+
+    from mailclean.cli import cli
+
+    path = tmp_path / "config.toml"
+    path.write_text("[protect]\nsender = ['maire@mairie-exemple.fr']\n")
+    monkeypatch.setenv("MAILCLEAN_CONFIG", str(path))
+    monkeypatch.setenv("MAILCLEAN_DB", str(tmp_path / "index.db"))
+    result = CliRunner().invoke(cli, ["stats"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (f"mailclean: {path}: table 'protect': unknown key 'sender'; did you mean 'senders'?"
+            in result.output)

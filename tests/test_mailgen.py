@@ -438,6 +438,28 @@ def test_bulk_deterministic_and_fast() -> None:
     assert [m.raw for m in other] != [m.raw for m in first[:50]]
 
 
+def test_bulk_mailboxes_share_a_factory_and_differ() -> None:
+    started = time.perf_counter()
+    boxes = [list(stream) for stream in mailgen.generate_bulk_mailboxes([60] * 20, seed=4)]
+    assert time.perf_counter() - started < 2  # one factory, not twenty
+    assert [len(b) for b in boxes] == [60] * 20
+    assert len({tuple(m.raw for m in b) for b in boxes}) == 20
+    again = [list(stream) for stream in mailgen.generate_bulk_mailboxes([60] * 20, seed=4)]
+    assert [[m.raw for m in b] for b in again] == [[m.raw for m in b] for b in boxes]
+    assert {m.folder for b in boxes for m in b} <= set(mailgen.bulk_folders())
+
+
+def test_write_maildir_says_where_each_message_went(tmp_path: Path) -> None:
+    messages = list(mailgen.generate_bulk(40, seed=2))
+    seen: list[tuple[GeneratedMessage, str]] = []
+    mailgen.write_maildir(tmp_path, messages, written=lambda m, p: seen.append((m, p)))
+    assert [m for m, _p in seen] == messages
+    for message, path in seen:
+        assert Path(path).read_bytes() == message.raw.replace(b"\r\n", b"\n")
+        assert Path(path).parent.parent.name == (mailgen.maildir_dirname(message.folder)
+                                                 or tmp_path.name)
+
+
 def test_bulk_shape() -> None:
     messages = list(mailgen.generate_bulk(3000, seed=1))
     folders = Counter(m.folder for m in messages)

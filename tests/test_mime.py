@@ -22,6 +22,7 @@ from imapclient.response_parser import parse_fetch_response
 from mailclean import mime
 from mailclean.connectors import imapwire
 from mailclean.connectors.base import AttachmentMeta
+from mailclean.problems import summarize
 
 # --------------------------------------------------------------------------------------
 # helpers
@@ -1605,22 +1606,36 @@ def test_estimate_other_encodings(size: int, encoding: str | None, expected: int
 
 
 # --------------------------------------------------------------------------------------
-# summarize_problems
+# problems in words (mailclean.problems)
 
 
-def test_summarize_problems() -> None:
-    assert mime.summarize_problems([]) == ""
-    assert mime.summarize_problems(["bodystructure: unexpected NIL at 2.1"]) == (
-        "bodystructure: unexpected NIL at 2.1"
-    )
-    many = [f"bodystructure: unexpected NIL at {i}" for i in range(6)]
-    assert mime.summarize_problems([*many, many[0]]) == (
-        "bodystructure: unexpected NIL at 0; bodystructure: unexpected NIL at 1; "
-        "bodystructure: unexpected NIL at 2 (+3 more)"
-    )
-    long = mime.summarize_problems(["x" * 500])
-    assert len(long) == 200
-    assert "\n" not in long
+def test_problems_are_said_in_words() -> None:
+    from mailclean.problems import describe, summarize
+
+    assert summarize([]) == ""
+    assert summarize(["message: CloseBoundaryNotFoundDefect at top"]) == (
+        "a multipart section is never closed (its end marker is missing)")
+    assert describe("bodystructure: unexpected NIL at 2.1") == (
+        "the server's description of its structure is damaged (unexpected NIL), in part 2.1")
+    many = ["no RFC822.SIZE", "unreadable Date header", "message: unreadable part at 2",
+            "message: truncated part at 3", "message: InvalidHeaderDefect at top"]
+    assert summarize([*many, many[0]]) == (
+        "the server gave no size; the Date header cannot be read; a part cannot be read, "
+        "in part 2 (and 2 more)")
+    long = summarize(["x" * 500])
+    assert len(long) == 240 and "\n" not in long
+
+
+def test_problems_are_said_in_french() -> None:
+    from mailclean.i18n import set_language
+    from mailclean.problems import describe
+
+    set_language("fr")
+    try:
+        text = describe("message: CloseBoundaryNotFoundDefect at 2")
+    finally:
+        set_language("en")
+    assert "Defect" not in text and "partie 2" in text
 
 
 # --------------------------------------------------------------------------------------
@@ -1744,7 +1759,7 @@ def check_walker(bs: object) -> None:
         assert att.size >= 0
         assert att.decoded_size >= 0
         assert "/" in att.mime_type
-    mime.summarize_problems(problems)
+    summarize(problems)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])

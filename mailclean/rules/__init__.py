@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mailclean.config import did_you_mean, nearest, protect_problems, shown
+from mailclean.i18n import LANGUAGES, _
 from mailclean.index import Index
 from mailclean.rules.types import (
     GROUPS,
@@ -35,6 +37,8 @@ __all__ = ["Protection", "Rule", "RuleError", "ScanResult", "count", "explain", 
 
 BUILTIN = Path(__file__).with_name("builtin.toml")
 _COMMON = {"type", "enabled", "group_by", "title", "description", "folder_roles"}
+#: Every parameter some rule type takes.
+_ALL_PARAMS = {key for t in TYPES.values() for key in t.params}
 #: The index migration m004 creates on ``hits`` (clustered by account, rule, message): by
 #: message, for ON DELETE CASCADE, ``explain`` and the reclaimable total (it covers them).
 HITS_INDEX = "CREATE INDEX hits_message ON hits (message_id, bytes)"
@@ -71,18 +75,18 @@ class Protection:
     """Words that protect a message when its subject contains them (case-insensitive)."""
 
     @classmethod
-    def from_config(cls, table: dict | None) -> Protection:
-        """From the config's ``[protect]`` table; RuleError names a wrong key."""
+    def from_config(cls, table: dict | None, source: Path | str | None = None) -> Protection:
+        """From the config's ``[protect]`` table; RuleError lists every mistake, naming the
+        table and the key (and ``source``, the file, when given)."""
+        problems = protect_problems(table)
+        if problems:
+            if source is not None:
+                problems = [f"{source}: {p}" for p in problems]
+            raise RuleError("\n".join(problems), problems)
         table = table or {}
-        unknown = set(table) - {"senders", "domains", "folders", "keywords"}
-        if unknown:
-            raise RuleError(f"[protect]: unknown key {sorted(unknown)[0]!r} "
-                            "(keys: senders, domains, folders, keywords)")
         out = {}
         for key in ("senders", "domains", "folders", "keywords"):
             value = table.get(key, [])
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise RuleError(f"[protect]: {key} must be a list of strings")
             out[key] = tuple(v if key == "folders" else v.lower() for v in value)
         return cls(**out)
 
@@ -100,7 +104,9 @@ class Protection:
                 f"m.folder_id IN (SELECT id FROM folders WHERE path IN ({_literals(self.folders)}))"
             )
         terms += [f"instr(lower(m.subject), {_lit(k)}) > 0" for k in self.keywords]
-        return "(" + " OR ".join(terms) + ")"
+        # A message without a sender or a subject makes its terms NULL, and NOT NULL is
+        # not true: without the coalesce no rule would flag such a message at all.
+        return "coalesce(" + " OR ".join(terms) + ", 0)"
 
 
 def _lit(value: str) -> str:
@@ -111,64 +117,152 @@ def _literals(values: tuple[str, ...]) -> str:
     return ", ".join(_lit(v) for v in values)
 
 
-def _texts(rule: str, key: str, value: Any) -> dict[str, str]:
+def _texts(where: str, value: Any) -> dict[str, str]:
+    """A title or description: a text, or one per language (``{ en = ..., fr = ... }``)."""
     if value is None:
         return {}
     if isinstance(value, str):
         return {"en": value}
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        bad = [k for k in value if k not in LANGUAGES]
+        if bad:
+            raise RuleError(_("{where}: unknown language {lang!r}{hint} (languages: {langs})")
+                            .format(where=where, lang=bad[0], hint=did_you_mean(bad[0], LANGUAGES),
+                                    langs=", ".join(LANGUAGES)))
         return dict(value)
-    raise RuleError(f"rule {rule!r}, key {key!r}: text or {{ en = ..., fr = ... }} expected")
+    raise RuleError(_('{where}: a text, or {{ en = "...", fr = "..." }}, is expected, '
+                      "not {value}").format(where=where, value=shown(value)))
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path, problems: list[str]) -> dict[str, dict]:
+    """The rule tables of a rules file; what is not a rule table goes to ``problems``.
+    RuleError at once when the file cannot be read as TOML."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise RuleError(f"{path}: not valid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, an integer too long
+        raise RuleError(_("{path}: not valid TOML: {error}").format(path=path, error=exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise RuleError(f"cannot read {path}: {exc}") from None
-    unknown = set(data) - {"rules"}
-    if unknown:
-        raise RuleError(f"{path}: unknown table {sorted(unknown)[0]!r} (rules go in [rules.NAME])")
+        raise RuleError(_("cannot read {path}: {error}").format(path=path, error=exc)) from None
+    hint = _("a rules file holds only rules, each a table [rules.NAME], such as "
+             "[rules.newsletters]")
+    for key in data:
+        if key != "rules":
+            problems.append(_("{path}: unknown table {key!r}{hint} ({what})").format(
+                path=path, key=key, hint=did_you_mean(key, ["rules"]), what=hint))
     rules = data.get("rules", {})
-    if not isinstance(rules, dict) or not all(isinstance(v, dict) for v in rules.values()):
-        raise RuleError(f"{path}: rules must be tables, written [rules.NAME]")
-    return rules
+    if not isinstance(rules, dict):
+        problems.append(_("{path}: 'rules' must hold tables ({what})").format(
+            path=path, what=hint))
+        return {}
+    out = {}
+    for name, table in rules.items():
+        if isinstance(table, dict):
+            out[name] = table
+            continue
+        extra = ""
+        if name in _COMMON or name in _ALL_PARAMS:
+            extra = _("; a key goes in its rule's table, such as [rules.large-attachments]")
+        problems.append(_("{path}: rule {name!r} must be a table of keys{extra} ({what})").format(
+            path=path, name=name, extra=extra, what=hint))
+    return out
 
 
 def load_rules(user_file: Path | None = None) -> dict[str, Rule]:
-    """Built-in rules merged with the user's file; RuleError names the rule and key at fault."""
-    tables = {name: dict(t) for name, t in _read_toml(BUILTIN).items()}
+    """Built-in rules merged with the user's file.
+
+    A table named like a built-in rule overrides its keys (when it changes the type, the
+    built-in parameters of the old type are dropped). RuleError lists every mistake, one
+    line each, naming the file, the rule and the key, with the nearest valid key or value
+    for a misspelt one; every parameter is bounded, so what loads can always be scanned.
+    """
+    problems: list[str] = []
+    tables = {name: dict(t) for name, t in _read_toml(BUILTIN, problems).items()}
     builtin = set(tables)
+    sources = dict.fromkeys(tables, BUILTIN)
+    order: dict[str, int] = {}
     if user_file is not None and user_file.exists():
-        for name, table in _read_toml(user_file).items():
-            tables[name] = {**tables.get(name, {}), **table}
-    rules = {}
+        for name, table in _read_toml(user_file, problems).items():
+            order[name] = len(order)
+            base = tables.get(name, {})
+            kind = table.get("type", base.get("type"))
+            if base and isinstance(kind, str) and kind in TYPES and kind != base.get("type"):
+                keep = _COMMON | set(TYPES[kind].params)
+                base = {k: v for k, v in base.items() if k in keep}
+            tables[name] = {**base, **table}
+            sources[name] = user_file
+    rules, wrong = {}, {}
     for name, table in tables.items():
-        rules[name] = _build(name, table, name in builtin)
+        try:
+            rules[name] = _build(name, table, name in builtin, sources[name], builtin)
+        except RuleError as exc:
+            wrong[name] = exc.errors
+    # In the order of the user's file (where the mistakes are), then the built-in rules.
+    for name in sorted(wrong, key=lambda n: order.get(n, len(order))):
+        problems += wrong[name]
+    if problems:
+        raise RuleError("\n".join(problems), problems)
     return rules
 
 
-def _build(name: str, table: dict, builtin: bool) -> Rule:
+def _build(name: str, table: dict, builtin: bool, source: Path,
+           builtins: set[str] | None = None) -> Rule:
+    """The rule of table ``rules.NAME``; RuleError lists every mistake in it."""
+
+    def where(key: str) -> str:
+        return _("{file}: rule {rule!r}, key {key!r}").format(file=source, rule=name, key=key)
+
+    problems: list[str] = []
     kind = table.get("type")
-    if kind not in TYPES:
-        raise RuleError(
-            f"rule {name!r}: key 'type' must be one of {', '.join(TYPES)}, not {kind!r}"
-        )
-    rtype = TYPES[kind]
-    params = rtype.validate(name, {k: v for k, v in table.items() if k not in _COMMON})
-    group = table.get("group_by", rtype.default_group)
-    if group not in GROUPS:
-        raise RuleError(f"rule {name!r}, key 'group_by': one of {', '.join(GROUPS)}, not {group!r}")
+    rtype = TYPES.get(kind) if isinstance(kind, str) else None
+    if kind is None:
+        near = None if builtin else nearest(name, builtins or ())
+        hint = _("; or did you mean the built-in rule {name!r}?").format(name=near) if near else ""
+        problems.append(_("{where}: missing: a new rule needs a type, one of {types}{hint}")
+                        .format(where=where("type"), types=", ".join(TYPES), hint=hint))
+    elif rtype is None:
+        problems.append(_("{where}: must be one of {types}, not {value}{hint}").format(
+            where=where("type"), types=", ".join(TYPES), value=shown(kind),
+            hint=did_you_mean(kind, TYPES) if isinstance(kind, str) else ""))
+    valid = _COMMON | set(rtype.params) if rtype else _COMMON | _ALL_PARAMS
+    for key in table:
+        if key not in valid:
+            problems.append(_("{file}: rule {rule!r}: unknown key {key!r}{hint} (valid keys: "
+                              "{keys})").format(file=source, rule=name, key=key,
+                                                hint=did_you_mean(key, valid),
+                                                keys=", ".join(sorted(valid))))
+    params: dict[str, Any] = {}
+    if rtype is not None:
+        try:
+            params = rtype.validate(
+                name, {k: v for k, v in table.items() if k in rtype.params}, where)
+        except RuleError as exc:
+            problems += exc.errors
+    group = table.get("group_by", rtype.default_group if rtype else "sender")
+    if not isinstance(group, str) or group not in GROUPS:
+        problems.append(_("{where}: must be one of {groups}, not {value}{hint}").format(
+            where=where("group_by"), groups=", ".join(GROUPS), value=shown(group),
+            hint=did_you_mean(group, GROUPS) if isinstance(group, str) else ""))
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise RuleError(f"rule {name!r}, key 'enabled': true or false, not {enabled!r}")
-    roles = check_param(name, "folder_roles", Param("roles"), table.get("folder_roles", []))
+        problems.append(_("{where}: must be true or false, not {value}").format(
+            where=where("enabled"), value=shown(enabled)))
+    texts: dict[str, dict[str, str]] = {}
+    for key in ("title", "description"):
+        try:
+            texts[key] = _texts(where(key), table.get(key))
+        except RuleError as exc:
+            problems += exc.errors
+    roles: list[str] = []
+    try:
+        roles = check_param(where("folder_roles"), Param("roles"), table.get("folder_roles", []))
+    except RuleError as exc:
+        problems += exc.errors
+    if problems:
+        raise RuleError("\n".join(problems), problems)
+    assert isinstance(kind, str)
     return Rule(
         name=name, type=kind, params=params, group_by=group,
-        title=_texts(name, "title", table.get("title")),
-        description=_texts(name, "description", table.get("description")),
+        title=texts["title"], description=texts["description"],
         folder_roles=tuple(roles), enabled=enabled, builtin=builtin,
     )
 
@@ -456,15 +550,27 @@ def groups(
         SELECT g.k, count(*), sum(m.size),
                max(CASE {UNSUBSCRIBE_SQL} WHEN 'one-click' THEN 3 WHEN 'https' THEN 2
                    WHEN 'mailto' THEN 1 ELSE 0 END),
-               group_concat(g.rules)
+               group_concat(g.rules), max(m.thread_key IS g.k)
         FROM g JOIN messages m ON m.id = g.mid
         GROUP BY g.k ORDER BY 3 DESC, 1 {"LIMIT ?" if limit else ""}"""
     methods = {3: "one-click", 2: "https", 1: "mailto", 0: "none"}
-    return [
-        {"group": r[0], "messages": r[1], "bytes": r[2] or 0, "unsubscribe": methods[r[3] or 0],
-         "rules": sorted(set((r[4] or "").split(",")))}
+    out = [
+        {"group": r[0], "label": r[0], "messages": r[1], "bytes": r[2] or 0,
+         "unsubscribe": methods[r[3] or 0], "rules": sorted(set((r[4] or "").split(","))),
+         "thread": bool(r[5])}
         for r in index.conn.execute(sql, args + ([limit] if limit else []))
     ]
+    for g in out:
+        # A thread's key is a Message-ID nobody can read: people know it by its subject.
+        if g.pop("thread") and g["group"] is not None:
+            first = index.conn.execute(
+                "SELECT subject FROM messages WHERE account_id = ? AND thread_key = ?"
+                " AND subject IS NOT NULL ORDER BY coalesce(date, received_at) LIMIT 1",
+                [row["id"], g["group"]],
+            ).fetchone()
+            if first and first[0]:
+                g["label"] = first[0]
+    return out
 
 
 def explain(index: Index, account: str, message: str, protection: Protection | None = None,
@@ -503,6 +609,15 @@ def explain(index: Index, account: str, message: str, protection: Protection | N
                 "SELECT rule, group_key, bytes FROM hits WHERE account_id = ? AND message_id = ?"
                 " ORDER BY rule", [aid, r[0]]
             )
+        ]
+        item["role"] = index.conn.execute(
+            "SELECT f.role FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.id = ?",
+            [r[0]]).fetchone()[0]
+        # Why the other rules do not flag it: the same facts, read for this message.
+        hit = {h["rule"] for h in item["hits"]}
+        item["misses"] = [
+            {"rule": name, "detail": _detail(index, aid, rule.type, r[0], protected_sql)}
+            for name, rule in (rules or {}).items() if rule.enabled and name not in hit
         ]
         out.append(item)
     return {"account": account, "messages": out}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailclean.i18n import _, ngettext, size, when
+from mailclean.i18n import _, ngettext, role, size, when
+
+if TYPE_CHECKING:
+    from mailclean.rules import Rule
 
 
 def reason(rule_type: str, detail: dict[str, Any]) -> str:
@@ -59,3 +62,37 @@ UNSUBSCRIBE = {
     "mailto": lambda: _("unsubscribe by e-mail"),
     "none": lambda: _("no unsubscribe link"),
 }
+
+
+def why_not(rule: Rule, detail: dict[str, Any], folder: str, folder_role: str | None) -> str:
+    """Why ``rule`` does not flag a message (in ``folder``, of ``folder_role``), from the
+    same facts a flag would show: the condition it misses."""
+    if rule.folder_roles and folder_role not in rule.folder_roles:
+        return _("it only looks in folders of these roles: {roles}").format(
+            roles=", ".join(role(r) for r in rule.folder_roles))
+    p = rule.params
+    if rule.type == "large-attachments":
+        if not detail.get("count"):
+            return _("the message has no attachment")
+        return _("its attachments weigh {size}, under {limit}").format(
+            size=size(detail.get("bytes")), limit=size(p.get("min_size")))
+    if rule.type == "old-threads":
+        return _("its conversation's latest message is from {date}, less than {years} years "
+                 "ago").format(date=when(detail.get("last"))[:10], years=p.get("years"))
+    if rule.type == "bulk":
+        if folder_role in ("sent", "drafts"):
+            return _("it is in {folder}: mail you write is never bulk mail").format(
+                folder=folder)
+        return _("no sign of bulk mail: no List-Id, List-Unsubscribe, Precedence: bulk, "
+                 "Feedback-ID, nor a mailing platform's name")
+    if rule.type == "automatic":
+        return _("its sender {sender} does not start like a robot's address, and it has no "
+                 "Auto-Submitted header").format(sender=detail.get("sender") or "–")
+    if rule.type == "duplicates":
+        if (detail.get("copies") or 1) < 2:
+            return _("there is no other copy of it (same Message-ID and size)")
+        return _("it is the copy that is kept ({n} copies)").format(n=detail.get("copies"))
+    if rule.type == "folder-role":
+        return _("it is in {folder}, not in a folder of these roles: {roles}").format(
+            folder=folder, roles=", ".join(role(r) for r in p.get("roles") or []))
+    return ""

@@ -9,12 +9,17 @@ a rule type only says what it finds.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar
 
+from mailclean.config import did_you_mean, shown
 from mailclean.connectors.base import VIRTUAL_ROLES
+from mailclean.i18n import _
 
 ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive", "all", "flagged")
 GROUPS = {
@@ -24,60 +29,131 @@ GROUPS = {
     "folder": "(SELECT path FROM folders WHERE id = m.folder_id)",
     "domain": "m.sender_domain",
 }
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "ko": 10**3, "k": 10**3, "mb": 10**6, "mo": 10**6,
-          "m": 10**6, "gb": 10**9, "go": 10**9, "g": 10**9}
+_UNITS = {"b": 1, "o": 1, "kb": 10**3, "ko": 10**3, "k": 10**3, "mb": 10**6, "mo": 10**6,
+          "m": 10**6, "gb": 10**9, "go": 10**9, "g": 10**9, "tb": 10**12, "to": 10**12,
+          "t": 10**12}
+_UNITS_SHOWN = "B, kB, MB, GB, TB or ko, Mo, Go, To"
+_SIZE = re.compile(r"\s*([0-9]+(?:[.,][0-9]+)?)\s*([a-zA-Z]*)\s*")
+#: The largest size a rule or ``--larger-than`` takes: 1 TB, more than any message.
+MAX_SIZE = 10**12
+#: The most texts a list parameter holds: each is one more term of the rule's SQL (SQLite
+#: takes at most 500 SELECTs in a compound and expressions 1,000 terms deep).
+MAX_TEXTS = 200
+#: The longest text of a list parameter.
+MAX_TEXT = 200
 
 
 class RuleError(ValueError):
-    """A rule is wrong: the message names the rule and the key."""
+    """A rule is wrong: the message names the file, the rule and the key.
+
+    ``errors`` holds every mistake found, one line each (the message is those lines).
+    """
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = list(errors) if errors else [message]
 
 
 def parse_size(value: object, where: str) -> int:
-    """``"5 MB"``, ``"1,5 Go"``, ``2000000`` -> bytes (decimal units, as sizes are shown)."""
-    if isinstance(value, bool):
-        raise RuleError(f"{where}: a size is expected, not {value!r}")
-    if isinstance(value, int) and value >= 0:
-        return value
+    """``"5 MB"``, ``"1,5 Go"``, ``"300 B"`` -> bytes (decimal units, as sizes are shown).
+
+    Between 0 and 1 TB. A number without a unit is refused (``5`` is surely not meant as
+    5 bytes), but for 0; RuleError, prefixed with ``where``, says what to write.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RuleError(_('{where}: a size such as "5 MB" is expected, not {value}').format(
+            where=where, value=shown(value)))
     if isinstance(value, str):
-        m = re.fullmatch(r"\s*([0-9]+(?:[.,][0-9]+)?)\s*([a-zA-Z]*)\s*", value)
-        if m and m.group(2).lower() in _UNITS:
-            return int(float(m.group(1).replace(",", ".")) * _UNITS[m.group(2).lower()])
-    raise RuleError(f"{where}: {value!r} is not a size (write it like \"5 MB\")")
+        m = _SIZE.fullmatch(value)
+        if not m:
+            raise RuleError(
+                _('{where}: {value} is not a size (write it like "5 MB"; units: {units})').format(
+                    where=where, value=shown(value), units=_UNITS_SHOWN))
+        amount, unit = Decimal(m.group(1).replace(",", ".")), m.group(2).lower()
+        if unit and unit not in _UNITS:
+            raise RuleError(_("{where}: unknown unit {unit!r} in {value} (units: {units})").format(
+                where=where, unit=m.group(2), value=shown(value), units=_UNITS_SHOWN))
+    elif not math.isfinite(value):
+        raise RuleError(
+            _('{where}: {value} is not a size (write it like "5 MB"; units: {units})').format(
+                where=where, value=shown(value), units=_UNITS_SHOWN))
+    else:
+        amount, unit = Decimal(value), ""
+    if amount == 0:
+        return 0
+    if amount < 0:
+        raise RuleError(_("{where}: a size cannot be negative, not {value}").format(
+            where=where, value=shown(value)))
+    if amount.adjusted() > 15 or amount * _UNITS.get(unit, 1) > MAX_SIZE:
+        raise RuleError(_("{where}: {value} is too large: a size is at most 1 TB").format(
+            where=where, value=shown(value)))
+    if not unit:
+        raise RuleError(_(
+            '{where}: {value} has no unit: write a size such as "5 MB" (units: {units}), '
+            'or "{bare} B" if you really mean bytes'
+        ).format(where=where, value=shown(value), units=_UNITS_SHOWN,
+                 bare=shown(value).strip("'\"")))
+    amount *= _UNITS[unit]
+    return int(amount)
 
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter a rule type takes."""
+    """A parameter a rule type takes. A number is more than 0 and at most ``high``."""
 
     kind: str  # "size", "number", "roles", "strings", "bool"
     default: Any = None
+    high: float = math.inf
 
 
-def check_param(name: str, key: str, p: Param, value: Any) -> Any:
-    """``value`` checked and normalised for parameter ``key`` of rule ``name``."""
-    where = f"rule {name!r}, key {key!r}"
+def check_param(where: str, p: Param, value: Any) -> Any:
+    """``value`` checked and normalised for a parameter ``p``; RuleError, prefixed with
+    ``where`` (which names the file, the rule and the key), says what is wrong."""
     if p.kind == "size":
         return parse_size(value, where)
     if p.kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise RuleError(f"{where}: a positive number is expected, not {value!r}")
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not (0 < value <= p.high)):  # NaN fails this too
+            raise RuleError(_(
+                "{where}: a positive number, more than 0 and at most {high}, is expected, "
+                "not {value}"
+            ).format(where=where, high=f"{p.high:g}", value=shown(value)))
         return value
     if p.kind in ("roles", "strings"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise RuleError(f"{where}: a list of strings is expected, not {value!r}")
-        if "" in value:
-            raise RuleError(f"{where}: an empty text would match everything")
+            raise RuleError(_("{where}: a list of texts is expected, such as {example}, "
+                              "not {value}").format(
+                where=where, value=shown(value),
+                example='["trash", "junk"]' if p.kind == "roles" else '["noreply", "alert"]'))
+        if any(not v.strip() for v in value):
+            raise RuleError(_("{where}: an empty text would match everything").format(
+                where=where))
         if p.kind == "roles":
             bad = [v for v in value if v not in ROLES]
             if bad:
-                roles = ", ".join(ROLES)
-                raise RuleError(f"{where}: unknown folder role {bad[0]!r} (roles: {roles})")
+                raise RuleError(
+                    _("{where}: unknown folder role {role}{hint} (roles: {roles})").format(
+                        where=where, role=shown(bad[0]), hint=did_you_mean(bad[0], ROLES),
+                        roles=", ".join(ROLES)))
+        if len(value) > MAX_TEXTS:
+            raise RuleError(_("{where}: at most {limit} texts, not {n}").format(
+                where=where, limit=MAX_TEXTS, n=len(value)))
+        long = [v for v in value if len(v) > MAX_TEXT]
+        if long:
+            raise RuleError(_("{where}: {value} is longer than {limit} characters").format(
+                where=where, value=shown(long[0]), limit=MAX_TEXT))
         return [v.lower() for v in value]
     if p.kind == "bool":
         if not isinstance(value, bool):
-            raise RuleError(f"{where}: true or false is expected, not {value!r}")
+            raise RuleError(_("{where}: true or false is expected, not {value}").format(
+                where=where, value=shown(value)))
         return value
     raise AssertionError(p.kind)
+
+
+def _where(rule: str) -> Callable[[str], str]:
+    """Names rule ``rule``'s key in a message, when no file is known."""
+    return lambda key: _("rule {rule!r}, key {key!r}").format(rule=rule, key=key)
 
 
 @dataclass(frozen=True)
@@ -100,16 +176,28 @@ class RuleType:
     default_group: ClassVar[str] = "sender"
 
     @classmethod
-    def validate(cls, rule: str, values: dict[str, Any]) -> dict[str, Any]:
-        """Checked parameters with defaults filled in."""
+    def validate(
+        cls, rule: str, values: dict[str, Any], where: Callable[[str], str] | None = None
+    ) -> dict[str, Any]:
+        """Checked parameters with defaults filled in. RuleError lists every mistake, each
+        named by ``where(key)`` (by default: the rule and the key)."""
+        where = where or _where(rule)
         out = {k: p.default for k, p in cls.params.items()}
+        problems = []
         for key, value in values.items():
             if key not in cls.params:
-                known = ", ".join(sorted(cls.params)) or "none"
-                raise RuleError(
-                    f"rule {rule!r}: unknown key {key!r} for type {cls.name!r} (keys: {known})"
-                )
-            out[key] = check_param(rule, key, cls.params[key], value)
+                known = ", ".join(sorted(cls.params)) or "-"
+                problems.append(_(
+                    "{where}: unknown key for type {type!r}{hint} (its keys: {keys})"
+                ).format(where=where(key), type=cls.name, keys=known,
+                         hint=did_you_mean(key, cls.params)))
+                continue
+            try:
+                out[key] = check_param(where(key), cls.params[key], value)
+            except RuleError as exc:
+                problems += exc.errors
+        if problems:
+            raise RuleError("\n".join(problems), problems)
         return out
 
     @staticmethod
@@ -162,7 +250,7 @@ class LargeAttachments(RuleType):
 
 class OldThreads(RuleType):
     name = "old-threads"
-    params: ClassVar = {"years": Param("number", 3)}
+    params: ClassVar = {"years": Param("number", 3, high=100)}
     default_group = "thread"
 
     @classmethod
