@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailclean.connectors.base import FolderInfo  # noqa: E402
 from mailclean.index import Index  # noqa: E402
+from mailclean.model import FolderInfo  # noqa: E402
 from mailclean.rules import Protection, load_rules, scan  # noqa: E402
 
 FOLDERS = [("INBOX", "inbox", 0.55), ("Sent", "sent", 0.15), ("Archives/2021", "archive", 0.12),

@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Literal, overload
 
 from mailclean import export as exporting
+from mailclean import wording
 from mailclean.connectors.base import (
     FLAGGED,
     RESET,
     VANISHED,
-    VIRTUAL_ROLES,
     ConnectionFailed,
     Connector,
     ConnectorError,
@@ -48,7 +48,6 @@ from mailclean.connectors.base import (
     UnsafeExpunge,
 )
 from mailclean.i18n import _, ngettext, number
-from mailclean.i18n import size as human_size
 from mailclean.index import Index
 from mailclean.index.journal import (
     ABORTED,
@@ -69,8 +68,11 @@ from mailclean.index.journal import (
     JournalItem,
     PlannedItem,
 )
+from mailclean.model import VIRTUAL_ROLES
+from mailclean.progress import Progress
 from mailclean.retry import DEFAULT_DEADLINE, Retrier
 from mailclean.rules import Protection
+from mailclean.wording import left_out
 
 #: Why an item was skipped: what the config protects covers it (checked again when acting).
 PROTECTED = "protected"
@@ -121,28 +123,6 @@ class Selection:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         d["message_ids"] = len(self.message_ids)
         return {k: v for k, v in d.items() if v not in ((), [], None, 0)}
-
-
-def left_out(protected: int, in_views: int, already_there: int) -> list[str]:
-    """Plain words for what a selection holds but an action leaves alone."""
-    notes = []
-    if protected:
-        notes.append(ngettext(
-            "{n} protected message (flagged, or protected in the config) is left out.",
-            "{n} protected messages (flagged, or protected in the config) are left out.",
-            protected).format(n=number(protected)))
-    if in_views:
-        notes.append(ngettext(
-            "{n} message seen through a view such as All Mail or Starred is left out: "
-            "act on it in its own folder.",
-            "{n} messages seen through a view such as All Mail or Starred are left out: "
-            "act on them in their own folders.", in_views).format(n=number(in_views)))
-    if already_there:
-        notes.append(ngettext(
-            "{n} message already in the Trash is left out.",
-            "{n} messages already in the Trash are left out.", already_there).format(
-            n=number(already_there)))
-    return notes
 
 
 @dataclass(slots=True)
@@ -213,6 +193,12 @@ class Plan:
         now = {key(i) for i in self.items}
         return len(before - now), len(now - before)
 
+    def describe(self, surface: wording.Surface = wording.CLI,
+                 evidence: QuotaEvidence | None = None, *, export: bool = False
+                 ) -> list[wording.Line]:
+        """What the plan will do, as styled lines (see :mod:`mailclean.wording`)."""
+        return wording.plan_lines(self, surface, evidence, export=export)
+
     def as_dict(self) -> dict:
         """JSON-ready form."""
         return {
@@ -230,20 +216,6 @@ class Plan:
                 {"folder": f, "messages": n, "bytes": b} for f, (n, b) in self.folders.items()
             ],
         }
-
-
-def changes_words(gone: int, new: int) -> str:
-    """What changed between the plan shown (the dry run) and the one carried out."""
-    parts = []
-    if gone:
-        parts.append(ngettext(
-            "{n} message is gone or changed on the server since the dry run (left alone)",
-            "{n} messages are gone or changed on the server since the dry run (left alone)",
-            gone).format(n=number(gone)))
-    if new:
-        parts.append(ngettext("{n} new one matches", "{n} new ones match", new).format(
-            n=number(new)))
-    return "; ".join(parts) + "."
 
 
 def trash_folder(index: Index, account_id: int) -> str:
@@ -443,50 +415,8 @@ def quota_evidence(index: Index, account_id: int) -> QuotaEvidence:
     return QuotaEvidence(None)
 
 
-def trash_note(evidence: QuotaEvidence) -> str:
-    """What moving to the Trash frees, said from what was measured on this server."""
-    if evidence.trash_counts is False:
-        return _("On this server the quota does not count the Trash (measured by action "
-                 "{id}): moving there lowers the quota at once, and emptying the Trash "
-                 "changes it no further.").format(id=evidence.action_id)
-    if evidence.trash_counts is True:
-        return _("Moving to the Trash frees nothing on the server until the Trash is "
-                 "emptied (measured on this server by action {id}).").format(
-            id=evidence.action_id)
-    return _("Moving to the Trash frees nothing on the server until the Trash is emptied.")
-
-
-def quota_note(action: ActionRow) -> str | None:
-    """What the action did to the server's quota, measured before and after; None where
-    the server has no quota to measure."""
-    if action.quota_before is None or action.quota_after is None:
-        return None
-    change = action.quota_after - action.quota_before
-    if change == 0:
-        return _("The server's quota did not change ({used} used).").format(
-            used=human_size(action.quota_after))
-    if change < 0:
-        return _("The server's quota went down by {size} ({used} used now).").format(
-            size=human_size(-change), used=human_size(action.quota_after))
-    return _("The server's quota went up by {size} ({used} used now): other mail arrived "
-             "meanwhile, or the server counts the Trash differently.").format(
-        size=human_size(change), used=human_size(action.quota_after))
-
-
-# -- progress, outcome ------------------------------------------------------------------------
-
-
-class ActionProgress:
-    """Callbacks for a progress display; the default does nothing."""
-
-    def start(self, messages: int, size: int) -> None:
-        """The action starts on ``messages`` messages of ``size`` bytes."""
-
-    def advance(self, messages: int, size: int) -> None:
-        """That many more messages were handled (done or skipped)."""
-
-    def phase(self, text: str) -> None:
-        """A step starts ("checking the server", "exporting", ...)."""
+#: Actions report through the one progress protocol of long jobs.
+ActionProgress = Progress
 
 
 @dataclass(slots=True)
@@ -497,6 +427,12 @@ class Outcome:
     export_action: ActionRow | None = None
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     """``(folder, server id, reason)`` of the messages left alone, for the report."""
+
+    def describe(self, surface: wording.Surface = wording.CLI,
+                 evidence: QuotaEvidence | None = None, *, account: str = ""
+                 ) -> list[wording.Line]:
+        """What the action did, as styled lines (see :mod:`mailclean.wording`)."""
+        return wording.outcome_lines(self, surface, evidence, account=account)
 
     def as_dict(self) -> dict:
         """JSON-ready form."""
@@ -568,8 +504,16 @@ class _Runner:
                 self._run_once()
                 return self._final_state()
             except ConnectionFailed as exc:
-                self._reconnect(exc)
-                reconcile_items(self.index, self.connector, self.row)
+                failure = exc
+                while True:
+                    self._reconnect(failure)
+                    # The questions about the batch in flight can be cut too: that is
+                    # one more failure for the retry policy, not the end of the action.
+                    try:
+                        reconcile_items(self.index, self.connector, self.row)
+                        break
+                    except ConnectionFailed as again:
+                        failure = again
 
     def _reconnect(self, exc: ConnectionFailed) -> None:
         """Connect again within the retry policy, or raise what stopped us, in words."""

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import click
 from rich.table import Table
 
-from mailclean import __version__
+from mailclean import __version__, wording
 from mailclean import config as cfg
-from mailclean.connectors import connector_for
 from mailclean.connectors.base import Connector, ConnectorError
 from mailclean.console import err, fail, out
 from mailclean.i18n import (
@@ -38,6 +37,7 @@ from mailclean.i18n import (
 )
 from mailclean.index import AccountNotIndexed, Index, IndexFileError
 from mailclean.index.journal import Journal
+from mailclean.plugins import connector_for
 from mailclean.rules import (
     Protection,
     Rule,
@@ -53,7 +53,9 @@ from mailclean.rules.types import parse_size
 from mailclean.safetext import markup
 
 if TYPE_CHECKING:
-    from mailclean import actions
+    from rich.console import Console
+
+    from mailclean import actions, workflows
     from mailclean.sync import SyncReport
 
 #: Command groups loaded when they are used: each pulls in modules (the snapshot runner,
@@ -445,6 +447,32 @@ def _connector(acc: cfg.AccountConfig) -> Connector:
 # -- sync -----------------------------------------------------------------------------
 
 
+def _workspace(state: State, acc: cfg.AccountConfig, index: Index, *,
+               rules: dict[str, Rule] | None = None, protection: Protection | None = None,
+               batch: int | None = None) -> workflows.Workspace:
+    """The workflows' view of one account; their notes go to stderr."""
+    from mailclean import actions, workflows
+
+    return workflows.Workspace(
+        index=index, account=acc.name, connect=lambda: _connector(acc), address=acc.address,
+        rules=rules or {},
+        protection=protection or Protection.from_config(state.config().protect),
+        note=lambda text: err.print(text, style="yellow"),
+        batch=batch or actions.BATCH,
+    )
+
+
+#: How the meanings of :mod:`mailclean.wording`'s lines look in a terminal.
+_STYLES = {"bold": "bold", "dim": "dim", "success": "green", "warning": "yellow",
+           "error": "bold red"}
+
+
+def print_lines(lines: list[tuple[str, str]], console: Console | None = None) -> None:
+    """Print :mod:`mailclean.wording`'s ``(style, text)`` lines (the text is plain)."""
+    for style, text in lines:
+        (console or out).print(text, style=_STYLES.get(style, ""))
+
+
 def run_sync(
     state: State,
     acc: cfg.AccountConfig,
@@ -453,30 +481,14 @@ def run_sync(
     show_progress: bool = True,
 ) -> SyncReport:
     """Sync one account with a progress bar; returns the report."""
-    from mailclean import actions
+    from mailclean import workflows
     from mailclean.cli_progress import sync_progress
-    from mailclean.sync import sync_account
 
     index = state.index()
     try:
-        connector = _connector(acc)
-        row = index.account(acc.name)
-        if row is not None and actions.needs_reconcile(index, row["id"]):
-            connector.connect()
-            try:
-                _reconcile_first(index, acc, connector)
-            finally:
-                connector.close()
         with sync_progress(show_progress) as progress:
-            return sync_account(
-                index,
-                acc.name,
-                connector,
-                address=acc.address,
-                folders=list(folders) or None,
-                full=full,
-                progress=progress,
-            )
+            return workflows.sync(_workspace(state, acc, index), folders=folders, full=full,
+                                  progress=progress)
     finally:
         index.close()
 
@@ -519,35 +531,9 @@ def print_sync_summary(report: SyncReport) -> None:
             rate=rate(speed),
         )
     )
-    for old, new in report.folders_renamed:
-        out.print(_("  folder renamed: {old} → {new}").format(old=old, new=new))
-    if not report.first_sync:
-        for path in report.folders_added:
-            out.print(_("  new folder: {path}").format(path=path))
-    for path in report.folders_removed:
-        out.print(_("  folder gone from the server: {path}").format(path=path))
-    for path in report.reset_folders:
-        out.print(_("  folder re-indexed (its UIDVALIDITY changed): {path}").format(path=path))
-    if report.reconnections:
-        out.print(ngettext("  reconnected {n} time", "  reconnected {n} times",
-                           report.reconnections).format(n=report.reconnections))
-    for path, server_count, indexed in report.count_mismatches:
-        err.print(_(
-            "{folder}: the server says it holds {server}, but mailclean could index {indexed}. "
-            "This server answers some command differently from what mailclean expects: the "
-            "figures of this folder are wrong, and it should not be cleaned until this is "
-            "understood. Please report it with the server's name and version "
-            "(mailclean account test shows what it advertises)."
-        ).format(folder=path, server=ngettext("{n} message", "{n} messages", server_count).format(
-            n=number(server_count)), indexed=number(indexed)), style="bold red")
-    if report.problems:
-        out.print(
-            ngettext("  {n} message could not be fully read (kept with its size):",
-                     "  {n} messages could not be fully read (kept with their size):",
-                     report.problems).format(n=report.problems)
-        )
-        for example in report.problem_examples:
-            out.print(f"    {example}")
+    details = wording.sync_detail_lines(report)
+    print_lines([line for line in details if line[0] != "error"])
+    print_lines([line for line in details if line[0] == "error"], err)
 
 
 # -- stats ----------------------------------------------------------------------------
@@ -967,158 +953,23 @@ def _size_option(value: str | None) -> int | None:
         raise click.BadParameter(str(exc)) from exc
 
 
-def _reconcile_first(index: Index, acc: cfg.AccountConfig, connector: Connector) -> None:
-    """Settle actions a dead process left halfway before doing anything new."""
-    from mailclean import actions
-
-    for note in actions.reconcile_first(index, connector, acc.name):
-        err.print(note)
-
-
 def print_plan(p: actions.Plan, dry_run: bool, evidence: actions.QuotaEvidence | None = None,
                hint: str | None = None) -> None:
     """What the action will do, in plain words, with the volume and whether it frees space
     (said from what was measured on this server, where it was)."""
-    from mailclean import actions
-
-    n, volume = number(p.messages), size(p.bytes)
-    if p.kind == "trash":
-        out.print(ngettext("Move {n} message ({size}) to {trash}.",
-                           "Move {n} messages ({size}) to {trash}.", p.messages).format(
-            n=n, size=volume, trash=p.target))
-        out.print(actions.trash_note(evidence or actions.QuotaEvidence(None)), style="yellow")
-    elif p.kind == "delete":
-        out.print(ngettext("Delete {n} message ({size}) for good.",
-                           "Delete {n} messages ({size}) for good.", p.messages).format(
-            n=n, size=volume))
-        if p.outside_trash:
-            out.print(ngettext("{n} of them is not in the Trash: it cannot be recovered "
-                               "afterwards.",
-                               "{n} of them are not in the Trash: they cannot be recovered "
-                               "afterwards.", p.outside_trash).format(
-                n=number(p.outside_trash)), style="bold red")
-        elif evidence is not None and evidence.trash_counts is False:
-            out.print(_("On this server the quota does not count the Trash (measured by "
-                        "action {id}): emptying it removes the messages for good but does "
-                        "not lower the quota.").format(id=evidence.action_id), style="yellow")
-        else:
-            out.print(_("This frees {size} on the server as soon as it is done.").format(
-                size=volume), style="green")
-    elif p.kind == "undo":
-        out.print(ngettext("Put {n} message ({size}) back where it was.",
-                           "Put {n} messages ({size}) back where they were.", p.messages).format(
-            n=n, size=volume))
-    else:
-        out.print(ngettext("Export {n} message ({size}).", "Export {n} messages ({size}).",
-                           p.messages).format(n=n, size=volume))
-    for folder, (count, b) in sorted(p.folders.items(), key=lambda kv: -kv[1][1]):
-        out.print(f"  {folder}: {number(count)} · {size(b)}")
-    for note in p.left_out():
-        out.print(note, style="dim")
+    print_lines(p.describe(wording.CLI, evidence))
     if dry_run:
         out.print(hint or _("Dry run: nothing was changed. Add --yes to do it."), style="bold")
-
-
-#: Why messages were left alone, in words, by the reason the journal records.
-_SKIP_REASONS = {
-    "flagged": lambda n: ngettext(
-        "{n} message ({size}) was left alone because it is flagged (starred) on the server "
-        "now: flagged messages are protected.",
-        "{n} messages ({size}) were left alone because they are flagged (starred) on the "
-        "server now: flagged messages are protected.", n),
-    "protected": lambda n: ngettext(
-        "{n} message ({size}) was left alone because the config protects it ([protect]).",
-        "{n} messages ({size}) were left alone because the config protects them "
-        "([protect]).", n),
-    "refused": lambda n: ngettext(
-        "{n} message ({size}) was left as it was: the server refused to act on it.",
-        "{n} messages ({size}) were left as they were: the server refused to act on them.",
-        n),
-    "unsafe-expunge": lambda n: ngettext(
-        "{n} message ({size}) was left alone: removing it safely was not possible on this "
-        "server (see below).",
-        "{n} messages ({size}) were left alone: removing them safely was not possible on "
-        "this server (see below).", n),
-}
 
 
 def print_outcome(o: actions.Outcome, account: str, as_json: bool = False,
                   evidence: actions.QuotaEvidence | None = None) -> None:
     """What was done, what was skipped and why, and what it did to the server's space
     (the quota measured before and after, where the server has one)."""
-    from mailclean import actions
-
     if as_json:
         click.echo(json.dumps(o.as_dict(), indent=2, ensure_ascii=False))
         return
-    a = o.action
-    done, done_bytes = a.count("done")
-    if o.export_action is not None:
-        e = o.export_action
-        out.print(ngettext("Exported {n} message ({size}) to {path}, read back and checked.",
-                           "Exported {n} messages ({size}) to {path}, read back and checked.",
-                           e.count("done")[0]).format(
-            n=number(e.count("done")[0]), size=size(e.count("done")[1]), path=e.target))
-    measured = actions.quota_note(a)
-    if a.kind == "trash":
-        out.print(ngettext("Moved {n} message ({size}) to {trash} (action {id}).",
-                           "Moved {n} messages ({size}) to {trash} (action {id}).", done).format(
-            n=number(done), size=size(done_bytes), trash=a.target, id=a.id))
-        if done:
-            if measured:
-                out.print(measured, style="yellow")
-            if evidence is None or evidence.trash_counts is not False:
-                out.print(_("Nothing is freed on the server until the Trash is emptied: "
-                            "mailclean clean {account} --folder '{trash}' --action delete "
-                            "--yes").format(account=account, trash=a.target), style="yellow")
-            else:
-                out.print(actions.trash_note(evidence), style="yellow")
-            out.print(_("Changed your mind? mailclean undo {id}").format(id=a.id), style="dim")
-    elif a.kind == "delete":
-        out.print(ngettext("Deleted {n} message for good: {size} freed on the server "
-                           "(action {id}).",
-                           "Deleted {n} messages for good: {size} freed on the server "
-                           "(action {id}).", done).format(
-            n=number(done), size=size(done_bytes), id=a.id))
-        if measured:
-            out.print(measured, style="green" if (a.quota_after or 0) < (a.quota_before or 0)
-                      else "yellow")
-    elif a.kind == "undo":
-        out.print(ngettext("Put back {n} message ({size}) (action {id}).",
-                           "Put back {n} messages ({size}) (action {id}).", done).format(
-            n=number(done), size=size(done_bytes), id=a.id))
-    elif a.kind == "export":
-        out.print(ngettext("Exported {n} message ({size}) to {path}, read back and checked.",
-                           "Exported {n} messages ({size}) to {path}, read back and checked.",
-                           done).format(n=number(done), size=size(done_bytes), path=a.target))
-    for why, (n, b) in _skipped_by_reason(o).items():
-        words = _SKIP_REASONS.get(why)
-        if words is not None:
-            text = words(n)
-        else:
-            text = ngettext(
-                "{n} message ({size}) was left alone because it is no longer what the index "
-                "said (changed, moved or deleted on the server meanwhile).",
-                "{n} messages ({size}) were left alone because they are no longer what the "
-                "index said (changed, moved or deleted on the server meanwhile).", n)
-        out.print(text.format(n=number(n), size=size(b)), style="yellow")
-    if a.error:
-        out.print(a.error, style="yellow")
-    if a.unfinished:
-        out.print(ngettext("{n} message is still to do: mailclean journal resume {id} --yes",
-                           "{n} messages are still to do: mailclean journal resume {id} --yes",
-                           a.unfinished).format(n=number(a.unfinished), id=a.id), style="bold")
-
-
-def _skipped_by_reason(o: actions.Outcome) -> dict[str, tuple[int, int]]:
-    """Messages and bytes left alone, by the reason the journal records (the reasons
-    without words of their own grouped as "changed")."""
-    counts: dict[str, tuple[int, int]] = {}
-    for why, n, b in o.action.skip_reasons:
-        key = why if why in _SKIP_REASONS else "changed"
-        before = counts.get(key, (0, 0))
-        counts[key] = (before[0] + n, before[1] + b)
-    return counts
+    print_lines(o.describe(wording.CLI, evidence, account=account))
 
 
 @cli.command()
@@ -1154,7 +1005,7 @@ def clean(
     rules_file: Path | None, as_json: bool, batch_size: int | None,
 ) -> None:
     """Trash, delete or export the messages you choose (a dry run unless --yes)."""
-    from mailclean import actions
+    from mailclean import actions, workflows
     from mailclean.cli_progress import action_progress
 
     selection = actions.Selection(
@@ -1167,15 +1018,11 @@ def clean(
     scanned = _scan(state, account_name, rules_file, rules_) if rules_ else None
     acc = scanned.account if scanned else state.config().account(account_name)
     index = scanned.index if scanned else state.index()
-    protection = scanned.protection if scanned else Protection.from_config(
-        state.config().protect)
     try:
-        def make_plan() -> actions.Plan:
-            return actions.plan(index, acc.name, kind, selection, protection=protection,
-                                permanent=permanent)
-
-        p = make_plan()
-        evidence = actions.quota_evidence(index, p.account_id)
+        ws = _workspace(state, acc, index, rules=scanned.rules if scanned else None,
+                        protection=scanned.protection if scanned else None, batch=batch_size)
+        p = workflows.plan(ws, kind, selection, permanent=permanent)
+        evidence = workflows.evidence(ws, p.account_id)
         if not p.items and not as_json:
             _nothing_matches(p)
             sys.exit(NOTHING_MATCHES)
@@ -1198,42 +1045,18 @@ def clean(
             sys.exit(NOTHING_MATCHES)
         if kind == "delete" and p.outside_trash:
             _confirm_permanent(p, confirm_count)
-        connector = _connector(acc)
-        connector.connect()
         try:
-            _reconcile_first(index, acc, connector)
-            # The index may be older than the server: sync what is affected, plan again.
-            actions.refresh(index, connector, acc.name, [*p.folders, p.target])
-            if rules_:
-                scan(index, acc.name, scanned.rules, protection, only=list(rules_))
-            shown = p
-            p = make_plan()
-            gone, new = p.changes_since(shown)
-            if kind == "delete" and p.outside_trash and (gone or new):
-                fail(ngettext("the selection changed on the server ({n} message now, not "
-                              "{shown}): nothing was deleted; run the command again",
-                              "the selection changed on the server ({n} messages now, not "
-                              "{shown}): nothing was deleted; run the command again",
-                              p.messages).format(
-                    n=number(p.messages), shown=number(shown.messages)))
-            if (gone or new) and not as_json:
-                err.print(actions.changes_words(gone, new), style="yellow")
-            if not p.items:
-                fail(_("nothing to do: no message matches any more"), NOTHING_MATCHES)
             with _ctrl_c_stops_after_the_batch() as cancel, \
                     action_progress(not as_json) as progress:
-                outcome = actions.execute(
-                    index, connector, p, export_to=export_to, export_format=export_format,
-                    progress=progress, batch=batch_size or actions.BATCH, cancel=cancel,
-                    protection=protection,
-                )
-        finally:
-            connector.close()
-        evidence = actions.quota_evidence(index, p.account_id)
+                done = workflows.carry_out(ws, p, export_to=export_to,
+                                           export_format=export_format, progress=progress,
+                                           cancel=cancel)
+        except workflows.NothingToDo as exc:
+            fail(str(exc), NOTHING_MATCHES)
     finally:
         index.close()
-    print_outcome(outcome, acc.name, as_json, evidence)
-    _exit_if_cancelled(outcome)
+    print_outcome(done.outcome, acc.name, as_json, done.evidence)
+    _exit_if_cancelled(done.outcome)
 
 
 #: Exit status of ``clean`` when the selection matches no message (a dry run included).
@@ -1288,14 +1111,15 @@ def _account_of_action(state: State, index: Index, action_id: int) -> cfg.Accoun
 @click.pass_obj
 def undo_command(state: State, action_id: int, dry_run: bool, yes: bool, as_json: bool) -> None:
     """Put the messages of a trash action back where they were."""
-    from mailclean import actions
+    from mailclean import workflows
     from mailclean.cli_progress import action_progress
 
     index = state.index()
     try:
         acc = _account_of_action(state, index, action_id)
+        ws = _workspace(state, acc, index)
         if dry_run:
-            p, _outcome = actions.undo(index, None, acc.name, action_id, dry_run=True)  # type: ignore[arg-type]
+            p = workflows.undo_plan(ws, action_id)
             if as_json:
                 click.echo(json.dumps({**p.as_dict(), "dry_run": True}, indent=2,
                                       ensure_ascii=False))
@@ -1304,22 +1128,13 @@ def undo_command(state: State, action_id: int, dry_run: bool, yes: bool, as_json
                     "Dry run: nothing was changed. To do it: mailclean undo {id} --yes").format(
                     id=action_id))
             return
-        connector = _connector(acc)
-        connector.connect()
-        try:
-            _reconcile_first(index, acc, connector)
-            with _ctrl_c_stops_after_the_batch() as cancel, \
-                    action_progress(not as_json) as progress:
-                _plan, outcome = actions.undo(index, connector, acc.name, action_id,
-                                              progress=progress,
-                                              cancel=cancel)
-        finally:
-            connector.close()
+        with _ctrl_c_stops_after_the_batch() as cancel, \
+                action_progress(not as_json) as progress:
+            done = workflows.undo(ws, action_id, progress=progress, cancel=cancel)
     finally:
         index.close()
-    assert outcome is not None
-    print_outcome(outcome, acc.name, as_json)
-    _exit_if_cancelled(outcome)
+    print_outcome(done.outcome, acc.name, as_json, done.evidence)
+    _exit_if_cancelled(done.outcome)
 
 
 @cli.command()
@@ -1476,7 +1291,7 @@ def journal_reconcile(state: State, account_name: str | None) -> None:
 @click.pass_obj
 def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> None:
     """Finish an interrupted or cancelled action (identities are checked again)."""
-    from mailclean import actions
+    from mailclean import workflows
     from mailclean.cli_progress import action_progress
 
     index = state.index()
@@ -1496,21 +1311,14 @@ def journal_resume(state: State, action_id: int, yes: bool, as_json: bool) -> No
                                "--yes to finish it.", n).format(
                 id=action_id, kind=_kind_label(row.kind), n=number(n), size=size(b)))
             return
-        connector = _connector(acc)
-        connector.connect()
-        try:
-            with _ctrl_c_stops_after_the_batch() as cancel, \
-                    action_progress(not as_json) as progress:
-                outcome = actions.resume(
-                    index, connector, acc.name, action_id, progress=progress, cancel=cancel,
-                    protection=Protection.from_config(state.config().protect))
-        finally:
-            connector.close()
-        evidence = actions.quota_evidence(index, row.account_id)
+        with _ctrl_c_stops_after_the_batch() as cancel, \
+                action_progress(not as_json) as progress:
+            done = workflows.resume(_workspace(state, acc, index), action_id,
+                                    progress=progress, cancel=cancel)
     finally:
         index.close()
-    print_outcome(outcome, acc.name, as_json, evidence)
-    _exit_if_cancelled(outcome)
+    print_outcome(done.outcome, acc.name, as_json, done.evidence)
+    _exit_if_cancelled(done.outcome)
 
 
 # -- demo -----------------------------------------------------------------------------

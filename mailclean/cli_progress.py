@@ -8,27 +8,26 @@ from contextlib import contextmanager
 
 from rich.progress import Progress, TimeElapsedColumn
 
-from mailclean.actions import ActionProgress
 from mailclean.bars import RateColumn, bar
 from mailclean.i18n import _, rate
+from mailclean.progress import Progress as JobProgress
 from mailclean.safetext import plain
-from mailclean.sync import SyncProgress
 
 
-class RichSyncProgress(SyncProgress):
+class RichSyncProgress(JobProgress):
     """A rich progress bar on stderr: folder, bar, count, messages/s, elapsed."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task = progress.add_task(_("connecting"), total=None)
 
-    def start(self, folders: int, expected: int) -> None:
-        self.progress.update(self.task, total=max(expected, 1), completed=0)
+    def start(self, messages: int, size: int = 0) -> None:
+        self.progress.update(self.task, total=max(messages, 1), completed=0)
 
     def folder(self, path: str) -> None:
         self.progress.update(self.task, description=plain(path))
 
-    def advance(self, messages: int) -> None:
+    def advance(self, messages: int, size: int = 0) -> None:
         self.progress.advance(self.task, messages)
 
     def retry(self, error: str, delay: float) -> None:
@@ -39,17 +38,17 @@ class RichSyncProgress(SyncProgress):
         )
 
 
-class RichActionProgress(ActionProgress):
+class RichActionProgress(JobProgress):
     """A progress bar on stderr for an action: step, bar, messages, volume, elapsed."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task = progress.add_task(_("checking the server"), total=None)
 
-    def start(self, messages: int, size: int) -> None:
+    def start(self, messages: int, size: int = 0) -> None:
         self.progress.update(self.task, total=max(messages, 1), completed=0)
 
-    def advance(self, messages: int, size: int) -> None:
+    def advance(self, messages: int, size: int = 0) -> None:
         self.progress.advance(self.task, messages)
 
     def phase(self, text: str) -> None:

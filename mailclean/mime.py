@@ -41,7 +41,7 @@ from functools import lru_cache
 from typing import TypeGuard
 from urllib.parse import unquote_to_bytes
 
-from mailclean.connectors.base import AttachmentMeta
+from mailclean.model import AttachmentMeta
 
 __all__ = [
     "attachments_from_bodystructure",

@@ -16,10 +16,8 @@ from mailclean.connectors.base import (
     ConnectionFailed,
     Connector,
     FlagsChanged,
-    FolderInfo,
     FolderNotFound,
     FolderReset,
-    FolderState,
     FolderSynced,
     MessagesAdded,
     MessagesRemoved,
@@ -27,7 +25,9 @@ from mailclean.connectors.base import (
 from mailclean.i18n import _, ngettext, number, size
 from mailclean.index import FolderRow, Index
 from mailclean.index.journal import Journal
+from mailclean.model import FolderInfo, FolderState
 from mailclean.problems import summarize as summarize_problems
+from mailclean.progress import Progress
 from mailclean.retry import DEFAULT_DEADLINE, Retrier
 
 T = TypeVar("T")
@@ -104,20 +104,9 @@ class SyncReport:
         }
 
 
-class SyncProgress:
-    """Callbacks for a progress display; the default does nothing."""
-
-    def start(self, folders: int, expected: int) -> None:
-        """The sync starts: ``expected`` is an estimate of the messages to fetch."""
-
-    def folder(self, path: str) -> None:
-        """A folder starts."""
-
-    def advance(self, messages: int) -> None:
-        """``messages`` more messages were stored."""
-
-    def retry(self, error: str, delay: float) -> None:
-        """The connection dropped; a new attempt follows in ``delay`` seconds."""
+#: The sync reports through the one progress protocol of long jobs (start gets the estimated
+#: number of messages to fetch; advance the messages stored).
+SyncProgress = Progress
 
 
 def sync_account(
@@ -196,7 +185,7 @@ def sync_account(
         expected = sum(
             max((f.messages or 0) - (0 if full else rows[f.path].state.indexed), 0) for f in todo
         )
-        progress.start(len(todo), expected)
+        progress.start(expected)
         for info in todo:
             progress.folder(info.path)
             if full:

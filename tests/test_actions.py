@@ -24,7 +24,7 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from mailclean import actions, mailgen
+from mailclean import actions, mailgen, wording
 from mailclean import export as exporting
 from mailclean.connectors.base import ConnectionFailed, Connector, ConnectorError
 from mailclean.connectors.ews import EwsConnector, EwsSettings
@@ -346,7 +346,7 @@ def test_a_message_that_changed_or_vanished_is_skipped(box: Box) -> None:
     # Another program removes the first one after the plan was made.
     c = box.connector()
     try:
-        from mailclean.connectors.base import ItemRef
+        from mailclean.model import ItemRef
 
         assert c.delete(gone.folder, [ItemRef(gone.server_id, gone.size, gone.message_id)])
         before = box.status()
@@ -913,7 +913,7 @@ def test_views_such_as_gmail_all_mail_are_never_acted_on(tmp_path: Path) -> None
     """Gmail shows every message again in All Mail (and starred ones in Starred): trashing
     it there would trash it from every label. The same message in INBOX and All Mail is
     no duplicate, and no selection ever takes what a view shows."""
-    from mailclean.connectors.base import AttachmentMeta, FolderInfo, FolderState, MessageMeta
+    from mailclean.model import AttachmentMeta, FolderInfo, FolderState, MessageMeta
 
     index = Index(tmp_path / "index.db")
     try:
@@ -1200,10 +1200,10 @@ def test_the_quota_is_measured_around_each_action(dovecot_trashfree: Dovecot,
     assert abs(drop - p.bytes) <= 1024 * p.messages
     evidence = actions.quota_evidence(index, 1)
     assert evidence == actions.QuotaEvidence(False, trashed.id)
-    assert "does not count the Trash" in actions.trash_note(evidence)
+    assert "does not count the Trash" in wording.trash_note(evidence)
     emptied = _run(box, "delete", actions.Selection(folders=(p.target,))).action  # type: ignore[arg-type]
     assert emptied.quota_before == emptied.quota_after
-    assert "did not change" in (actions.quota_note(emptied) or "")
+    assert "did not change" in (wording.quota_note(emptied) or "")
     index.close()
 
 

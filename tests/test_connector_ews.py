@@ -26,16 +26,12 @@ from exchangelib.transport import OAUTH2
 
 from mailclean import actions, mailgen, mime
 from mailclean import config as cfg
-from mailclean.connectors import connector_for
 from mailclean.connectors import ews as ews_module
 from mailclean.connectors.base import (
     AuthenticationError,
     ConnectionFailed,
     ConnectorError,
-    FolderInfo,
     FolderNotFound,
-    FolderState,
-    ItemRef,
     MessagesAdded,
     TLSError,
 )
@@ -43,6 +39,8 @@ from mailclean.connectors.ews import EwsConnector, EwsSettings
 from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.index import Index
 from mailclean.index.journal import Journal
+from mailclean.model import FolderInfo, FolderState, ItemRef
+from mailclean.plugins import connector_for
 from mailclean.rules import load_rules, scan
 from mailclean.sync import SyncReport, sync_account
 from tests.dovecot import Dovecot, _make_certificate
@@ -1052,14 +1050,17 @@ def test_oauth2_tokens_come_from_and_go_to_the_keyring(monkeypatch: pytest.Monke
     account = AccountConfig(name="work", kind="ews", ews_url="https://x/EWS/Exchange.asmx",
                             email="j@example.org", auth="oauth2", client_id="app",
                             tenant_id="t", password="env", password_env="X")
-    conn = EwsConnector.from_account(account, lambda: "client-secret")
+    # Through the plugin bridge, as the CLI builds it: the connector never reads the keyring.
+    conn = connector_for(account, lambda: "client-secret")
+    assert isinstance(conn, EwsConnector)
     assert conn.settings.oauth2_token == {"access_token": "a1", "expires_in": 60}
     assert conn.on_token is not None
     conn.on_token({"access_token": "a2", "refresh_token": "r"})
     assert json.loads(kept["work:oauth2-token"]) == {"access_token": "a2", "refresh_token": "r"}
-    basic = EwsConnector.from_account(
+    basic = connector_for(
         AccountConfig(name="b", kind="ews", ews_url="https://x/EWS/Exchange.asmx",
                       email="b@example.org", user="b", password="env", password_env="X"),
         lambda: "pw",
     )
+    assert isinstance(basic, EwsConnector)
     assert basic.settings.oauth2_token is None and basic.on_token is None

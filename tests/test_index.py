@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailclean.connectors.base import AttachmentMeta, FolderInfo, FolderState, MessageMeta, Quota
 from mailclean.index import Index, IndexFileError
+from mailclean.model import AttachmentMeta, FolderInfo, FolderState, MessageMeta, Quota
 
 
 def inbox_totals(index: Index, account: int) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from imapclient.response_parser import parse_fetch_response
 
 from mailclean import mime
 from mailclean.connectors import imapwire
-from mailclean.connectors.base import AttachmentMeta
+from mailclean.model import AttachmentMeta
 from mailclean.problems import summarize
 
 # --------------------------------------------------------------------------------------

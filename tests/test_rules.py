@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mailclean import mailgen
-from mailclean.connectors.base import AttachmentMeta, FolderInfo, FolderState, MessageMeta
 from mailclean.index import Index
+from mailclean.model import AttachmentMeta, FolderInfo, FolderState, MessageMeta
 from mailclean.rules import (
     BUILTIN,
     Protection,

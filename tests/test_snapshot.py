@@ -20,8 +20,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mailclean import mailgen
-from mailclean.connectors.base import ConnectionFailed, ConnectorError, FolderInfo, Quota
+from mailclean.connectors.base import ConnectionFailed, ConnectorError
 from mailclean.i18n import set_language
+from mailclean.model import FolderInfo, Quota
 from mailclean.snapshot import (
     Access,
     AccountsFileError,

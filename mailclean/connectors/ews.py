@@ -66,7 +66,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
@@ -130,32 +130,32 @@ from mailclean.connectors.base import (
     CHANGED,
     RESET,
     VANISHED,
-    AttachmentMeta,
     AuthenticationError,
     Change,
     ConnectionFailed,
     Connector,
     ConnectorError,
     FlagsChanged,
-    FolderInfo,
     FolderNotFound,
     FolderReset,
-    FolderState,
     FolderSynced,
-    ItemRef,
-    MessageMeta,
     MessagesAdded,
     MessagesRemoved,
     MoveResult,
-    Quota,
     TLSError,
-    folder_role,
 )
+from mailclean.connectors.base import Credentials as Secrets
 from mailclean.connectors.headers import meta_from_headers
 from mailclean.i18n import _
-
-if TYPE_CHECKING:
-    from mailclean.config import AccountConfig
+from mailclean.model import (
+    AttachmentMeta,
+    FolderInfo,
+    FolderState,
+    ItemRef,
+    MessageMeta,
+    Quota,
+    folder_role,
+)
 
 #: SyncFolderItems changes per request: the most the EWS schema allows.
 SYNC_PAGE = 512
@@ -445,15 +445,15 @@ class EwsConnector(Connector):
         """The server version found at the first connect: reconnections skip the probe."""
 
     @classmethod
-    def from_account(cls, account: AccountConfig, password: Callable[[], str]) -> EwsConnector:
-        """Build a connector from an ``[accounts]`` entry of kind "ews"; ``password`` gives
-        the password (NTLM, Basic) or the application's client secret (OAuth2)."""
-        from mailclean.config import oauth2_token, store_oauth2_token
-
+    def from_account(cls, account: Any, credentials: Secrets) -> EwsConnector:
+        """Build a connector from an ``[accounts]`` entry of kind "ews"; the credentials'
+        password is the password (NTLM, Basic) or the application's client secret
+        (OAuth2), whose token is kept through the credentials too."""
         oauth2 = (account.auth or "").lower() == "oauth2"
+        password = credentials.password
         return cls(
             EwsSettings(
-                oauth2_token=oauth2_token(account.name) if oauth2 else None,
+                oauth2_token=credentials.load_token() if oauth2 else None,
                 email=account.email or account.address or "",
                 ews_url=account.ews_url,
                 user=account.user,
@@ -464,7 +464,7 @@ class EwsConnector(Connector):
                 insecure_tls=account.insecure_tls,
                 cafile=account.cafile,
             ),
-            on_token=(lambda token: store_oauth2_token(account.name, token)) if oauth2 else None,
+            on_token=credentials.save_token if oauth2 else None,
         )
 
     # -- session ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailclean import mime
-from mailclean.connectors.base import AttachmentMeta, MessageMeta
+from mailclean.model import AttachmentMeta, MessageMeta
 
 
 def meta_from_headers(

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -39,24 +40,20 @@ from mailclean.connectors.base import (
     ConnectionFailed,
     Connector,
     ConnectorError,
+    Credentials,
     FlagsChanged,
-    FolderInfo,
     FolderNotFound,
     FolderReset,
-    FolderState,
     FolderSynced,
-    ItemRef,
-    MessageMeta,
     MessagesAdded,
     MessagesRemoved,
     MoveResult,
-    Quota,
     TLSError,
     UnsafeExpunge,
-    folder_role,
 )
 from mailclean.connectors.headers import meta_from_headers
 from mailclean.i18n import _, ngettext
+from mailclean.model import FolderInfo, FolderState, ItemRef, MessageMeta, Quota, folder_role
 from mailclean.retry import DEFAULT_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -138,6 +135,16 @@ class ImapConnector(Connector):
     """A mailbox on an IMAP server."""
 
     kind = "imap"
+
+    @classmethod
+    def from_account(cls, account: Any, credentials: Credentials) -> ImapConnector:
+        """Build a connector from an ``[accounts]`` entry of kind "imap"."""
+        return cls(ImapSettings(
+            host=account.host or "", port=account.port, user=account.user or "",
+            password=credentials.password(), security=account.security,
+            insecure_tls=account.insecure_tls, cafile=account.cafile,
+            password_source=credentials.source or None,
+        ))
     quota_is_measured = True
 
     def __init__(self, settings: ImapSettings) -> None:
@@ -600,6 +607,11 @@ class ImapConnector(Connector):
                 data = self._fetch_raw(chunk)
             except (IMAPClientAbortError, OSError, EOFError):
                 self._chunk = max(1, len(chunk) // 2)
+                # The chunks read in full before the cut are being parsed by the workers,
+                # which need no connection: hand them over to be stored first, or a link
+                # that drops every few chunks would lose them every time and never advance.
+                while pending:
+                    yield _result(*pending.popleft())
                 raise
             self._chunk = min(FETCH_CHUNK, self._chunk * 2)
             start += len(chunk)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.imap_utf7 import encode as encode_utf7
@@ -28,19 +29,16 @@ from mailclean.connectors.base import (
     Change,
     Connector,
     ConnectorError,
+    Credentials,
     FlagsChanged,
-    FolderInfo,
     FolderNotFound,
-    FolderState,
     FolderSynced,
-    ItemRef,
-    MessageMeta,
     MessagesAdded,
     MessagesRemoved,
     MoveResult,
-    folder_role,
 )
 from mailclean.connectors.headers import meta_from_headers
+from mailclean.model import FolderInfo, FolderState, ItemRef, MessageMeta, folder_role
 
 CHUNK = 500
 
@@ -56,6 +54,11 @@ class MaildirConnector(Connector):
     """A Maildir++ tree on the local disk."""
 
     kind = "maildir"
+
+    @classmethod
+    def from_account(cls, account: Any, credentials: Credentials) -> MaildirConnector:
+        """Build a connector from an ``[accounts]`` entry of kind "maildir" (no secret)."""
+        return cls(account.path or "")
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser()

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mailclean.connectors.base import FolderInfo, FolderState, MessageMeta, Quota
 from mailclean.i18n import _
 from mailclean.index.migrations import migrations
+from mailclean.model import FolderInfo, FolderState, MessageMeta, Quota
 from mailclean.sqlite import open_database
 
 __all__ = ["AccountNotIndexed", "FolderRow", "Index", "IndexFileError", "utcnow"]

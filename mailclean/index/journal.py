@@ -13,8 +13,8 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mailclean.connectors.base import ItemRef
 from mailclean.index import Index, utcnow
+from mailclean.model import ItemRef
 
 KINDS = ("trash", "delete", "export", "undo")
 #: Item states. "sent" means a command was in flight: only the server knows the outcome.

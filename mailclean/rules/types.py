@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from mailclean.config import did_you_mean, shown
-from mailclean.connectors.base import VIRTUAL_ROLES
 from mailclean.i18n import _
+from mailclean.model import VIRTUAL_ROLES
 
 ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive", "all", "flagged")
 GROUPS = {

@@ -29,16 +29,10 @@ from pathlib import Path
 
 from imapclient.imap_utf7 import decode as decode_utf7
 
-from mailclean.connectors.base import (
-    Change,
-    Connector,
-    ConnectorError,
-    FolderInfo,
-    FolderState,
-    folder_role,
-)
+from mailclean.connectors.base import Change, Connector, ConnectorError
 from mailclean.connectors.maildir import MaildirConnector
 from mailclean.i18n import _
+from mailclean.model import FolderInfo, FolderState, folder_role
 from mailclean.snapshot.measure import (
     Aborted,
     Attempt,

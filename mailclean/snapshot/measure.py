@@ -30,18 +30,15 @@ from typing import TYPE_CHECKING
 from imapclient.exceptions import IMAPClientError
 
 from mailclean.connectors.base import (
-    VIRTUAL_ROLES,
     AuthenticationError,
     ConnectionFailed,
     Connector,
     ConnectorError,
-    FolderInfo,
-    Quota,
     TLSError,
-    folder_role,
 )
 from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.i18n import _
+from mailclean.model import VIRTUAL_ROLES, FolderInfo, Quota, folder_role
 from mailclean.snapshot.accounts import Credential
 from mailclean.snapshot.store import (
     CATEGORIES,

@@ -41,7 +41,7 @@ def build_app(
     in a dialog when the account needs one typed). ``batch`` is the action batch size.
     Raises ConfigError or RuleError when the config or the rules are wrong.
     """
-    from mailclean.connectors import connector_for
+    from mailclean.plugins import connector_for
     from mailclean.tui.app import ReviewApp
     from mailclean.tui.jobs import Context
 

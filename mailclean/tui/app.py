@@ -30,7 +30,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
-from mailclean import actions
+from mailclean import actions, wording, workflows
 from mailclean import config as cfg
 from mailclean.connectors.base import ConnectorError
 from mailclean.i18n import _, ngettext, number, percent, role, size, when
@@ -46,7 +46,6 @@ from mailclean.tui.data import (
     GroupRows,
     MessageList,
     Overview,
-    Preview,
     ReviewData,
     RuleFigures,
     sort_label,
@@ -917,7 +916,9 @@ class ReviewApp(App[None]):
             self.notify(_("This account has no Trash folder mailclean recognises."),
                         severity="error")
             return
-        p = self.data.preview("trash" if kind == "export" else kind)
+        p = self._plan("delete" if kind == "delete" else "trash", selection)
+        if p is None:
+            return
         if kind == "delete" and p.outside_trash:
             self.notify(ngettext(
                 "{n} selected message is not in the Trash. mailclean deletes for good only "
@@ -941,55 +942,31 @@ class ReviewApp(App[None]):
                         severity="error")
             return
         selection = actions.Selection(folders=(self.data.trash_path,))
-        p = self.data.preview("empty")
+        p = self._plan("delete", selection)
+        if p is None:
+            return
         if not p.messages:
             self.notify(_("The Trash is already empty."), severity="information")
             return
         self._confirm("empty", p, selection)
 
-    def _plan_lines(self, kind: str, p: Preview) -> list[tuple[str, str]]:
-        n, volume = number(p.messages), size(p.bytes)
-        lines: list[tuple[str, str]] = []
-        if kind == "trash":
-            lines.append(("bold", ngettext(
-                "Move {n} message ({size}) to {trash}.",
-                "Move {n} messages ({size}) to {trash}.", p.messages).format(
-                n=n, size=volume, trash=self.data.trash_path)))
-            lines.append(("warning", ngettext(
-                "This frees nothing on the server until the Trash is emptied (X). You can "
-                "put it back with u.",
-                "This frees nothing on the server until the Trash is emptied (X). You can "
-                "put them back with u.", p.messages)))
-        elif kind == "export":
-            lines.append(("bold", ngettext(
-                "Export {n} message ({size}) to the file below, read the file back and check "
-                "it, then move it to {trash}.",
-                "Export {n} messages ({size}) to the file below, read the file back and check "
-                "every message, then move them to {trash}.", p.messages).format(
-                n=n, size=volume, trash=self.data.trash_path)))
-            lines.append(("warning", _(
-                "Moving to the Trash frees nothing on the server until the Trash is emptied "
-                "(X). Only what is verified in the file is moved.")))
-        else:
-            what = _("everything in {trash}").format(trash=self.data.trash_path) \
-                if kind == "empty" else None
-            lines.append(("bold", ngettext(
-                "Delete {n} message ({size}) for good.",
-                "Delete {n} messages ({size}) for good.", p.messages).format(
-                n=n, size=volume) + (f" ({what})" if what else "")))
-            lines.append(("success", _(
-                "This frees {size} on the server as soon as it is done.").format(size=volume)))
-            lines.append(("error", _("It cannot be undone.")))
-        for folder, (count, b) in sorted(p.folders.items(), key=lambda kv: -kv[1][1])[:6]:
-            lines.append(("dim", _("  from {folder}: {n} · {size}").format(
-                folder=folder, n=number(count), size=size(b))))
-        if len(p.folders) > 6:
-            lines.append(("dim", ngettext("  and {n} more folder", "  and {n} more folders",
-                                          len(p.folders) - 6).format(n=len(p.folders) - 6)))
-        lines += [("dim", note) for note in p.left_out()]
+    def _plan(self, kind: str, selection: actions.Selection) -> actions.Plan | None:
+        """What ``kind`` would do to ``selection``, as the CLI plans it (None: said why)."""
+        try:
+            return workflows.plan(jobs.workspace(self.ctx, self.index), kind, selection)
+        except actions.ActionError as exc:
+            self.notify(str(exc), severity="error")
+            return None
+
+    def _plan_lines(self, kind: str, p: actions.Plan) -> list[tuple[str, str]]:
+        evidence = workflows.evidence(jobs.workspace(self.ctx, self.index), p.account_id)
+        lines = p.describe(wording.APP, evidence, export=kind == "export")
+        if kind == "empty":
+            lines.insert(1, ("dim", _("Everything in {trash}.").format(trash=p.target or
+                                                                       self.data.trash_path)))
         return lines
 
-    def _confirm(self, kind: str, p: Preview, selection: actions.Selection) -> None:
+    def _confirm(self, kind: str, p: actions.Plan, selection: actions.Selection) -> None:
         titles = {"trash": _("Move to the Trash?"),
                   "export": _("Export, then move to the Trash?"),
                   "delete": _("Delete for good?"), "empty": _("Empty the Trash?")}
@@ -1002,7 +979,6 @@ class ReviewApp(App[None]):
         screen = ConfirmScreen(titles[kind], self._plan_lines(kind, p), buttons[kind],
                                danger=kind in ("delete", "empty"), path=path,
                                path_label=_("Export file (.mbox, or a folder for .eml files):"))
-        expected = p.messages
 
         def answered(answer: str | None) -> None:
             if answer is None:
@@ -1010,11 +986,10 @@ class ReviewApp(App[None]):
             export_to = Path(answer).expanduser() if kind == "export" else None
             if export_to is not None:
                 export_to.parent.mkdir(parents=True, exist_ok=True)
-            plan_kind = {"export": "trash", "empty": "delete"}.get(kind, kind)
             cancel = threading.Event()
             self._start_job(titles[kind].rstrip("?"), cancel, partial(
-                jobs.run_action, self.ctx, plan_kind, selection, cancel=cancel,
-                export_to=export_to, expected=expected), clear_selection=True)
+                jobs.run_action, self.ctx, p, cancel=cancel, export_to=export_to),
+                clear_selection=True)
 
         self.push_screen(screen, answered)
 
@@ -1041,15 +1016,9 @@ class ReviewApp(App[None]):
             self.notify(_("Nothing to put back: those messages are no longer in the Trash."),
                         severity="warning")
             return
-        lines = [("bold", ngettext(
-            "Put {n} message ({size}) back where it was.",
-            "Put {n} messages ({size}) back where they were.", p.messages).format(
-            n=number(p.messages), size=size(p.bytes))),
-            ("dim", _("Action {id}: moved to the Trash on {when}.").format(
-                id=action.id, when=when(action.started_at)))]
-        for folder, (count, b) in sorted(p.folders.items(), key=lambda kv: -kv[1][1])[:6]:
-            lines.append(("dim", _("  to {folder}: {n} · {size}").format(
-                folder=folder, n=number(count), size=size(b))))
+        lines = p.describe(wording.APP)
+        lines.insert(1, ("dim", _("Action {id}: moved to the Trash on {when}.").format(
+            id=action.id, when=when(action.started_at))))
 
         def answered(answer: str | None) -> None:
             if answer is None:
@@ -1130,8 +1099,8 @@ class ReviewApp(App[None]):
         phase = None
         if result is not None:
             lines += [("dim", note) for note in result.notes]
-            if result.outcome is not None:
-                lines += jobs.outcome_lines(result.outcome)
+            if result.done is not None:
+                lines += result.done.describe(wording.APP)
             if result.sync is not None and jobs.unchanged(result.sync):
                 phase = _("Already up to date")
                 lines.append(("bold", _("Already up to date: nothing changed on the server "
@@ -1142,6 +1111,8 @@ class ReviewApp(App[None]):
                 lines.append(("bold", _(
                     "{messages}, {size} in {folders}; {new}, {removed}, {flags}.").format(
                     **result.sync.counts())))
+            if result.sync is not None:
+                lines += wording.sync_detail_lines(result.sync)
         if error:
             lines.append(("error", error))
         if clear_selection and result is not None:
@@ -1328,3 +1299,8 @@ class _ScreenProgress(jobs.Progress):
     def phase(self, text: str) -> None:
         """A step starts."""
         self._call(self.screen.set_phase, text)
+
+    def retry(self, error: str, delay: float) -> None:
+        """The connection dropped; another attempt follows."""
+        self.phase(_("connection lost ({error}); trying again in {delay:.0f} s").format(
+            error=error, delay=delay))

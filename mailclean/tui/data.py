@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mailclean.actions import left_out
-from mailclean.connectors.base import VIRTUAL_ROLES
 from mailclean.i18n import _, language, ngettext, number
 from mailclean.index import Index
 from mailclean.index.journal import ActionRow, Journal
@@ -109,26 +107,6 @@ class Overview:
     freed_total: dict
     freed_today: dict
     interrupted: list[ActionRow] = field(default_factory=list)
-
-
-@dataclass
-class Preview:
-    """What an action on the selection (or on the Trash) would touch, for the dialog.
-
-    Computed in SQL from the index without building the action's plan (which holds one
-    object per message): the worker plans again anyway, after syncing the folders."""
-
-    messages: int = 0
-    bytes: int = 0
-    folders: dict[str, tuple[int, int]] = field(default_factory=dict)
-    already_there: int = 0
-    outside_trash: int = 0
-    protected: int = 0
-    in_views: int = 0
-
-    def left_out(self) -> list[str]:
-        """What the selection holds but the action leaves alone, in plain words."""
-        return left_out(self.protected, self.in_views, self.already_there)
 
 
 class ReviewData:
@@ -339,41 +317,6 @@ class ReviewData:
         if n < len(listing):
             return False
         return listing.selected_count() == len(listing)
-
-    def preview(self, kind: str) -> Preview:
-        """What ``kind`` ("trash", "delete", "empty") would do: the selection's messages
-        (for "empty": the Trash's, protection applying), where they are, what is left out."""
-        out = Preview()
-        trash = self.trash_id if self.trash_id is not None else -1
-        if kind == "empty":
-            rows = self.conn.execute(
-                f"SELECT f.path, f.role, {self.protection.sql()}, count(*),"
-                " coalesce(sum(m.size), 0) FROM messages m JOIN folders f ON f.id = m.folder_id"
-                " WHERE m.folder_id = ? GROUP BY 1, 2, 3", [trash],
-            ).fetchall()
-        else:
-            rows = self.conn.execute(
-                "SELECT f.path, f.role, 0, count(*), coalesce(sum(m.size), 0)"
-                " FROM temp.selected s JOIN messages m ON m.id = s.id"
-                " JOIN folders f ON f.id = m.folder_id GROUP BY 1, 2", [],
-            ).fetchall()
-        for path, role, protected, n, b in rows:
-            if role in VIRTUAL_ROLES:
-                out.in_views += n  # as actions.plan: never acted on through a view
-                continue
-            if protected:
-                out.protected += n
-                continue
-            in_trash = path == self.trash_path
-            if kind == "trash" and in_trash:
-                out.already_there += n
-                continue
-            if kind == "delete" and not in_trash:
-                out.outside_trash += n
-            out.messages += n
-            out.bytes += b
-            out.folders[path] = (n, b)
-        return out
 
     def clear_selection(self) -> None:
         """Unselect everything."""
