@@ -70,7 +70,7 @@ from mailclean.index.journal import (
 )
 from mailclean.model import VIRTUAL_ROLES
 from mailclean.progress import Progress
-from mailclean.retry import DEFAULT_DEADLINE, Retrier
+from mailclean.retry import NETWORK, Retrier
 from mailclean.rules import Protection
 from mailclean.wording import left_out
 
@@ -463,7 +463,7 @@ class _Runner:
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         protection: Protection | None = None,
-        deadline: float = DEFAULT_DEADLINE,
+        deadline: float | None = None,
     ) -> None:
         self.index = index
         self.journal = Journal(index)
@@ -481,8 +481,8 @@ class _Runner:
         self.protection = protection
         """What the config protects, checked again on every path that acts (a resume
         included): None where it does not apply (an undo)."""
-        self.retrier = Retrier(attempts=retries, backoff=backoff, deadline=deadline,
-                               sleep=sleep)
+        self.retrier = Retrier(attempts=retries, backoff=backoff, sleep=sleep,
+                               deadline=NETWORK.deadline if deadline is None else deadline)
         self.skipped: list[tuple[str, str, str]] = []
         self._folder_ids: dict[str, int | None] = {}
         self._targets: set[str] = set()
@@ -699,7 +699,7 @@ class _Runner:
                                            floor)
                 if len(result.moved) < len(chunk):
                     # Settling what the server did not report asks it: not during a move.
-                    record, pending = None, record
+                    pending, record = record, None
                     pending()
         finally:
             if record is not None:
@@ -1246,7 +1246,7 @@ def reconcile_items(index: Index, connector: Connector, action: ActionRow) -> No
                 target_validity = connector.folder_validity(target)
             except FolderNotFound:
                 copies = {}
-        outcomes = []
+        outcomes: list[tuple[int, str, str | None, str | None]] = []
         moves: dict[str, str | None] = {}
         for i in items:
             present = i.server_id not in problems

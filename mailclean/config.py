@@ -43,7 +43,10 @@ class ConfigError(Exception):
 #: The tables of the configuration file.
 TABLES = ("accounts", "protect", "settings")
 #: The ``[settings]`` keys mailclean reads, with their allowed values.
-SETTINGS = {"lang": LANGUAGES}
+SETTINGS: dict[str, tuple[str, ...]] = {"lang": LANGUAGES}
+#: The numeric ``[settings]`` keys, in seconds, with their bounds: how long one read may
+#: wait for a server, and how long without progress before a sync or an action gives up.
+NUMERIC_SETTINGS = {"timeout": (5, 600), "deadline": (10, 3600)}
 #: The ``[protect]`` keys, with how many texts each may list: every domain and keyword is
 #: one more term of the protection expression, and SQLite refuses expressions deeper than
 #: 1,000 terms; addresses and folders are looked up in a list, so many more fit.
@@ -149,13 +152,21 @@ def settings_problems(table: object) -> list[str]:
         return []
     if not isinstance(table, dict):
         return [_("table 'settings' must be a table with the keys {keys}, not {value}").format(
-            keys=", ".join(SETTINGS), value=shown(table))]
+            keys=", ".join([*SETTINGS, *NUMERIC_SETTINGS]), value=shown(table))]
     out = []
+    known = [*SETTINGS, *NUMERIC_SETTINGS]
     for key, value in table.items():
-        if key not in SETTINGS:
+        if key in NUMERIC_SETTINGS:
+            low, high = NUMERIC_SETTINGS[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not low <= value <= high:
+                out.append(_("table 'settings', key {key!r}: must be a number of seconds "
+                             "from {low} to {high}, not {value}").format(
+                    key=key, low=low, high=high, value=shown(value)))
+        elif key not in SETTINGS:
             out.append(
                 _("table 'settings': unknown key {key!r}{hint} (valid keys: {keys})").format(
-                    key=key, hint=did_you_mean(key, SETTINGS), keys=", ".join(SETTINGS)))
+                    key=key, hint=did_you_mean(key, known), keys=", ".join(known)))
         elif not isinstance(value, str) or value not in SETTINGS[key]:
             choices = SETTINGS[key]
             out.append(_(

@@ -20,6 +20,24 @@ DEFAULT_TIMEOUT = 30.0
 
 
 @dataclass
+class Network:
+    """The waits in force in this process: the defaults, or the config's ``[settings]``
+    ``timeout`` and ``deadline`` (set once at start by the command line)."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+
+
+NETWORK = Network()
+
+
+def configure(*, timeout: float | None = None, deadline: float | None = None) -> None:
+    """Set the waits of this process (None keeps the default)."""
+    NETWORK.timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+    NETWORK.deadline = DEFAULT_DEADLINE if deadline is None else float(deadline)
+
+
+@dataclass
 class Retrier:
     """Counts failures since the last progress and decides whether to try again."""
 
@@ -27,7 +45,7 @@ class Retrier:
     """Reconnections in a row (without progress in between) before giving up."""
     backoff: float = 1.0
     """First pause in seconds; each further attempt doubles it."""
-    deadline: float = DEFAULT_DEADLINE
+    deadline: float = field(default_factory=lambda: NETWORK.deadline)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] | None = None
     """Seconds, monotonic (``time.monotonic`` unless given)."""

@@ -28,7 +28,7 @@ from mailclean.index.journal import Journal
 from mailclean.model import FolderInfo, FolderState
 from mailclean.problems import summarize as summarize_problems
 from mailclean.progress import Progress
-from mailclean.retry import DEFAULT_DEADLINE, Retrier
+from mailclean.retry import NETWORK, Retrier
 
 T = TypeVar("T")
 
@@ -122,14 +122,15 @@ def sync_account(
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     connected: bool = False,
-    deadline: float = DEFAULT_DEADLINE,
+    deadline: float | None = None,
 ) -> SyncReport:
     """Bring the index of ``account`` up to date with the mail store behind ``connector``.
 
     ``folders`` limits the sync to those paths (an unknown one raises FolderNotFound);
     ``full`` drops the folders' incremental state and re-indexes them from scratch.
     A dropped connection (the first one included) is retried ``retries`` times in a row
-    with exponential backoff, and never longer than ``deadline`` seconds without progress;
+    with exponential backoff, and never longer than ``deadline`` seconds without progress
+    (None: the ``[settings]`` deadline, 120 s by default);
     then ConnectionFailed says when the server stopped answering and what was stored.
     Everything stored before it stays stored. ``connected`` says the caller has connected
     the connector and will close it.
@@ -142,7 +143,8 @@ def sync_account(
     started = time.monotonic()
     account_id = index.ensure_account(account, connector.kind, address)
     report.first_sync = not index.folders(account_id)
-    retrier = Retrier(attempts=retries, backoff=backoff, deadline=deadline, sleep=sleep)
+    retrier = Retrier(attempts=retries, backoff=backoff, sleep=sleep,
+                      deadline=NETWORK.deadline if deadline is None else deadline)
 
     def reconnect(exc: ConnectionFailed) -> None:
         while True:
@@ -204,6 +206,12 @@ def sync_account(
                     fresh = {f.path: f for f in retrying(connector.list_folders)}
                     current = fresh.get(info.path)
                     continue
+                except FolderNotFound:
+                    # Deleted or renamed by another program since the list: the next
+                    # sync follows it. One still listed but refused is an error.
+                    if info.path in {f.path for f in retrying(connector.list_folders)}:
+                        raise
+                    break
                 retrier.progress()
                 if server_count is None or server_count == indexed:
                     break
@@ -294,9 +302,9 @@ def _reconcile_folders(
         index.add_folder(account_id, info)
         report.folders_added.append(info.path)
     for path, row in rows.items():
-        info = by_path.get(path)
-        if info and info.role != row.role:
-            index.update_folder(row.id, info)
+        listed = by_path.get(path)
+        if listed and listed.role != row.role:
+            index.update_folder(row.id, listed)
     return {r.path: r for r in index.folders(account_id)}
 
 

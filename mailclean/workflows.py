@@ -1,6 +1,6 @@
 """The one place where sync, clean, undo and resume are sequenced.
 
-The command line (``cli.py``) and the review app (``tui/jobs.py``) are thin adapters over
+The command line (``cli/``) and the review app (``tui/jobs.py``) are thin adapters over
 these functions: both get the same order of steps, the same safety checks and the same
 transaction discipline, so they cannot drift apart. Carrying out a plan always goes
 

@@ -133,7 +133,11 @@ def load_error(tmp_path: Path, text: str) -> cfg.ConfigError:
         ("[setings]\nlang = 'fr'", "unknown table 'setings'; did you mean 'settings'? "
          "(tables: accounts, protect, settings)"),
         ("[settings]\nlangue = 'fr'", "table 'settings': unknown key 'langue'; did you mean "
-         "'lang'? (valid keys: lang)"),
+         "'lang'? (valid keys: lang, timeout, deadline)"),
+        ("[settings]\ndeadline = 1e9", "key 'deadline': must be a number of seconds from 10 "
+         "to 3600, not 1000000000.0"),
+        ("[settings]\ntimeout = true", "key 'timeout': must be a number of seconds from 5"),
+        ("[settings]\ntimeout = '30'", "key 'timeout': must be a number of seconds from 5"),
         ("[settings]\nlang = 'french'", "table 'settings', key 'lang': must be one of en, fr"),
         ("[settings]\nlang = 1", "key 'lang': must be one of en, fr, not 1"),
         ("[accounts.w]\nkind = 'imap'\nhots = 'h'\nuser = 'u'",
@@ -229,3 +233,26 @@ def test_the_cli_shows_config_mistakes_with_file_table_and_key(
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert (f"mailclean: {path}: table 'protect': unknown key 'sender'; did you mean 'senders'?"
             in result.output)
+
+
+def test_the_network_waits_come_from_the_settings(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13.8: the overall deadline is configurable; the command line applies it, and
+    new connectors and retriers use it."""
+    from click.testing import CliRunner
+
+    from mailclean import retry
+    from mailclean.cli import cli
+    from mailclean.connectors.imap import ImapSettings
+
+    path = tmp_path / "config.toml"
+    path.write_text("[settings]\ntimeout = 7\ndeadline = 45\n", encoding="utf-8")
+    monkeypatch.setattr(retry, "NETWORK", retry.Network())
+    monkeypatch.setattr("mailclean.connectors.imap.NETWORK", retry.NETWORK)
+    result = CliRunner().invoke(cli, ["--config", str(path), "account", "list"])
+    assert result.exit_code == 0, result.output
+    assert (retry.NETWORK.timeout, retry.NETWORK.deadline) == (7.0, 45.0)
+    assert retry.Retrier().deadline == 45.0
+    assert ImapSettings(host="h", port=None, user="u", password="p").timeout == 7.0
+    retry.configure()
+    assert retry.Retrier().deadline == retry.DEFAULT_DEADLINE == 120.0

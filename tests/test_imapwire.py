@@ -91,7 +91,9 @@ def test_unsolicited_and_nil_and_garbage() -> None:
     assert items[0] == {b"FLAGS": [b"\\Deleted"]}
     assert items[1][b"BODY[HEADER.FIELDS (FROM)]"] is None
     # Unbalanced parentheses and stray brackets never raise.
-    assert list(imapwire.parse_fetch([b"5 (UID 1 RFC822.SIZE (", b"]]] {x}"])) is not None
+    garbage = list(imapwire.parse_fetch([b"5 (UID 1 RFC822.SIZE (", b"]]] {x}"]))
+    assert len(garbage) == 1 and garbage[0][b"UID"] == 1
+    assert not isinstance(garbage[0][b"RFC822.SIZE"], int)  # the caller sees it is not a size
 
 
 @given(

@@ -273,7 +273,10 @@ def test_scan_is_reused_until_something_changes(index: Index, tmp_path: Path) ->
     assert scan(index, "work", load_rules(rules_file)).cached is True
     # Any change to the messages, a flag included (it decides protection), is a new index.
     folder = next(f for f in index.folders(index.account("work")["id"]) if f.path == "INBOX")
-    sid = next(iter(index.known_ids(folder.id)))
+    # One whose flags this changes (a set's order varies from run to run: pick by query).
+    sid = index.conn.execute(
+        "SELECT server_id FROM messages WHERE folder_id = ? AND NOT (seen AND flagged)"
+        " ORDER BY server_id LIMIT 1", [folder.id]).fetchone()[0]
     assert index.update_flags(folder.id, [(sid, True, True)]) == 1
     assert scan(index, "work", load_rules(rules_file)).cached is False
     assert index.update_flags(folder.id, [(sid, True, True)]) == 0  # no change, no new scan
@@ -1001,7 +1004,7 @@ def test_protection_errors_suggest_and_list_every_mistake() -> None:
 def test_the_cli_refuses_absurd_ages_and_sizes() -> None:
     import click
 
-    from mailclean.cli import _size_option, parse_age
+    from mailclean.cli.cleaning import _size_option, parse_age
 
     assert (parse_age("3y"), parse_age("6m"), parse_age("2s"), parse_age("90j")) == (
         1095, 180, 14, 90)
@@ -1040,7 +1043,7 @@ def test_parse_size_is_bounded_or_a_rule_error(value: object) -> None:
 def test_parse_age_is_bounded_or_a_bad_parameter(value: str) -> None:
     import click
 
-    from mailclean.cli import parse_age
+    from mailclean.cli.cleaning import parse_age
 
     try:
         days = parse_age(value)

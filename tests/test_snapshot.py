@@ -634,6 +634,10 @@ class FakeConnector:
             )
         )
 
+    def foreign_prefixes(self) -> tuple[str, ...]:
+        spaces = self.client.namespace()
+        return tuple(prefix for group in (spaces.other, spaces.shared) for prefix, _d in group)
+
     def list_folders(self) -> list[FolderInfo]:
         return [
             FolderInfo("INBOX", "/", "inbox", messages=3, bytes=300),
@@ -1164,6 +1168,11 @@ def test_exchange_unknown_mailbox_fails_alone_and_resumes_as_ews(ews: object, cl
         measured = rows(store, "ews-ghost")
     ghost = measured.pop("nobody@mairie.example")
     assert ghost.state == "failed" and "has no mailbox" in (ghost.error or "")
+    with cli.store() as store:
+        (attempts,) = store.conn.execute(
+            "SELECT attempts FROM snapshot_mailboxes WHERE mailbox = ?",
+            ["nobody@mairie.example"]).fetchone()
+    assert attempts == 1  # a mailbox the server does not have is not tried again
     assert all(r.state == "done" for r in measured.values())
     # --resume remembers the snapshot is on Exchange, and how to log in.
     ews.impersonated.clear()  # type: ignore[attr-defined]
@@ -1180,3 +1189,18 @@ def test_exchange_unknown_mailbox_fails_alone_and_resumes_as_ews(ews: object, cl
         "--server", "imap.example", "--admin-user", "a", code=2,
     )  # fmt: skip
     assert "choose one of --server (IMAP), --ews (Exchange) and --maildir-root" in both.output
+
+
+def test_the_imap_connector_names_other_users_and_shared_namespaces() -> None:
+    """What quick_figures leaves out as someone else's volume comes from NAMESPACE (RFC
+    2342), read by the connector itself (no reaching into its client)."""
+    from mailclean.connectors.imap import ImapConnector, ImapSettings
+
+    conn = ImapConnector(ImapSettings(host="h", port=None, user="u", password="p"))
+    assert conn.foreign_prefixes() == ()  # not connected: nothing to ask
+    conn.client = SimpleNamespace(namespace=lambda: SimpleNamespace(  # type: ignore[assignment]
+        personal=((b"", b"/"),), other=((b"Other Users/", b"/"),), shared=(("Public/", "/"),)))
+    conn.capabilities = frozenset({"NAMESPACE"})
+    assert conn.foreign_prefixes() == ("Other Users/", "Public/")
+    conn.capabilities = frozenset()
+    assert conn.foreign_prefixes() == ()

@@ -58,6 +58,11 @@ class TLSError(ConnectionFailed):
     """The TLS handshake failed (certificate not trusted, wrong name, protocol mismatch)."""
 
 
+class MailboxNotFound(ConnectorError):
+    """The server has no such mailbox (an admin opening a mailbox by its address): trying
+    again will not help."""
+
+
 class FolderNotFound(ConnectorError):
     """A folder named by the user does not exist on the server."""
 
@@ -157,14 +162,17 @@ class Connector(ABC):
     """
 
     kind: ClassVar[str]
-    delete_mode: str = "permanent"
-    """What :meth:`delete` does; Exchange's connector says "soft" or "hard"."""
     quota_is_measured: ClassVar[bool] = False
     """Whether :meth:`quota` is the server's own measurement (IMAP QUOTA), taken before
     and after each action to say what it did to the quota; not a sum mailclean makes."""
     sizes_are_mime: ClassVar[bool] = True
     """Whether a message's size is the length of its MIME text (IMAP, Maildir); Exchange
     counts stored properties too, so an export cannot compare the two."""
+
+    @property
+    def delete_mode(self) -> str:
+        """What :meth:`delete` does; Exchange's connector says "soft" or "hard"."""
+        return "permanent"
 
     @property
     def labels_are_folders(self) -> bool:
@@ -179,6 +187,21 @@ class Connector(ABC):
         entry's settings as attributes (``name``, ``kind``, ``host``...), secrets come
         through ``credentials``. Raises ConnectorError for settings it cannot use."""
         raise NotSupported(f"{cls.__name__} cannot be built from an account entry")
+
+    def abort(self) -> None:
+        """Stop, from another thread, a call blocked on the server: it returns soon with
+        ConnectionFailed. The default does nothing (each request has its own timeout)."""
+        return
+
+    def folder_size(self, folder: str) -> tuple[int, int]:
+        """(messages, bytes) of ``folder`` counted on the server, for stores whose listing
+        gives no size; NotSupported where the listing always has them."""
+        raise NotSupported(f"{type(self).__name__} lists every folder's size")
+
+    def foreign_prefixes(self) -> tuple[str, ...]:
+        """Path prefixes of folders the mailbox sees but that belong to others (other
+        users' and shared namespaces): someone else's volume. None by default."""
+        return ()
 
     @abstractmethod
     def connect(self) -> None:

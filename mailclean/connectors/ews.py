@@ -139,6 +139,7 @@ from mailclean.connectors.base import (
     FolderNotFound,
     FolderReset,
     FolderSynced,
+    MailboxNotFound,
     MessagesAdded,
     MessagesRemoved,
     MoveResult,
@@ -361,7 +362,9 @@ class EwsHTTPAdapter(requests.adapters.HTTPAdapter):
         iter_content = response.iter_content
 
         def chunks(chunk_size: int | None = 65536, decode_unicode: bool = False) -> Any:
-            return iter_content(chunk_size=chunk_size, decode_unicode=decode_unicode)
+            if decode_unicode:
+                return iter_content(chunk_size=chunk_size, decode_unicode=True)
+            return iter_content(chunk_size=chunk_size)
 
         response.iter_content = chunks  # type: ignore[method-assign]
         return response
@@ -443,6 +446,16 @@ class EwsConnector(Connector):
         self._mailbox_bytes: int | None = None
         self._version: Version | None = None
         """The server version found at the first connect: reconnections skip the probe."""
+
+    @property
+    def server_build(self) -> tuple[int, int, int, int] | None:
+        """The server's build (major, minor, build, revision) found at the first connect;
+        a connector for another mailbox of the same server can skip the probe with it."""
+        build = getattr(self._version, "build", None)
+        if build is None:
+            return None
+        return (build.major_version, build.minor_version, build.major_build,
+                build.minor_build)
 
     @classmethod
     def from_account(cls, account: Any, credentials: Secrets) -> EwsConnector:
@@ -941,7 +954,8 @@ class EwsConnector(Connector):
                     candidates.setdefault((message_id, size), []).append(item_id)
                 for r in chunk:
                     ids = [i for i in candidates.get((r.message_id, r.size), []) if i not in taken]
-                    ids.sort(key=lambda i, r=r: _preference(_OWN_MOVES.source(mailbox, i), r))
+                    rank = {i: _preference(_OWN_MOVES.source(mailbox, i), r) for i in ids}
+                    ids.sort(key=rank.__getitem__)
                     if ids:
                         found[r.server_id] = ids[0]
                         taken.add(ids[0])
@@ -1071,13 +1085,17 @@ class SyncIds(SyncFolderItems):
     _IS_READ = f"{{{TNS}}}IsRead"
 
     def _elem_to_obj(self, elem: Any) -> tuple[str, str, bool | None]:
-        kind = self.change_types_map[elem.tag]
+        kind = self.change_types_map.get(elem.tag)
+        holder = elem if kind in (self.READ_FLAG_CHANGE, self.DELETE) else next(iter(elem), None)
+        ident = holder.find(self._ITEM_ID) if holder is not None else None
+        item_id = ident.get("Id") if ident is not None else None
+        if kind is None or not item_id:
+            # exchangelib would trip over it too (KeyError, IndexError, AttributeError).
+            raise ews_errors.MalformedResponseError(f"a sync change without an item id: {elem.tag}")
         if kind == self.READ_FLAG_CHANGE:
             is_read = (elem.findtext(self._IS_READ) or "").strip().lower() == "true"
-            return kind, elem.find(self._ITEM_ID).get("Id"), is_read
-        if kind == self.DELETE:
-            return kind, elem.find(self._ITEM_ID).get("Id"), None
-        return kind, elem[0].find(self._ITEM_ID).get("Id"), None
+            return kind, item_id, is_read
+        return kind, item_id, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1106,7 +1124,7 @@ def _identity_from_xml(elem: Any) -> _Identity:
     return _Identity(
         item_id=ident.get("Id") if ident is not None else "",
         change_key=ident.get("ChangeKey") if ident is not None else None,
-        size=int(size) if size.isdigit() else None,
+        size=int(size) if size.isascii() and size.isdigit() and len(size) < 19 else None,
         message_id=mime.normalize_message_id(elem.findtext(_T_MESSAGE_ID)),
         parent=parent.get("Id") if parent is not None else None,
     )
@@ -1132,13 +1150,17 @@ def _fast_ids(payload: Any, items: Iterable[tuple[str, str | None]]) -> Any:
     return payload
 
 
-class Identities(GetItem):
-    """GetItem answering an :class:`_Identity` per item, read straight from the XML
-    (exchangelib would build a Message of sixty fields for each)."""
+class _GetByIds(GetItem):
+    """GetItem with the ids written by :func:`_item_ids` (the services below)."""
 
     def get_payload(self, items: Any, additional_fields: Any, shape: Any) -> Any:
         """As GetItem, with the ids written by :func:`_item_ids`."""
         return _fast_ids(super().get_payload([], additional_fields, shape), items)
+
+
+class Identities(_GetByIds):
+    """GetItem answering an :class:`_Identity` per item, read straight from the XML
+    (exchangelib would build a Message of sixty fields for each)."""
 
     def _elem_to_obj(self, elem: Any) -> _Identity:
         return _identity_from_xml(elem)
@@ -1151,7 +1173,7 @@ class FindIdentities(FindItem):
         return _identity_from_xml(elem)
 
 
-class MimeContents(Identities):
+class MimeContents(_GetByIds):
     """GetItem answering each item's MimeContent as bytes."""
 
     def _elem_to_obj(self, elem: Any) -> bytes:
@@ -1287,7 +1309,8 @@ def message_from_item(item: Any) -> MessageMeta:
     """Build a :class:`MessageMeta` from a fetched exchangelib Message."""
     problems: list[str] = []
     size = item.size
-    if not isinstance(size, int):
+    # exchangelib takes any integer the XML holds: Size is an xs:int, the index's 64-bit.
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 2**63:
         problems.append("no item size")
         size = 0
     attachments = [
@@ -1295,8 +1318,8 @@ def message_from_item(item: Any) -> MessageMeta:
             part=str(n),
             filename=a.name,
             mime_type=(a.content_type or _default_type(a)).lower(),
-            size=a.size or 0,
-            decoded_size=a.size or 0,
+            size=_attachment_size(a.size),
+            decoded_size=_attachment_size(a.size),
             disposition="inline" if a.is_inline else "attachment",
             encoding=None,
         )
@@ -1329,6 +1352,13 @@ def message_from_item(item: Any) -> MessageMeta:
         meta.date = _utc_iso(item.datetime_sent)
         meta.recipients = item.display_to or None
     return meta
+
+
+def _attachment_size(size: object) -> int:
+    """An attachment's Size (an xs:int) as stored: 0 when absent or out of range."""
+    if isinstance(size, int) and not isinstance(size, bool) and 0 <= size < 2**32:
+        return size
+    return 0
 
 
 def _default_type(attachment: Any) -> str:
@@ -1427,7 +1457,7 @@ class _ErrorMapper:
                 )
             )
         if isinstance(exc, ews_errors.ErrorNonExistentMailbox):
-            return ConnectorError(
+            return MailboxNotFound(
                 _("{where} has no mailbox {email}").format(where=where, email=s.email)
             )
         if isinstance(exc, ews_errors.ErrorFolderNotFound):

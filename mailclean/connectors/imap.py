@@ -54,13 +54,13 @@ from mailclean.connectors.base import (
 from mailclean.connectors.headers import meta_from_headers
 from mailclean.i18n import _, ngettext
 from mailclean.model import FolderInfo, FolderState, ItemRef, MessageMeta, Quota, folder_role
-from mailclean.retry import DEFAULT_TIMEOUT
+from mailclean.retry import NETWORK
 
 log = logging.getLogger(__name__)
 
 # A UID SEARCH of a large folder, or a FLAGS fetch, comes back as one very long line;
-# imaplib refuses lines over _MAXLINE (1 MB by default).
-imaplib._MAXLINE = max(imaplib._MAXLINE, 100_000_000)
+# imaplib refuses lines over _MAXLINE (1 MB by default; private, so typeshed omits it).
+imaplib._MAXLINE = max(imaplib._MAXLINE, 100_000_000)  # type: ignore[attr-defined]
 
 HEADER_FIELDS = (
     "FROM", "TO", "DATE", "SUBJECT", "MESSAGE-ID", "IN-REPLY-TO", "REFERENCES", "LIST-ID",
@@ -80,8 +80,7 @@ FETCH_CHUNK = 500
 PARALLEL_FROM = 2_000
 #: Messages per FETCH (RFC822.SIZE) when a folder's size is summed by hand.
 SIZE_CHUNK = 20_000
-_RFC822_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
-_UID_ITEM = re.compile(rb"UID (\d+)")
+_RFC822_SIZE = re.compile(rb"RFC822\.SIZE (\d{1,19})(?!\d)")  # longer: junk, and int() refuses
 #: UIDs per identity-check FETCH, and per MOVE/COPY/STORE/EXPUNGE command. Sequence sets
 #: compress ranges, so the command line stays under the server's limit either way.
 VERIFY_CHUNK = 5_000
@@ -118,7 +117,8 @@ class ImapSettings:
     """"ssl" (implicit TLS, port 993), "starttls" (port 143) or "none"."""
     insecure_tls: bool = False
     cafile: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = field(default_factory=lambda: NETWORK.timeout)
+    """Seconds a read may wait ([settings] timeout; 30 by default)."""
     """Seconds one read may wait for the server before the connection counts as dead."""
     authzid: str | None = None
     """Log in as ``user`` on behalf of this mailbox with SASL PLAIN's authorization identity
@@ -152,6 +152,7 @@ class ImapConnector(Connector):
         self.client: imapclient.IMAPClient | None = None
         self.capabilities: frozenset[str] = frozenset()
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_size = 0
         self._selected: str | None = None
         """The folder selected read-write for actions (sync selects read-only)."""
         self._validity: int | None = None
@@ -293,6 +294,29 @@ class ImapConnector(Connector):
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    def abort(self) -> None:
+        """Shut the socket down from another thread: a blocked read returns at once."""
+        sock = getattr(getattr(self.client, "_imap", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def foreign_prefixes(self) -> tuple[str, ...]:
+        """Prefixes of the other users' and shared namespaces (RFC 2342) this login sees."""
+        if "NAMESPACE" not in self.capabilities or self.client is None:
+            return ()
+        try:
+            spaces = self.client.namespace()
+        except IMAPClientError:
+            return ()  # a dropped connection shows at the next command
+        out = []
+        for group in (spaces.other, spaces.shared):
+            for prefix, _delimiter in group or ():
+                text = prefix.decode() if isinstance(prefix, bytes) else str(prefix)
+                if text:
+                    out.append(text)
+        return tuple(out)
+
     def close(self) -> None:
         """Log out and stop the parsing workers; never raises."""
         if self.client is not None:
@@ -361,8 +385,8 @@ class ImapConnector(Connector):
     def _list_status(self, items: list[str]) -> tuple[list, dict[str, dict[bytes, int]]]:
         """``LIST "" "*" RETURN (STATUS (...))``: the folders and their counters by path."""
         imap = self._c._imap
-        for name in ("LIST", "STATUS"):
-            imap.untagged_responses.pop(name, None)
+        for response in ("LIST", "STATUS"):
+            imap.untagged_responses.pop(response, None)
         typ, data = imap._simple_command(
             "LIST", '""', '"*"', "RETURN", f"(STATUS ({' '.join(items)}))"
         )
@@ -501,8 +525,11 @@ class ImapConnector(Connector):
             flags = _flags(data)
             present = {str(u) for u in self._list_uids(1, state.cursor)}
         else:
-            data = self._uid_command("FETCH", known_range, "(UID FLAGS)")
-            flags = _flags(data)
+            # Over 1:* rather than 1:cursor: the message at the cursor may have been
+            # expunged, and GNU Mailutils misreads a range ending where no message is
+            # (BAD, or other messages than named); "*" always names one.
+            data = self._uid_command("FETCH", "1:*", "(UID FLAGS)")
+            flags = [f for f in _flags(data) if int(f[0]) <= state.cursor]
             present = {f[0] for f in flags}
         # Rows above the cursor were put there by an action (a move with COPYUID), not by
         # a sync: the fetch of new UIDs that follows replaces them.
@@ -541,9 +568,12 @@ class ImapConnector(Connector):
         """Sorted UIDs of the selected folder from ``low`` (to ``high``, or the end).
 
         Only commands whose meaning no server disputes: ESEARCH's ``UID SEARCH RETURN
-        (ALL) UID low:high`` where advertised, else ``UID FETCH low:high (UID)`` over a
-        range (one server reads the set of ``UID SEARCH UID`` as message numbers). A range
-        ending in ``*`` always holds the last message, so UIDs below ``low`` are dropped.
+        (ALL) UID low:high`` where advertised, else ``UID SEARCH ALL``, the range applied
+        here. GNU Mailutils reads the set of ``UID SEARCH UID`` as message numbers, and
+        misreads a ``UID FETCH low:high`` whose ends fall where no message is (BAD, or
+        other messages than named), as they do once messages are expunged or moved. A
+        range ending in ``*`` always holds the last message, so UIDs below ``low`` are
+        dropped.
         """
         span = f"{low}:{high if high is not None else '*'}"
         if "ESEARCH" in self.capabilities:
@@ -551,8 +581,7 @@ class ImapConnector(Connector):
             uids = imapwire.parse_esearch(self._c._imap.untagged_responses.pop("ESEARCH", []))
             uids += imapwire.parse_esearch(data)
         else:
-            uids = [int(u) for d in self._uid_command("FETCH", span, "(UID)")
-                    if isinstance(d, bytes) for u in _UID_ITEM.findall(d)]
+            uids = imapwire.parse_search(self._uid_command("SEARCH", "ALL"))
         return sorted({u for u in uids if u >= low and (high is None or u <= high)})
 
     def _present(self, uids: list[int]) -> set[int]:
@@ -599,7 +628,7 @@ class ImapConnector(Connector):
         big = len(uids) >= PARALLEL_FROM or (self._pool is not None and len(uids) > FETCH_CHUNK)
         pool = self._workers() if big else None
         pending: deque[tuple[list[int], list, Future]] = deque()
-        ahead = ((pool._max_workers or 1) + 1) if pool is not None else 0
+        ahead = (self._pool_size + 1) if pool is not None else 0
         start = 0
         while start < len(uids):
             chunk = uids[start : start + self._chunk]
@@ -637,8 +666,9 @@ class ImapConnector(Connector):
             methods = multiprocessing.get_all_start_methods()
             method = "forkserver" if "forkserver" in methods else "spawn"
             context = multiprocessing.get_context(method)
+            self._pool_size = min(cpus or 1, 4)
             self._pool = ProcessPoolExecutor(
-                max_workers=min(cpus or 1, 4), mp_context=context, initializer=_worker_init
+                max_workers=self._pool_size, mp_context=context, initializer=_worker_init
             )
         return self._pool
 
@@ -650,6 +680,8 @@ class ImapConnector(Connector):
         """SELECT ``folder`` read-write (once per folder); its UIDVALIDITY."""
         if self._selected == folder:
             return self._validity
+        # A SELECT that fails leaves no folder selected (RFC 3501 6.3.1).
+        self._selected = None
         try:
             sel = self._c.select_folder(folder, readonly=False)
         except IMAPClientAbortError:
@@ -725,25 +757,32 @@ class ImapConnector(Connector):
             if reported and mapping:
                 moved: dict[str, str | None] = {str(s): str(d) for s, d in mapping.items()}
             else:
-                moved = self._moved_unreported(folder, refs, uids, target, floor)
+                moved, located = self._moved_unreported(folder, refs, uids, target, floor)
+                target_validity = target_validity or located
         after = str(max(mapping.values()) + 1) if mapping else None
         return MoveResult(moved, target_validity, after)
 
     def _moved_unreported(
         self, folder: str, refs: list[ItemRef], uids: list[int], target: str, floor: str | None
-    ) -> dict[str, str | None]:
+    ) -> tuple[dict[str, str | None], int | None]:
         """What a move the server did not report (no UIDPLUS) did: what left the folder
         *and* arrived in the target, found there by Message-ID and size above the floor
         taken before the command. A message another client expunged meanwhile also left
-        the folder, but arrived nowhere: it is not counted as moved."""
+        the folder, but arrived nowhere: it is not counted as moved.
+
+        Also the target's UIDVALIDITY the ids found belong to (None when none was found):
+        without it the journal could not tell these ids from another validity's, and a
+        delete from the Trash would not know mailclean put the message there."""
         present = self._present(uids)
         gone = [r for r in refs if int(r.server_id) not in present]
         found = self._locate(target, gone, floor)
+        # _locate selected the target: its UIDVALIDITY is the one of the ids it found.
+        validity = self._validity if found else None
         self._open(folder)
         # A message without a Message-ID cannot be recognised in the target: the command
         # that took it out of the folder is what moved it.
         return {r.server_id: found.get(r.server_id) for r in gone
-                if r.server_id in found or not r.message_id}
+                if r.server_id in found or not r.message_id}, validity
 
     def _move_chunk(
         self, folder: str, chunk: list[int], target: str
@@ -795,10 +834,15 @@ class ImapConnector(Connector):
         with self._errors():
             self._open(folder)
             self._check_expunge_safe(folder, uids)
+            # What another program moved or expunged since the identity check left the
+            # folder, but was not deleted by us: only what is here now can be (NOOP: the
+            # server tells this session of other sessions' expunges only when asked).
+            self._c.noop()
+            here = self._present(uids)
             for chunk in imapwire.chunk_uids(uids, ACTION_CHUNK):
                 self._expunge(folder, chunk)
             present = self._present(uids)
-        return [str(u) for u in uids if u not in present]
+        return [str(u) for u in uids if u in here and u not in present]
 
     def _expunge(self, folder: str, uids: list[int]) -> None:
         uid_set = imapwire.sequence_set(uids)
@@ -816,6 +860,8 @@ class ImapConnector(Connector):
         """Without UIDPLUS, refuse when messages outside ``uids`` are marked \\Deleted."""
         if "UIDPLUS" in self.capabilities:
             return
+        # NOOP first: a session sees other sessions' new flags only once told of them.
+        self._c.noop()
         marked = set(self._search_uids_criteria("DELETED"))
         others = marked - set(uids)
         if others:
@@ -959,10 +1005,12 @@ def message_from_fetch(uid: int, item: dict) -> MessageMeta:
     """Build a :class:`MessageMeta` from one parsed FETCH response."""
     problems: list[str] = []
     size = item.get(b"RFC822.SIZE")
-    if not isinstance(size, int):
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 2**63:
         problems.append("no RFC822.SIZE")
         size = 0
-    flags = {f.lower() for f in item.get(b"FLAGS") or [] if isinstance(f, bytes)}
+    raw_flags = item.get(b"FLAGS")  # a list, but a broken server can send an atom
+    flags = {f.lower() for f in raw_flags if isinstance(f, bytes)} if isinstance(
+        raw_flags, list | tuple) else set()
     raw_headers = b""
     for key, value in item.items():
         if key.startswith(b"BODY[HEADER"):
@@ -1005,7 +1053,7 @@ def _text(value: object) -> str:
 
 
 _IDENTITY = re.compile(
-    rb"\(UID (\d+) RFC822\.SIZE (\d+)(?: FLAGS \(([^()]*)\))?"
+    rb"\(UID (\d{1,10}) RFC822\.SIZE (\d{1,19})(?: FLAGS \(([^()]*)\))?"
     rb" BODY\[HEADER\.FIELDS \(\"?MESSAGE-ID\"?\)\] \{\d+\}$",
     re.I,
 )
@@ -1056,7 +1104,9 @@ def _identities(data: list) -> dict[int, tuple[int, str | None, bool]]:
             continue  # an unsolicited flag update, not our answer
         header = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), b"")
         headers = mime.parse_header_block(header if isinstance(header, bytes) else b"")
-        flags = {f.lower() for f in item.get(b"FLAGS") or [] if isinstance(f, bytes)}
+        raw_flags = item.get(b"FLAGS")
+        flags = {f.lower() for f in raw_flags if isinstance(f, bytes)} if isinstance(
+            raw_flags, list | tuple) else set()
         found[uid] = (size, mime.normalize_message_id(headers.get("message-id")),
                       b"\\flagged" in flags)
     return found
@@ -1067,7 +1117,7 @@ def _copyuid(code: bytes | tuple) -> tuple[int | None, dict[int, int]]:
     if isinstance(code, tuple):
         code = code[0]
     words = code.split() if isinstance(code, bytes) else []
-    if len(words) < 3 or not words[0].isdigit():
+    if len(words) < 3 or not words[0].isdigit() or len(words[0]) > 10:
         return None, {}
     sources = imapwire.expand_sequence_set(words[1])
     targets = imapwire.expand_sequence_set(words[2])

@@ -995,8 +995,8 @@ def show(
         )
         data["quota_used"] = sum(r.quota_used or 0 for r in done)
         if by == "mailbox" or only_failed:
-            shown = [r for r in rows if r.state == "failed" or r.unreadable_folders]
-            data["by_mailbox"] = [_mailbox_dict(r) for r in (shown if only_failed else rows)]
+            troubled = [r for r in rows if r.state == "failed" or r.unreadable_folders]
+            data["by_mailbox"] = [_mailbox_dict(r) for r in (troubled if only_failed else rows)]
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     if only_failed:

@@ -155,7 +155,10 @@ def folder_directories(root: Path) -> list[tuple[str, Path]]:
             mode = stat.S_IFDIR
         if not stat.S_ISDIR(mode):
             continue
-        path = decode_utf7(name[1:].encode("ascii", "replace")).replace(".", "/")
+        try:
+            path = decode_utf7(name[1:].encode("ascii", "replace")).replace(".", "/")
+        except UnicodeDecodeError:  # not modified UTF-7 ("R&D"): named by another tool
+            path = name[1:].replace(".", "/")
         out.append((path, root / name))
     return out
 
@@ -259,7 +262,7 @@ class SnapshotMaildir(MaildirConnector):
         super().__init__(root)
         self.stopped = False
 
-    def stop(self) -> None:
+    def abort(self) -> None:
         """Stop at the next batch of messages read."""
         self.stopped = True
 
@@ -313,7 +316,7 @@ class MaildirMeasure(ImapMeasure):
 
     def stopper(self, connector: Connector) -> Callable[[], None]:
         """What stops a full sync between two batches of messages."""
-        return connector.stop if isinstance(connector, SnapshotMaildir) else lambda: None
+        return connector.abort
 
     def __call__(self, entry: PendingMailbox, attempt: Attempt) -> MailboxFigures:
         """Measure one mailbox (raises MeasureError, Aborted)."""

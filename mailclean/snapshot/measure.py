@@ -18,7 +18,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import ssl
 import tempfile
 from collections.abc import Callable, Mapping
@@ -27,13 +26,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imapclient.exceptions import IMAPClientError
-
 from mailclean.connectors.base import (
     AuthenticationError,
     ConnectionFailed,
     Connector,
     ConnectorError,
+    MailboxNotFound,
+    NotSupported,
     TLSError,
 )
 from mailclean.connectors.imap import ImapConnector, ImapSettings
@@ -250,15 +249,6 @@ class Attempt:
             raise Aborted(self.aborted or "timeout")
 
 
-def shutdown_socket(connector: ImapConnector) -> None:
-    """Shut down a connector's socket from another thread: its blocked read returns."""
-    client = connector.client
-    sock = getattr(getattr(client, "_imap", None), "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
 class SnapshotImap(ImapConnector):
     """The IMAP connector as snapshots use it: a listing that survives one folder the
     server cannot open."""
@@ -355,7 +345,7 @@ class ImapMeasure:
 
     def stopper(self, connector: Connector) -> Callable[[], None]:
         """What stops a connector's blocked read from another thread."""
-        return lambda: shutdown_socket(connector)  # type: ignore[arg-type]
+        return connector.abort
 
     def connected(self, connector: Connector) -> None:
         """Called once a connector is connected (EWS keeps the server's version)."""
@@ -446,21 +436,14 @@ class EwsMeasure(ImapMeasure):
 
     def connected(self, connector: Connector) -> None:
         """Keep the server's version: the next mailboxes skip exchangelib's probe."""
-        version = getattr(connector, "_version", None)
-        build = getattr(version, "build", None)
-        if self._version is None and build is not None:
-            self._version = (
-                build.major_version,
-                build.minor_version,
-                build.major_build,
-                build.minor_build,
-            )
+        from mailclean.connectors.ews import EwsConnector
+
+        if self._version is None and isinstance(connector, EwsConnector):
+            self._version = connector.server_build
 
     def error(self, exc: ConnectorError, names: list[str]) -> MeasureError:
         """As over IMAP; a mailbox the server does not have is not retried."""
-        from exchangelib.errors import ErrorNonExistentMailbox
-
-        missing = isinstance(exc.__cause__, ErrorNonExistentMailbox)
+        missing = isinstance(exc, MailboxNotFound)
         return MeasureError(scrub(str(exc), names), retryable(exc) and not missing)
 
 
@@ -509,26 +492,6 @@ def counted_role(folder: FolderInfo, by_path: Mapping[str, FolderInfo]) -> str:
     return "other"
 
 
-def foreign_prefixes(connector: Connector) -> tuple[str, ...]:
-    """Prefixes of the other users' and shared namespaces (RFC 2342) the mailbox sees:
-    their folders are someone else's volume, and would be counted twice. IMAP only: other
-    connectors list the mailbox's own folders."""
-    client = getattr(connector, "client", None)
-    if "NAMESPACE" not in (getattr(connector, "capabilities", None) or ()) or client is None:
-        return ()
-    try:
-        spaces = client.namespace()
-    except IMAPClientError:
-        return ()  # a dropped connection shows at the next command
-    out = []
-    for group in (spaces.other, spaces.shared):
-        for prefix, _delimiter in group or ():
-            text = prefix.decode() if isinstance(prefix, bytes) else str(prefix)
-            if text:
-                out.append(text)
-    return tuple(out)
-
-
 def quick_figures(
     connector: Connector, attempt: Attempt, names: list[str] | None = None
 ) -> tuple[MailboxFigures, list[str]]:
@@ -541,7 +504,7 @@ def quick_figures(
     folders = connector.list_folders()
     if names is not None:
         names.extend(f.path for f in folders)
-    foreign = foreign_prefixes(connector)
+    foreign = connector.foreign_prefixes()
     by_path = {f.path: f for f in folders}
     roles: dict[str, list[int]] = {}
     paths: list[str] = []
@@ -553,14 +516,14 @@ def quick_figures(
         attempt.check()
         messages, size = f.messages, f.bytes
         if size is None:
-            folder_size = getattr(connector, "folder_size", None)
             if messages == 0:
                 size = 0
-            elif folder_size is None:
-                raise ConnectorError(_("the server did not give the size of a folder"))
             else:
                 try:
-                    messages, size = folder_size(f.path)
+                    messages, size = connector.folder_size(f.path)
+                except NotSupported as exc:
+                    raise ConnectorError(
+                        _("the server did not give the size of a folder")) from exc
                 except ConnectionFailed:
                     raise
                 except ConnectorError as exc:

@@ -19,6 +19,7 @@ the mailboxes being measured at that moment, and ``--resume`` carries on with th
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -388,7 +389,9 @@ class SnapshotStore:
             )
         return cur.rowcount
 
-    def pending(self, snapshot_id: int, after: int = 0, limit: int = 200) -> list[PendingMailbox]:
+    def pending(
+        self, snapshot_id: int, after: int = 0, limit: int = 200
+    ) -> builtins.list[PendingMailbox]:
         """Up to ``limit`` pending mailboxes with an id above ``after``, in id order: the
         runner reads the queue page by page, so memory does not grow with its length."""
         rows = self.conn.execute(
@@ -462,7 +465,9 @@ class SnapshotStore:
                     ],
                 )
 
-    def failures(self, snapshot_id: int, limit: int | None = None) -> list[tuple[str, str]]:
+    def failures(
+        self, snapshot_id: int, limit: int | None = None
+    ) -> builtins.list[tuple[str, str]]:
         """(mailbox, error) of the mailboxes that could not be measured."""
         sql = (
             "SELECT mailbox, coalesce(error, '') FROM snapshot_mailboxes"
@@ -474,7 +479,9 @@ class SnapshotStore:
             args.append(limit)
         return [(r[0], r[1]) for r in self.conn.execute(sql, args)]
 
-    def partials(self, snapshot_id: int, limit: int | None = None) -> list[tuple[str, int, str]]:
+    def partials(
+        self, snapshot_id: int, limit: int | None = None
+    ) -> builtins.list[tuple[str, int, str]]:
         """(mailbox, folders that could not be read, their roles) of the mailboxes measured
         in part."""
         sql = (
