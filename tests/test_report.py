@@ -518,3 +518,22 @@ def test_html_renders_offline_in_headless_chromium(tmp_path: Path) -> None:
     # The bars of the charts were drawn, in both colours: far more than the legend's
     # 12-pixel swatches.
     assert min(count.values()) > 3_000, count
+
+
+def test_the_co2_tile_shows_only_a_figure_worth_reading_with_the_language_s_comma() -> None:
+    """Issue 14.11: no "≈ 0 kg CO2e/year" headline tile; decimals with a comma in French."""
+    c = known()  # 30 kB freed: 0.000015 kg a year, far below what a tile can say
+    page = " ".join(parsed(report.render_html(c, by="team", co2=Co2Estimate(0.5, "ADEME"))).text)
+    assert "kg CO2e/year" not in page  # no tile...
+    assert "0.5 kg CO2e per GB per year" in page  # ...but the note still explains
+    set_language("fr")
+    try:
+        text = " ".join(parsed(report.render_html(c, by="team", co2=Co2Estimate(0.5, "x"))).text)
+        assert "0,5 kg" in text and "0.5 kg" not in text  # the factor, in the note
+        # A factor that makes the 30 kB worth 1.5 kg a year: now the tile shows, "1,5".
+        big = " ".join(parsed(report.render_html(c, by="team", co2=Co2Estimate(50_000, "x"))).text)
+        assert "≈ 1,5 kg" in big
+    finally:
+        set_language("en")
+    big = " ".join(parsed(report.render_html(c, by="team", co2=Co2Estimate(50_000, "x"))).text)
+    assert "≈ 1.5 kg CO2e/year" in big
