@@ -2,7 +2,7 @@
 connectors → index → rules → workflows → people, with no import back up.
 
 - the shared model, MIME parsing, the index and the rules never import a connector, the
-  workflows, the command line or the app;
+  config, the workflows, the command line or the app;
 - connectors never import the config, the workflows, the command line or the app (secrets
   reach them through ``Credentials``, built in ``mailclean.plugins``);
 - only the command line and the app import the workflows;
@@ -69,9 +69,11 @@ def test_the_graph_was_read() -> None:
     assert "mailclean.actions" in GRAPH["mailclean.workflows"]
 
 
-def test_model_mime_index_rules_never_import_connectors_or_above() -> None:
-    low = ("mailclean.model", "mailclean.mime", "mailclean.index", "mailclean.rules")
-    assert _violations(low, ("mailclean.connectors", *UPPER)) == []
+def test_model_mime_index_rules_never_import_connectors_config_or_above() -> None:
+    low = ("mailclean.model", "mailclean.mime", "mailclean.index", "mailclean.rules",
+           "mailclean.validation")
+    assert _violations(low, ("mailclean.connectors", "mailclean.config", "mailclean.plugins",
+                             *UPPER)) == []
 
 
 def test_the_model_imports_no_other_mailclean_module() -> None:

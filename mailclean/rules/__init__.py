@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mailclean.config import did_you_mean, nearest, protect_problems, shown
 from mailclean.i18n import LANGUAGES, _
 from mailclean.index import Index
 from mailclean.rules.types import (
@@ -31,6 +30,7 @@ from mailclean.rules.types import (
     RuleError,
     check_param,
 )
+from mailclean.validation import did_you_mean, nearest, protect_problems, shown
 
 __all__ = ["Protection", "Rule", "RuleError", "ScanResult", "count", "explain", "groups",
            "load_rules", "scan", "summary"]

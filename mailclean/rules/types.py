@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from mailclean.config import did_you_mean, shown
 from mailclean.i18n import _
 from mailclean.model import VIRTUAL_ROLES
+from mailclean.validation import did_you_mean, shown
 
 ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive", "all", "flagged")
 GROUPS = {
