@@ -30,6 +30,7 @@ system-deps:
 
 lint: dev
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 test: system-deps dev
 	$(PY) -m pytest -q

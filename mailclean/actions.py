@@ -1074,8 +1074,16 @@ def undo(
             _("nothing to put back: the messages of action {id} are no longer in the Trash")
             .format(id=action_id)
         )
-    new_id = journal.begin(int(row["id"]), "undo", items, selection={"undo": action_id},
-                           undo_of=action_id)
+    # Those not found in the Trash (no Message-ID to know them by, or gone) are journalled
+    # as left alone: the outcome says so, and the trash action is not marked undone.
+    lost = {i.id: PlannedItem(i.target_folder or "", None, f"?{i.id}", i.size, i.message_id,
+                              target_folder=i.folder, origin=i.id)
+            for i in done if i.target_id is None}
+    new_id = journal.begin(int(row["id"]), "undo", [*items, *lost.values()],
+                           selection={"undo": action_id}, undo_of=action_id)
+    if lost:
+        journal.set_outcomes((j.id, SKIPPED, None, VANISHED) for j in journal.items(new_id)
+                             if j.origin in lost)
     outcome = _drive(index, connector, new_id, progress or ActionProgress(), cancel, batch,
                      None, undo_plan.bytes, undo_plan.messages)
     if outcome.action.state == FINISHED:

@@ -303,7 +303,7 @@ def data_dir() -> Path:
 
 
 #: The keys of an account's table (its name is the table's own).
-ACCOUNT_KEYS = tuple(sorted(set(AccountConfig.__slots__) - {"name"}))  # type: ignore[attr-defined]
+ACCOUNT_KEYS = tuple(sorted(set(AccountConfig.__slots__) - {"name"}))
 _TYPES: dict[str, type] = {"port": int, "insecure_tls": bool}
 
 

@@ -1447,13 +1447,13 @@ class _Fixtures(_Corpus):
             text = ("Rappel de rendez-vous\n\nConseil municipal\nLieu : Salle du conseil\n"
                     "Organisateur : Bernard Lefèvre\n")
         elif what == "factures":
-            number = rng.randrange(100, 9999)
-            subject = f"Nouvelle facture déposée : FAC-{sent.year}-{number:04d}"
+            invoice = f"FAC-{sent.year}-{rng.randrange(100, 9999):04d}"
+            subject = f"Nouvelle facture déposée : {invoice}"
             text = (f"Une nouvelle facture a été déposée pour votre structure.\n\nNuméro : "
-                    f"FAC-{sent.year}-{number:04d}\nFournisseur : BTP Loire\nMontant TTC : "
+                    f"{invoice}\nFournisseur : BTP Loire\nMontant TTC : "
                     f"{rng.randrange(200, 90000)},{rng.randrange(100):02d} €\n\nLa facture est "
                     "jointe à ce message.\n")
-            attachments.append(self.attachment(f"FAC-{sent.year}-{number:04d}.pdf",
+            attachments.append(self.attachment(f"{invoice}.pdf",
                                                _MIME["pdf"], rng.randrange(30_000, 160_000)))
         else:
             raise ValueError(what)

@@ -233,7 +233,9 @@ def decode_words(value: str | None) -> str | None:
     pending_charset = ""
     last = 0
     after_word = False
-    for m in _ENCODED_WORD.finditer(value):
+    # No word can start after the last "?=": searching there would rescan the rest of the
+    # value from every "=?" (quadratic on a long run of unclosed words).
+    for m in _ENCODED_WORD.finditer(value, 0, value.rfind("?=") + 2):
         gap = value[last:m.start()]
         charset = m.group(1).lower()
         if gap and not (after_word and gap.isspace()):
@@ -258,9 +260,13 @@ def decode_words(value: str | None) -> str | None:
 # Addresses
 
 _QUOTED_PAIR = re.compile(r"\\(.)")
-_SIMPLE_ADDRESS = re.compile(r"[ \t]*<?[ \t]*([^\s<>()\",;:@]+@[^\s<>()\",;:@]+)[ \t]*>?[ \t]*\Z")
+# Possessive blanks and a greedy bare name (stripped by _name): no two runs of the pattern
+# can share the same spaces, or a long run of them costs quadratic or cubic time.
+_SIMPLE_ADDRESS = re.compile(
+    r"[ \t]*+<?[ \t]*+([^\s<>()\",;:@]+@[^\s<>()\",;:@]+)[ \t]*+>?[ \t]*+\Z"
+)
 _NAME_ADDRESS = re.compile(
-    r'[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^"<>,;:()\\]*?))[ \t]*<[ \t]*([^\s<>()",;:]*)[ \t]*>[ \t]*\Z'
+    r'[ \t]*+(?:"((?:[^"\\]|\\.)*)"[ \t]*|([^"<>,;:()\\]*))<[ \t]*([^\s<>()",;:]*)[ \t]*>[ \t]*\Z'
 )
 _ADDRESS_TOKEN = re.compile(
     r'"(?:[^"\\]|\\.)*"?|\((?:[^()\\]|\\.)*\)?|<[^<>]*>?|[,;:]|[^",;:(<]+|.', re.S
@@ -394,7 +400,7 @@ def parse_date(value: str | None) -> str | None:
     return dt.isoformat(timespec="seconds")
 
 
-_MSG_ID = re.compile(r"<\s*([^<>]*?)\s*>")
+_MSG_ID = re.compile(r"<([^<>]*)>")  # not <\s*(.*?)\s*>: cubic on "<" and 5,000 spaces
 
 
 def normalize_message_id(value: str | None) -> str | None:
@@ -404,8 +410,9 @@ def normalize_message_id(value: str | None) -> str | None:
     if not value or not isinstance(value, str):
         return None
     for m in _MSG_ID.finditer(value):
-        if m.group(1):
-            return "".join(m.group(1).split())
+        ident = "".join(m.group(1).split())
+        if ident:
+            return ident
     words = value.replace("<", " ").replace(">", " ").split()
     return words[0] if words else None
 
@@ -442,8 +449,8 @@ def list_headers(headers: dict[str, str]) -> dict[str, str | None]:
     list_id = _unfolded(get("list-id"))
     if list_id:
         m = _MSG_ID.search(list_id)
-        if m and m.group(1):
-            list_id = m.group(1).lower()
+        if m and m.group(1).strip():
+            list_id = m.group(1).strip().lower()
     precedence = _unfolded(get("precedence"))
     auto = _unfolded(get("auto-submitted"))
     return {
@@ -455,7 +462,7 @@ def list_headers(headers: dict[str, str]) -> dict[str, str | None]:
     }
 
 
-_URI = re.compile(r"<\s*([^<>]*?)\s*>")
+_URI = re.compile(r"<([^<>]*)>")  # the scheme is stripped below
 _ONE_CLICK = re.compile(r"(?:^|[\s;,])list-unsubscribe\s*=\s*one-click(?:$|[\s;,])", re.I)
 
 
@@ -522,7 +529,7 @@ def _param(params: Params, base: str) -> str | None:
         elif rest[0] == "*":
             encoded = rest.endswith("*") and len(rest) > 2
             number = rest[1:-1] if encoded else rest[1:]
-            if number.isascii() and number.isdigit():
+            if number.isascii() and number.isdigit() and len(number) < 10:
                 sections.setdefault(int(number), (encoded, value))
     if sections:
         order = sorted(sections)
@@ -686,10 +693,12 @@ def _bs_leaf(node: Sequence[object], number: str, out: list[AttachmentMeta],
         problems.append(f"bodystructure: incomplete content type at {number}")
     mime_type = f"{maintype or 'application'}/{subtype or 'octet-stream'}"
     raw_size = node[6] if n > 6 else None
-    if _is_int(raw_size):
+    if isinstance(raw_size, bytes) and raw_size.isdigit() and len(raw_size) <= 10:
+        raw_size = int(raw_size)
+    # body-fld-octets is a 32-bit number: a larger one is no size, and would overflow the
+    # index's sums of attachment sizes (SQLite integers are 64-bit).
+    if _is_int(raw_size) and raw_size < 2**32:
         size = max(raw_size, 0)
-    elif isinstance(raw_size, bytes) and raw_size.isdigit():
-        size = int(raw_size)
     else:
         size = 0
         if n > 6:
@@ -789,6 +798,7 @@ def attachments_from_bodystructure(bs: object) -> tuple[list[AttachmentMeta], li
 # Parsed messages (Maildir)
 
 _PARAM = re.compile(r'[\s;]*([^\s=;"]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?')
+_SEPARATORS = re.compile(r"[\s;]*")
 _FOLD = re.compile(r"\r?\n")
 _MIME_TYPE = re.compile(r"[^\s/;()<>@,:\\\"\[\]?=]+/[^\s/;()<>@,:\\\"\[\]?=]+\Z")
 _COMMENT = re.compile(r"\([^()]*\)")
@@ -824,7 +834,10 @@ def _header_params(value: object) -> tuple[str | None, Params]:
     while pos < end:
         m = _PARAM.match(rest, pos)
         if m is None or m.end() == pos:
-            nxt = rest.find(";", pos + 1)
+            # From past the separators that led nowhere: each of their ";" would lead
+            # nowhere again (quadratic on "text/plain;;;;...").
+            blanks = _SEPARATORS.match(rest, pos)  # never None: the pattern matches ""
+            nxt = rest.find(";", max(blanks.end() if blanks else pos, pos + 1))
             if nxt == -1:
                 break
             pos = nxt

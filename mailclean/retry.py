@@ -78,7 +78,7 @@ class Retrier:
         self.failures += 1
         if self.failures > self.attempts:
             return None
-        delay = self.backoff * 2 ** (self.failures - 1)
+        delay = self.backoff * 2.0 ** (self.failures - 1)
         if delay >= self.remaining():
             return None
         return delay

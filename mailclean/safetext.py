@@ -44,4 +44,10 @@ def plain(value: object, *, one_line: bool = True) -> str:
 
 def markup(value: object, *, one_line: bool = True) -> str:
     """``value`` safe to place inside a rich markup string: :func:`plain`, then escaped."""
-    return escape(plain(value, one_line=one_line))
+    text = plain(value, one_line=one_line)
+    run = len(text) - len(text.rstrip("\\"))
+    if run:
+        # rich's escape() doubles one trailing backslash, not a run: three of them placed
+        # before a tag escape it, and its closing tag then closes nothing (MarkupError).
+        return escape(text[:-run]) + "\\" * (2 * run)
+    return escape(text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import Counter
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -170,7 +171,9 @@ class World:
         # "Still in the Trash" is what the server's Trash holds of what mailclean put there.
         client = self.server.client(USER)
         try:
-            held = set(_ids_by_folder(client, "Trash").values())
+            # A multiset: two copies of one message (another client copied it back, then it
+            # was trashed again) are two messages only if the Trash holds two.
+            held = Counter(_ids_by_folder(client, "Trash").values())
         finally:
             client.logout()
         undone = "EXISTS (SELECT 1 FROM action_items u WHERE u.origin = i.id AND u.state ="
@@ -179,7 +182,11 @@ class World:
             " i.action_id WHERE a.kind = 'trash' AND i.state = 'done'"
             f" AND NOT {undone} 'done' AND u.action_id IN (SELECT id FROM actions"
             " WHERE kind IN ('undo', 'delete')))").fetchall()
-        truth = [(msgid, size) for msgid, size in rows if (msgid, size) in held]
+        truth = []
+        for key in rows:
+            if held[tuple(key)] > 0:
+                held[tuple(key)] -= 1
+                truth.append(tuple(key))
         assert (freed["still_in_trash_messages"], freed["still_in_trash_bytes"]) == (
             len(truth), sum(size for _m, size in truth)), (freed, truth)
 
@@ -189,6 +196,8 @@ class World:
 @given(ops=st.lists(st.sampled_from(OPS), min_size=4, max_size=9), seed=st.integers(0, 999))
 # What was seen (issue 14.1): the Trash emptied once, then newsletters trashed.
 @example(ops=["empty", "trash", "sync"], seed=1)
+# Found by hypothesis: a copy restored by another client, then trashed again.
+@example(ops=["trash", "empty", "other-restores", "trash"], seed=445)
 def test_the_trash_figures_are_the_servers(server: Dovecot, tmp_path: Path, ops: list[str],
                                            seed: int) -> None:
     server.reset_user(USER)

@@ -141,7 +141,9 @@ class _PathOption(click.Option):
 )
 @click.option("--lang", type=click.Choice(["fr", "en"]), help="Language of the output.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, db_path: Path | None, lang: str | None):
+def cli(
+    ctx: click.Context, config_path: Path | None, db_path: Path | None, lang: str | None
+) -> None:
     """Find what weighs in your mailboxes, clean it safely, measure the volume freed."""
     from mailclean import retry
 

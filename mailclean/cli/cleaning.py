@@ -26,7 +26,7 @@ from mailclean.i18n import (
     when,
 )
 from mailclean.index import Index
-from mailclean.index.journal import Journal
+from mailclean.index.journal import CANCELLED, Journal
 from mailclean.rules import (
     RuleError,
 )
@@ -67,9 +67,7 @@ def _ctrl_c_stops_after_the_batch() -> Iterator[threading.Event]:
 
 def _exit_if_cancelled(outcome: actions.Outcome | None) -> None:
     """Exit 130 (interrupted by Ctrl-C) once a cancelled action's outcome is printed."""
-    from mailclean import actions
-
-    if outcome is not None and outcome.action.state == actions.CANCELLED:
+    if outcome is not None and outcome.action.state == CANCELLED:
         sys.exit(130)
 
 

@@ -56,7 +56,8 @@ def _prompt_password(text: str) -> str:
         raise cfg.ConfigError(
             _("a password is needed and there is no terminal to type it: use --password-env")
         )
-    return click.prompt(text, hide_input=True, err=True)
+    password: str = click.prompt(text, hide_input=True, err=True)
+    return password
 
 
 def _connector(acc: cfg.AccountConfig) -> Connector:

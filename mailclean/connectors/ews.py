@@ -1122,7 +1122,7 @@ def _identity_from_xml(elem: Any) -> _Identity:
     parent = elem.find(_T_PARENT)
     size = (elem.findtext(_T_SIZE) or "").strip()
     return _Identity(
-        item_id=ident.get("Id") if ident is not None else "",
+        item_id=(ident.get("Id") or "") if ident is not None else "",
         change_key=ident.get("ChangeKey") if ident is not None else None,
         size=int(size) if size.isascii() and size.isdigit() and len(size) < 19 else None,
         message_id=mime.normalize_message_id(elem.findtext(_T_MESSAGE_ID)),

@@ -542,7 +542,7 @@ class ImapConnector(Connector):
     def _select(self, path: str) -> dict:
         self._selected = None
         try:
-            sel = self._c.select_folder(path, readonly=True)
+            sel: dict = self._c.select_folder(path, readonly=True)
         except IMAPClientAbortError:
             raise
         except IMAPClientError as exc:

@@ -6,7 +6,9 @@ with one precompiled regular expression and a stack, and never raise on malforme
 what cannot be read is skipped and the caller checks that the fields it needs are there.
 
 Conventions of the parsed values, same as imapclient's: strings are bytes, numbers are
-int, NIL is None, parenthesised lists are Python lists.
+int, NIL is None, parenthesised lists are Python lists. A number above 2**63 - 1 (the
+largest IMAP has, number64) stays bytes: the caller sees it is not a number, and every int
+fits the index's SQLite columns.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ _TOKEN = re.compile(
     rb'(\()|(\))|"((?:[^"\\]|\\.)*)"|([^\s()"\[\]{]+(?:\[[^\]]*\](?:<[0-9.]+>)?)?)|\{(\d+)\+?\}\s*$'
 )
 _UNESCAPE = re.compile(rb"\\(.)")
+_INT64_MAX = b"9223372036854775807"
 
 Value = bytes | int | None | list
 
@@ -42,7 +45,9 @@ def parse_tokens(chunks: Iterable[bytes | tuple[bytes, bytes]]) -> list[Value]:
         # findall builds the match tuples in C: cheaper than a Match object per token.
         for opening, closing, quoted, atom, size in _TOKEN.findall(text):
             if atom:
-                if atom.isdigit():
+                if atom.isdigit() and (
+                    len(atom) < 19 or (len(atom) == 19 and atom <= _INT64_MAX)
+                ):
                     cur.append(int(atom))
                 elif atom == b"NIL" or atom == b"nil":
                     cur.append(None)
@@ -85,7 +90,7 @@ def parse_search(chunks: Iterable[bytes | tuple[bytes, bytes] | None]) -> list[i
     out: list[int] = []
     for chunk in chunks:
         if isinstance(chunk, bytes):
-            out.extend(int(x) for x in chunk.split() if x.isdigit())
+            out.extend(int(x) for x in chunk.split() if x.isdigit() and len(x) <= 10)
     return out
 
 
@@ -106,8 +111,9 @@ def parse_vanished(chunks: Iterable[bytes | tuple[bytes, bytes] | None]) -> list
     """UIDs of VANISHED responses (RFC 7162), with or without ``(EARLIER)``."""
     out: list[int] = []
     for chunk in chunks:
-        if isinstance(chunk, bytes):
-            out.extend(expand_sequence_set(chunk.split()[-1]))
+        words = chunk.split() if isinstance(chunk, bytes) else None
+        if words:  # a bare "* VANISHED" has no set
+            out.extend(expand_sequence_set(words[-1]))
     return out
 
 
@@ -118,10 +124,10 @@ def expand_sequence_set(text: bytes | str) -> list[int]:
     out: list[int] = []
     for part in text.split(b","):
         a, _, b = part.partition(b":")
-        if not a.isdigit():
+        if not a.isdigit() or len(a) > 10:  # UIDs are 32-bit: longer is junk
             continue
         if b:
-            if not b.isdigit():
+            if not b.isdigit() or len(b) > 10:
                 continue
             lo, hi = sorted((int(a), int(b)))
             out.extend(range(lo, hi + 1))
@@ -184,5 +190,5 @@ def parse_internaldate(value: Value) -> str | None:
             int(year), _MONTHS[month.upper()], int(day), int(hh), int(mm), int(ss), tzinfo=UTC
         )
         return (dt - offset).isoformat()
-    except (ValueError, KeyError, IndexError):
+    except (ValueError, KeyError, IndexError, OverflowError):  # year 1 or 9999 and a zone
         return None

@@ -79,7 +79,10 @@ class MaildirConnector(Connector):
             if child.name.startswith(".") and child.name not in (".", "..") and (
                 child / "cur"
             ).is_dir():
-                name = decode_utf7(child.name[1:].encode("ascii", "replace"))
+                try:
+                    name = decode_utf7(child.name[1:].encode("ascii", "replace"))
+                except UnicodeDecodeError:  # not modified UTF-7 ("R&D"): named by another tool
+                    name = child.name[1:]
                 dirs[name.replace(".", "/")] = child
         self._dirs = dirs
         folders = []

@@ -304,7 +304,9 @@ class Journal:
         ).fetchall()
         out = []
         for r in rows:
-            row = ActionRow(*r[:4], json.loads(r[4] or "{}"), *r[5:])
+            values = list(r)  # in the order of _ACTION_COLUMNS, ActionRow's fields
+            values[4] = json.loads(values[4] or "{}")  # selection
+            row = ActionRow(*values)
             for state, n, b in self.conn.execute(
                 "SELECT state, count(*), coalesce(sum(size), 0) FROM action_items"
                 " WHERE action_id = ? GROUP BY state",

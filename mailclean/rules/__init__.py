@@ -630,7 +630,8 @@ def _rule_types(index: Index, account_id: int, rules: dict[str, Rule] | None) ->
         "SELECT rules FROM scans WHERE account_id = ?", [account_id]
     ).fetchone()
     if recorded and recorded[0]:
-        return json.loads(recorded[0])
+        types: dict[str, str] = json.loads(recorded[0])
+        return types
     return {r.name: r.type for r in load_rules(None).values()}
 
 

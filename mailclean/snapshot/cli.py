@@ -154,7 +154,8 @@ def _password_from(env: str | None, what: str) -> str:
         raise SnapshotError(
             _("a password is needed and there is no terminal to type it: use --password-env")
         )
-    return click.prompt(what, hide_input=True, err=True)
+    password: str = click.prompt(what, hide_input=True, err=True)
+    return password
 
 
 #: Exit status of `snapshot take` when it finished but some mailboxes could not be measured.
@@ -187,7 +188,8 @@ class _Request:
     @property
     def conn(self) -> dict:
         """The access a resumed snapshot was taken with."""
-        return self.stored.get("access", {})
+        access: dict = self.stored.get("access", {})
+        return access
 
     def server_options(self) -> dict[str, Any]:
         """The options that only make sense with a server."""
@@ -629,7 +631,7 @@ def take(
         )
         measure_class = {"ews": EwsMeasure, "maildir": MaildirMeasure}.get(kind, ImapMeasure)
         measure = measure_class(
-            access,  # type: ignore[arg-type]
+            access,
             depth=depth,
             rules_file=rules_file,
             older_than=older_than,

@@ -52,7 +52,7 @@ from mailclean.tui.data import (
 )
 from mailclean.tui.screens import ConfirmScreen, HelpScreen, PasswordScreen, ProgressScreen
 from mailclean.tui.text import N_, TranslatedBindings, key_name
-from mailclean.tui.widgets import Column, ListSource, PlannedTable, VirtualTable, bar, fit
+from mailclean.tui.widgets import Cell, Column, ListSource, PlannedTable, VirtualTable, bar, fit
 
 #: Rules flagging more messages than this have their groups counted in a worker thread.
 BIG_RULE = 50_000
@@ -436,8 +436,9 @@ class ReviewApp(App[None]):
                    Column(_("Size"), 9, "right", numeric=True),
                    Column("", 8, drop=1)]
         biggest = max((f["bytes"] for f in ov.folders), default=0) or 1
-        rows = [[plain(f["name"]), role(f["role"]), number(f["messages"]), size(f["bytes"]),
-                 (bar(f["bytes"] / biggest, 8), "blue")] for f in ov.folders]
+        rows: list[list[Cell]] = [
+            [plain(f["name"]), role(f["role"]), number(f["messages"]), size(f["bytes"]),
+             (bar(f["bytes"] / biggest, 8), "blue")] for f in ov.folders]
         return PlannedTable(columns, rows, header_style="bold")
 
     def _freed_table(self, ov: Overview) -> Table:
@@ -1160,7 +1161,7 @@ class ReviewApp(App[None]):
         self._show_journal_detail()
 
     def _journal_action(self) -> ActionRow | None:
-        rows = getattr(self, "_journal_rows", [])
+        rows: list[ActionRow] = getattr(self, "_journal_rows", [])
         if not rows:
             return None
         table = self.main.query_one("#journal-table", VirtualTable)
@@ -1288,11 +1289,11 @@ class _ScreenProgress(jobs.Progress):
         with contextlib.suppress(RuntimeError):
             self.app.call_from_thread(fn, *args)
 
-    def start(self, messages: int, size: int = 0) -> None:  # type: ignore[override]
+    def start(self, messages: int, size: int = 0) -> None:
         """The work starts."""
         self._call(self.screen.set_total, messages, size)
 
-    def advance(self, messages: int, size: int = 0) -> None:  # type: ignore[override]
+    def advance(self, messages: int, size: int = 0) -> None:
         """More messages were handled."""
         self._call(self.screen.advance, messages, size)
 

@@ -501,7 +501,8 @@ class GroupList:
                 [self.data.account_id, key],
             ).fetchone()
             if row and row[0]:
-                return row[0]
+                subject: str = row[0]
+                return subject
             if key.startswith("message:"):
                 return _("(no subject)")
         return key

@@ -141,7 +141,7 @@ class ConfirmScreen(TranslatedBindings, ModalScreen[str | None]):
         buttons = list(self.query(Button))
         focused = self.focused
         if focused in buttons:
-            i = buttons.index(focused)  # type: ignore[arg-type]
+            i = buttons.index(focused)
             buttons[max(0, min(i + delta, len(buttons) - 1))].focus()
         elif delta > 0 and buttons:
             buttons[0].focus()

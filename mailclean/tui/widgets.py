@@ -241,7 +241,7 @@ class VirtualTable(TranslatedBindings, ScrollView, can_focus=True):
         Binding("home,g", "first", N_("First"), show=False),
         Binding("end,G", "last", N_("Last"), show=False),
         Binding("enter", "activate", N_("Open"), show=False),
-        Binding("space", "toggle", N_("Select"), show=True),
+        Binding("space", "toggle_line", N_("Select"), show=True),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -459,8 +459,9 @@ class VirtualTable(TranslatedBindings, ScrollView, can_focus=True):
         if len(self.source):
             self.post_message(self.Activated(self, self.cursor))
 
-    def action_toggle(self) -> None:
-        """Select or unselect the line under the cursor."""
+    def action_toggle_line(self) -> None:
+        """Select or unselect the line under the cursor (not ``action_toggle``: textual's
+        DOMNode has one, toggling an attribute)."""
         if len(self.source):
             self._toggle(self.cursor)
 

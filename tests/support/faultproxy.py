@@ -253,6 +253,11 @@ class FaultProxy:
         else:
             raise ValueError(f"unknown way to refuse {how!r}")
 
+    @property
+    def listening(self) -> bool:
+        """Whether new connections reach the listening socket (False after ``refuse()``)."""
+        return self._listener is not None
+
     def blackhole(self) -> None:
         """New connections are accepted and never answered (nothing reaches the server)."""
         with self._lock:
