@@ -26,6 +26,7 @@ What an adapter must give:
 
 from __future__ import annotations
 
+import dataclasses
 import email.parser
 import email.policy
 import json
@@ -49,7 +50,7 @@ from mailclean.connectors.maildir import MaildirConnector
 
 if TYPE_CHECKING:
     from tests.dovecot import Dovecot
-    from tests.ews import EwsServer
+    from tests.ews import EwsServer, Store
     from tests.ews.mime import ParsedMessage
 
 #: Scenario names an adapter may declare not applicable (with its reason).
@@ -270,6 +271,11 @@ class DovecotMinimalAdapter(DovecotAdapter):
     )
 
 
+class DovecotNoMoveAdapter(DovecotAdapter):
+    """The same, on a server with UIDPLUS but without MOVE: moves are COPY + UID EXPUNGE."""
+
+    name = "dovecot_nomove"
+
 
 # -- Maildir ---------------------------------------------------------------------------------
 
@@ -424,7 +430,7 @@ class EwsAdapter(Adapter):
         self.roles = {}
 
     @property
-    def store(self):  # type: ignore[no-untyped-def]
+    def store(self) -> Store:
         return self.server.store
 
     def seed(self, messages: Sequence[mailgen.GeneratedMessage]) -> None:
@@ -437,9 +443,11 @@ class EwsAdapter(Adapter):
                       "junk": names["junkemail"].name}
 
     def connector(self, batch: int | None = None) -> Connector:
-        extra = {"page_size": batch} if batch is not None else {}
-        return EwsConnector(EwsSettings(email=self.server.email, ews_url=self.server.url,
-                                        auth="none", max_wait=5.0, **extra))
+        settings = EwsSettings(email=self.server.email, ews_url=self.server.url, auth="none",
+                               max_wait=5.0)
+        if batch is not None:
+            settings = dataclasses.replace(settings, page_size=batch)
+        return EwsConnector(settings)
 
     def path(self, generated_folder: str) -> str:
         return self.server.path_for(generated_folder)
@@ -544,6 +552,7 @@ ADAPTERS: dict[str, Callable[[pytest.FixtureRequest], Adapter]] = {
     "maildir": _maildir,
     "dovecot": _dovecot(DovecotAdapter),
     "dovecot_minimal": _dovecot(DovecotMinimalAdapter),
+    "dovecot_nomove": _dovecot(DovecotNoMoveAdapter),
     "ews": _ews,
 }
 
