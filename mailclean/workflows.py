@@ -113,19 +113,17 @@ def plan(ws: Workspace, kind: str, selection: actions.Selection, *,
             ws.index.conn.commit()
 
 
-def refusal(shown: actions.Plan, now: actions.Plan) -> str | None:
+def refusal(shown: actions.Plan, now: actions.Plan, gone: int, new: int) -> str | None:
     """Why ``now`` (the plan made again just before acting) must not be carried out in
-    place of ``shown`` (the one the person saw), or None.
+    place of ``shown`` (the one the person saw), or None; ``gone`` and ``new`` are
+    ``now.changes_since(shown)``.
 
     A delete is for good: it is refused when anything changed, messages gone (the count
     confirmed is no longer right) as well as new ones (they were never shown). A move to
     the Trash or an export is reversible and goes on with what matches now; the change is
     said (:func:`carry_out` notes it).
     """
-    if now.kind != "delete":
-        return None
-    gone, new = now.changes_since(shown)
-    if not (gone or new):
+    if now.kind != "delete" or not (gone or new):
         return None
     return ngettext(
         "the selection changed on the server since you saw it ({n} message now, not "
@@ -140,8 +138,10 @@ class Done:
     """What :func:`carry_out` did."""
 
     outcome: actions.Outcome
-    plan: actions.Plan
-    """The plan carried out (made again just before acting)."""
+    account: str
+    plan: actions.Plan | None = None
+    """The plan carried out (made again just before acting); None for a resume, which
+    carries on the journal's plan."""
     gone: int = 0
     """Messages of the plan shown that were no longer there, or no longer the same."""
     new: int = 0
@@ -151,7 +151,7 @@ class Done:
 
     def describe(self, surface: wording.Surface) -> list[wording.Line]:
         """What was done, in the surface's words."""
-        return self.outcome.describe(surface, self.evidence, account=self.plan.account)
+        return self.outcome.describe(surface, self.evidence, account=self.account)
 
 
 def carry_out(
@@ -183,10 +183,10 @@ def carry_out(
         if shown.selection.rules and ws.rules:
             rescan(ws, only=shown.selection.rules)
         now = plan(ws, shown.kind, shown.selection, permanent=shown.permanent)
-        refused = refusal(shown, now)
+        gone, new = now.changes_since(shown)
+        refused = refusal(shown, now, gone, new)
         if refused:
             raise SelectionChanged(refused)
-        gone, new = now.changes_since(shown)
         if gone or new:
             ws.note(changes_words(gone, new))
         if not now.items:
@@ -195,7 +195,7 @@ def carry_out(
             ws.index, connector, now, export_to=export_to, export_format=export_format,
             progress=progress, cancel=cancel, batch=ws.batch, protection=ws.protection,
         )
-    return Done(outcome, now, gone, new, evidence(ws, now.account_id))
+    return Done(outcome, ws.account, now, gone, new, evidence(ws, now.account_id))
 
 
 def evidence(ws: Workspace, account_id: int | None = None) -> actions.QuotaEvidence:
@@ -229,7 +229,7 @@ def undo(ws: Workspace, action_id: int, *, progress: Progress | None = None,
         p, outcome = actions.undo(ws.index, connector, ws.account, action_id,
                                   progress=progress, cancel=cancel, batch=ws.batch)
     assert outcome is not None
-    return Done(outcome, p, evidence=evidence(ws, p.account_id))
+    return Done(outcome, ws.account, p, evidence=evidence(ws, p.account_id))
 
 
 def resume(ws: Workspace, action_id: int, *, progress: Progress | None = None,
@@ -243,6 +243,4 @@ def resume(ws: Workspace, action_id: int, *, progress: Progress | None = None,
         outcome = actions.resume(ws.index, connector, ws.account, action_id,
                                  progress=progress, cancel=cancel, batch=ws.batch,
                                  protection=ws.protection)
-    p = actions.Plan(ws.account, outcome.action.account_id, outcome.action.kind, [], [],
-                     target=outcome.action.target)
-    return Done(outcome, p, evidence=evidence(ws, outcome.action.account_id))
+    return Done(outcome, ws.account, evidence=evidence(ws, outcome.action.account_id))

@@ -5,6 +5,7 @@ the ``mailclean.connectors`` entry points and built by the connector's own
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -28,6 +29,15 @@ class FakeConnector(MaildirConnector):
         return cls("/nonexistent")
 
 
+@pytest.fixture(autouse=True)
+def _entry_points_read_afresh() -> Iterator[None]:
+    """The registry is read once per process: each test reads it anew, and leaves no fake
+    entry point behind for the other tests."""
+    plugins._registered.cache_clear()
+    yield
+    plugins._registered.cache_clear()
+
+
 def _with_entry_point(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     real = importlib.metadata.entry_points
 
@@ -38,6 +48,7 @@ def _with_entry_point(monkeypatch: pytest.MonkeyPatch, name: str, value: str) ->
         return found
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    plugins._registered.cache_clear()  # as if the package had just been installed
 
 
 def test_built_in_kinds_come_from_the_entry_points() -> None:
