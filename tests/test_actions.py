@@ -37,6 +37,7 @@ from mailclean.sync import sync_account
 from tests.dovecot import Dovecot
 from tests.ews import EwsServer
 from tests.ews.mime import ParsedMessage
+from tests.support import stop_after_the_first_batch
 
 USER, PASSWORD = "user1", "secret1"
 ACCOUNT = "work"
@@ -848,16 +849,12 @@ def test_ctrl_c_finishes_the_batch_in_flight_records_it_and_stops(
 def test_cancel_stops_between_batches_and_resume_finishes(imapbox: Box) -> None:
     box = imapbox
     p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
-    cancel = threading.Event()
-
-    class CancelAfterFirst(actions.ActionProgress):
-        def advance(self, messages: int, size: int) -> None:
-            cancel.set()
+    stopping, cancel = stop_after_the_first_batch()
 
     c = box.connector()
     try:
         outcome = actions.execute(
-            box.index, c, p, progress=CancelAfterFirst(), cancel=cancel, batch=10
+            box.index, c, p, progress=stopping, cancel=cancel, batch=10
         )
         assert outcome.action.state == "cancelled"
         done = outcome.action.count("done")[0]
@@ -982,15 +979,11 @@ def test_resume_leaves_alone_what_was_flagged_meanwhile(box: Box) -> None:
     """Issue 13.4: after an interrupted trash, messages the user flagged in the meantime
     are not trashed by resume: flags come in the same FETCH as the identity check."""
     p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
-    cancel = threading.Event()
-
-    class CancelAfterFirst(actions.ActionProgress):
-        def advance(self, messages: int, size: int) -> None:
-            cancel.set()
+    stopping, cancel = stop_after_the_first_batch()
 
     c = box.connector()
     try:
-        outcome = actions.execute(box.index, c, p, progress=CancelAfterFirst(), cancel=cancel,
+        outcome = actions.execute(box.index, c, p, progress=stopping, cancel=cancel,
                                   batch=5)
     finally:
         c.close()

@@ -21,7 +21,6 @@ import contextlib
 import imaplib
 import itertools
 import socket
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from mailclean.index import Index
 from mailclean.index.journal import Journal, JournalItem
 from mailclean.mailgen import GeneratedMessage
 from mailclean.sync import SyncReport, sync_account
+from tests.support import stop_after_the_first_batch
 
 if TYPE_CHECKING:
     from tests.support.cyrus import Cyrus
@@ -630,15 +630,11 @@ def test_resume_leaves_alone_what_was_flagged_meanwhile(box: Box) -> None:
     before = box.contents(*FOLDERS)
     p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
     chosen = planned_keys(p, box, before)
-    cancel = threading.Event()
-
-    class CancelAfterFirst(actions.ActionProgress):
-        def advance(self, messages: int, size: int) -> None:
-            cancel.set()
+    stopping, cancel = stop_after_the_first_batch()
 
     c = box.connector()
     try:
-        outcome = actions.execute(box.index, c, p, progress=CancelAfterFirst(), cancel=cancel,
+        outcome = actions.execute(box.index, c, p, progress=stopping, cancel=cancel,
                                   batch=3)
     finally:
         c.close()

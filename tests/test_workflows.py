@@ -23,6 +23,7 @@ from mailclean.rules import Protection
 from mailclean.sync import sync_account
 from mailclean.tui import jobs
 from tests.dovecot import Dovecot
+from tests.support import stop_after_the_first_batch
 from tests.test_sync_imap import corpus
 
 USER, PASSWORD = "user1", "secret1"
@@ -182,13 +183,8 @@ def test_resume_in_the_app_applies_the_config_protection(
         sync_account(index, "work", _connector(mailbox))
         ws = jobs.workspace(ctx, index)
         p = workflows.plan(ws, "trash", actions.Selection(folders=("INBOX",), larger_than=1))
-        cancel = threading.Event()
-
-        class CancelAtOnce(Progress):
-            def advance(self, messages: int, size: int = 0) -> None:
-                cancel.set()
-
-        done = workflows.carry_out(ws, p, progress=CancelAtOnce(), cancel=cancel)
+        stopping, cancel = stop_after_the_first_batch()
+        done = workflows.carry_out(ws, p, progress=stopping, cancel=cancel)
         action = done.outcome.action
         assert action.unfinished > 0
         sender = index.conn.execute(

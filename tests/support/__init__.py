@@ -21,11 +21,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mailclean.progress import Progress
 from tests.dovecot import MAIL_USER, group_processes
 
 if TYPE_CHECKING:
@@ -213,3 +215,18 @@ __all__ = [
     "wait_for_greeting",
     "wait_pids_gone",
 ]
+
+
+class _CancelOnAdvance(Progress):
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+
+    def advance(self, messages: int, size: int = 0) -> None:
+        self.cancel.set()
+
+
+def stop_after_the_first_batch() -> tuple[Progress, threading.Event]:
+    """A progress and a cancel event for an action that must stop once its first batch is
+    done and journalled (as a first Ctrl-C does), leaving the rest for a resume."""
+    cancel = threading.Event()
+    return _CancelOnAdvance(cancel), cancel
