@@ -575,10 +575,10 @@ def test_a_dropped_connection_mid_action_is_resumed(imapbox: Box) -> None:
 
     c = box.connector()
     try:
-        outcome = actions._drive(
+        outcome = actions.runner.drive(
             box.index,
             c,
-            actions._begin(box.index, p, "trash", target=p.target),
+            actions.runner.begin(box.index, p, "trash", target=p.target),
             KickOnce(),
             None,
             10,
@@ -614,7 +614,7 @@ def test_crash_between_copy_and_expunge_is_reconciled_without_duplicates(
     )
     before = server.status(USER)
     journal = Journal(index)
-    action_id = actions._begin(index, p, "trash", target=p.target)
+    action_id = actions.runner.begin(index, p, "trash", target=p.target)
     items = journal.items(action_id)
     half = items[: len(items) // 2]
     client = server.client(USER)
@@ -878,9 +878,9 @@ def test_connection_refused_for_good_leaves_an_interrupted_action(imapbox: Box) 
     assert box.server is not None
     c = Broken(ImapSettings(box.server.host, USER, PASSWORD, port=box.server.port, security="none"))
     c.connect()
-    action_id = actions._begin(box.index, p, "trash", target=p.target)
+    action_id = actions.runner.begin(box.index, p, "trash", target=p.target)
     try:
-        runner = actions._Runner(
+        runner = actions.runner.Runner(
             box.index,
             c,
             action_id,
@@ -1028,7 +1028,7 @@ def test_resume_applies_the_protection_in_force(box: Box) -> None:
         " WHERE h.rule = 'newsletters' AND m.sender = ? AND f.role IS NOT 'trash'",
         [protected]).fetchone()[0]
     assert n_protected > 0
-    action_id = actions._begin(box.index, p, "trash", target=p.target)
+    action_id = actions.runner.begin(box.index, p, "trash", target=p.target)
     Journal(box.index).finish(action_id, "interrupted", "the process running it stopped")
     c = box.connector()
     try:
@@ -1108,7 +1108,7 @@ def test_a_hostile_message_id_never_locks_the_account(imapbox: Box) -> None:
                      actions.Selection(folders=("INBOX",), lists=("hostile.example",)))
     assert p.messages == 2
     # Killed with the first message moved by the command in flight, the second not.
-    action_id = actions._begin(box.index, p, "trash", target=p.target)
+    action_id = actions.runner.begin(box.index, p, "trash", target=p.target)
     journal = Journal(box.index)
     items = journal.items(action_id)
     c = box.connector()
@@ -1145,7 +1145,7 @@ def test_a_reconcile_that_cannot_finish_does_not_block_other_commands(imapbox: B
     """Issue 13.6: a reconcile the server refuses is said and left for later."""
     box = imapbox
     p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
-    action_id = actions._begin(box.index, p, "trash", target=p.target)
+    action_id = actions.runner.begin(box.index, p, "trash", target=p.target)
     journal = Journal(box.index)
     journal.set_state([i.id for i in journal.items(action_id)], "sent")
     journal.finish(action_id, "interrupted", "killed")

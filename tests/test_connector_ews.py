@@ -592,8 +592,8 @@ def _run_action(
     """Execute ``p`` like actions.execute, with the runner's back-off sleeps recorded
     instead of slept (a reconnection waits 1 s, 2 s... otherwise)."""
     journal = Journal(index)
-    action_id = actions._begin(index, p, p.kind, target=p.target)
-    runner = actions._Runner(
+    action_id = actions.runner.begin(index, p, p.kind, target=p.target)
+    runner = actions.runner.Runner(
         index,
         conn,
         action_id,

@@ -430,12 +430,13 @@ def box(request: pytest.FixtureRequest, index: Index) -> Iterator[Box]:
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Actions retry at once (the default waits 1, 2, 4 s between attempts)."""
-    monkeypatch.setattr(actions, "_Runner", functools.partial(actions._Runner,
+    monkeypatch.setattr(actions.runner, "Runner", functools.partial(actions.runner.Runner,
                                                               sleep=lambda s: None))
 
 
 def no_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(actions, "_Runner", functools.partial(actions._Runner, retries=0))
+    monkeypatch.setattr(actions.runner, "Runner",
+                        functools.partial(actions.runner.Runner, retries=0))
 
 
 NEWSLETTERS = actions.Selection(rules=("newsletters",))
@@ -641,8 +642,8 @@ def test_a_server_dead_for_good_during_a_trash_is_given_up_in_bounded_time(
     box: Box, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The 3rd move is carried out and the server then stops answering, for good."""
-    monkeypatch.setattr(actions, "_Runner", functools.partial(
-        actions._Runner, retries=50, backoff=BACKOFF, deadline=DEADLINE))
+    monkeypatch.setattr(actions.runner, "Runner", functools.partial(
+        actions.runner.Runner, retries=50, backoff=BACKOFF, deadline=DEADLINE))
     p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
     chosen = {(i.folder, int(i.server_id)) for i in p.items}
     before = server_messages(box.server)
