@@ -16,6 +16,8 @@ from pathlib import Path
 import platformdirs
 import tomli_w
 
+from mailclean.connectors import registry
+from mailclean.connectors.base import ConnectorError
 from mailclean.i18n import LANGUAGES, _
 from mailclean.validation import (  # noqa: F401  (part of the config's interface too)
     PROTECT_LIMITS,
@@ -28,10 +30,7 @@ from mailclean.validation import (  # noqa: F401  (part of the config's interfac
 
 APP = "mailclean"
 KEYRING_SERVICE = "mailclean"
-KINDS = ("imap", "maildir", "ews")
-SECURITY = ("ssl", "starttls", "none")
 PASSWORD_SOURCES = ("env", "keyring", "prompt")
-EWS_AUTH = ("ntlm", "basic", "oauth2")
 
 
 class ConfigError(Exception):
@@ -126,7 +125,17 @@ class AccountConfig:
     client_id: str | None = None
     """Kind "ews" with OAuth2: the application (client) id registered in Entra ID."""
     tenant_id: str | None = None
-    """Kind "ews" with OAuth2: the directory (tenant) id."""
+    """Kinds "ews" with OAuth2 and "graph": the directory (tenant) id."""
+    graph_url: str | None = None
+    """Kind "graph": the Graph endpoint (default https://graph.microsoft.com/v1.0)."""
+    authority_url: str | None = None
+    """Kind "graph": the sign-in authority (default https://login.microsoftonline.com)."""
+    client_secret_env: str | None = None
+    """Kind "graph", app-only: the environment variable holding the client secret."""
+    certificate: str | None = None
+    """Kind "graph", app-only: a PEM file with the certificate and its private key."""
+    token_env: str | None = None
+    """Kind "graph" with auth "token": the environment variable holding a bearer token."""
 
     def validate(self) -> None:
         """Raise ConfigError naming the account and the key at fault (every mistake, one
@@ -138,30 +147,18 @@ class AccountConfig:
     def problems(self) -> list[str]:
         """Every mistake of the account, one line each, naming the account and the key."""
         where = _("account {name!r}").format(name=self.name)
-        out: list[str] = []
-        if self.kind not in KINDS:
-            out.append(_("{where}: kind must be one of {choices}, not {kind}{hint}").format(
-                where=where, choices=", ".join(KINDS), kind=shown(self.kind),
-                hint=did_you_mean(self.kind, KINDS)))
-        if self.kind == "imap":
-            if not self.host:
-                out.append(_("{where}: 'host' is missing").format(where=where))
-            if not self.user:
-                out.append(_("{where}: 'user' is missing").format(where=where))
-            if self.security not in SECURITY:
-                out.append(
-                    _("{where}: security must be one of {choices}, not {value}{hint}").format(
-                        where=where, choices=", ".join(SECURITY), value=shown(self.security),
-                        hint=did_you_mean(self.security, SECURITY)))
-            if (self.port is not None and isinstance(self.port, int)
-                    and not (0 < self.port < 65536)):
-                out.append(_("{where}: port {port} is not a TCP port (1 to 65535)").format(
-                    where=where, port=shown(self.port)))
-        if self.kind == "maildir" and not self.path:
-            out.append(_("{where}: 'path' is missing").format(where=where))
-        if self.kind == "ews":
-            out += self._ews_problems(where)
-        if self.kind in ("imap", "ews"):
+        # The connector of the kind checks its own settings: the config lists no kinds.
+        kinds = registry.kinds()
+        if self.kind not in kinds:
+            return [_("{where}: kind must be one of {choices}, not {kind}{hint}").format(
+                where=where, choices=", ".join(kinds), kind=shown(self.kind),
+                hint=did_you_mean(self.kind, kinds))]
+        try:
+            connector = registry.connector_class(self.kind)
+        except ConnectorError as exc:  # a third party's entry point that does not load
+            return [f"{where}: {exc}"]
+        out = connector.account_problems(self, where)
+        if connector.uses_password:
             out += self._password_problems(where)
         return out
 
@@ -171,36 +168,6 @@ class AccountConfig:
         if self.password == "env" and not self.password_env:
             return [_("{where}: password = 'env' needs 'password_env'").format(where=where)]
         return []
-
-    def _ews_problems(self, where: str) -> list[str]:
-        out = []
-        url = (self.ews_url or "").strip()
-        if not url:
-            out.append(
-                _("{where}: 'ews_url' is missing (a URL, or 'autodiscover')").format(where=where)
-            )
-        elif url.lower() != "autodiscover" and not url.lower().startswith(
-            ("https://", "http://")
-        ):
-            # Not shown: a URL may carry a login and password.
-            out.append(_(
-                "{where}: ews_url must be an http(s) URL such as "
-                "https://mail.example.org/EWS/Exchange.asmx, or 'autodiscover'"
-            ).format(where=where))
-        if not self.email or "@" not in self.email:
-            out.append(
-                _("{where}: 'email' (the mailbox address) is missing").format(where=where)
-            )
-        auth = self.auth or "ntlm"
-        if auth not in EWS_AUTH:
-            out.append(_("{where}: auth must be one of {choices}, not {auth}{hint}").format(
-                where=where, choices=", ".join(EWS_AUTH), auth=shown(self.auth),
-                hint=did_you_mean(auth, EWS_AUTH)))
-        if auth == "oauth2" and not (self.client_id and self.tenant_id):
-            out.append(
-                _("{where}: auth = 'oauth2' needs 'client_id' and 'tenant_id'").format(where=where)
-            )
-        return out
 
     def to_toml(self) -> dict:
         """The account's table, without empty keys and without its name."""

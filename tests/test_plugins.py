@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from mailclean import config as cfg
 from mailclean import plugins
 from mailclean.config import AccountConfig
 from mailclean.connectors.base import ConnectorError, Credentials
@@ -22,6 +23,11 @@ class FakeConnector(MaildirConnector):
 
     kind = "fake"
     built: ClassVar[list[tuple[Any, Credentials]]] = []
+    uses_password = True
+
+    @classmethod
+    def account_problems(cls, account: Any, where: str) -> list[str]:
+        return [] if account.host == "fake.example" else [f"{where}: host must be fake.example"]
 
     @classmethod
     def from_account(cls, account: Any, credentials: Credentials) -> FakeConnector:
@@ -33,9 +39,9 @@ class FakeConnector(MaildirConnector):
 def _entry_points_read_afresh() -> Iterator[None]:
     """The registry is read once per process: each test reads it anew, and leaves no fake
     entry point behind for the other tests."""
-    plugins._registered.cache_clear()
+    plugins.registered.cache_clear()
     yield
-    plugins._registered.cache_clear()
+    plugins.registered.cache_clear()
 
 
 def _with_entry_point(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -48,7 +54,7 @@ def _with_entry_point(monkeypatch: pytest.MonkeyPatch, name: str, value: str) ->
         return found
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-    plugins._registered.cache_clear()  # as if the package had just been installed
+    plugins.registered.cache_clear()  # as if the package had just been installed
 
 
 def test_built_in_kinds_come_from_the_entry_points() -> None:
@@ -79,3 +85,24 @@ def test_an_unknown_kind_or_a_wrong_entry_point_says_so(monkeypatch: pytest.Monk
     _with_entry_point(monkeypatch, "bogus", "mailclean.plugins:GROUP")
     with pytest.raises(ConnectorError, match="not a Connector"):
         plugins.connector_class("bogus")
+
+
+def test_the_config_lists_no_kinds_each_connector_checks_its_own_entry(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+) -> None:
+    path = tmp_path / "config.toml"
+    entry = "[accounts.x]\nkind = 'fake'\nhost = '{host}'\npassword = '{password}'\n"
+    path.write_text(entry.format(host="fake.example", password="keyring"))
+    installed = ", ".join(plugins.kinds())
+    with pytest.raises(cfg.ConfigError, match=f"kind must be one of {installed}, not 'fake'"):
+        cfg.load(path)  # not installed yet: the kinds offered are the installed ones
+    _with_entry_point(monkeypatch, "fake", f"{__name__}:FakeConnector")
+    assert cfg.load(path).account("x").kind == "fake"
+    path.write_text(entry.format(host="elsewhere", password="hunter2"))
+    with pytest.raises(cfg.ConfigError) as caught:
+        cfg.load(path)
+    assert len(caught.value.errors) == 2
+    # the connector's own check, then the config's check of where the password comes from
+    assert caught.value.errors[0] == f"{path}: account 'x': host must be fake.example"
+    assert "password must be one of" in caught.value.errors[1]
+    assert "hunter2" not in str(caught.value)

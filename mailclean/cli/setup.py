@@ -78,7 +78,7 @@ def account() -> None:
 @click.option("--email", help="Exchange: the mailbox's address (default: the login if it has @).")
 @click.option(
     "--auth",
-    type=click.Choice(cfg.EWS_AUTH),
+    type=click.Choice(["ntlm", "basic", "oauth2"]),  # checked again by the connector
     help="Exchange: how to log in (default: ntlm; oauth2 needs --client-id and --tenant-id).",
 )
 @click.option("--client-id", help="Exchange with OAuth2: the application (client) id.")

@@ -168,6 +168,9 @@ class Connector(ABC):
     sizes_are_mime: ClassVar[bool] = True
     """Whether a message's size is the length of its MIME text (IMAP, Maildir); Exchange
     counts stored properties too, so an export cannot compare the two."""
+    uses_password: ClassVar[bool] = False
+    """Whether accounts of this kind log in with a password (the config then checks where
+    it comes from: ``password`` and ``password_env``)."""
 
     @property
     def delete_mode(self) -> str:
@@ -187,6 +190,14 @@ class Connector(ABC):
         entry's settings as attributes (``name``, ``kind``, ``host``...), secrets come
         through ``credentials``. Raises ConnectorError for settings it cannot use."""
         raise NotSupported(f"{cls.__name__} cannot be built from an account entry")
+
+    @classmethod
+    def account_problems(cls, account: Any, where: str) -> list[str]:
+        """Every mistake in an ``[accounts]`` entry of this kind, one translated line each
+        beginning with ``where`` (e.g. "account 'work': 'host' is missing"). The config
+        checks only what every kind shares; a setting's value that may be a secret (a URL
+        with a login) is never repeated."""
+        return []
 
     def abort(self) -> None:
         """Stop, from another thread, a call blocked on the server: it returns soon with

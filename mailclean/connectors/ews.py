@@ -157,6 +157,7 @@ from mailclean.model import (
     Quota,
     folder_role,
 )
+from mailclean.validation import did_you_mean, shown
 
 #: SyncFolderItems changes per request: the most the EWS schema allows.
 SYNC_PAGE = 512
@@ -415,6 +416,10 @@ class BoundedFaultTolerance(FaultTolerance):
 # -- the connector ------------------------------------------------------------------------------
 
 
+#: How an EWS account signs in.
+EWS_AUTH = ("ntlm", "basic", "oauth2")
+
+
 class EwsConnector(Connector):
     """A mailbox on Exchange, through EWS.
 
@@ -427,6 +432,39 @@ class EwsConnector(Connector):
     kind: ClassVar[str] = "ews"
     sizes_are_mime: ClassVar[bool] = False
     """Exchange's item size counts stored properties: it is never the MIME length."""
+    uses_password = True
+
+    @classmethod
+    def account_problems(cls, account: Any, where: str) -> list[str]:
+        """URL, address and sign-in method of an "ews" entry."""
+        out = []
+        url = (account.ews_url or "").strip()
+        if not url:
+            out.append(
+                _("{where}: 'ews_url' is missing (a URL, or 'autodiscover')").format(where=where)
+            )
+        elif url.lower() != "autodiscover" and not url.lower().startswith(
+            ("https://", "http://")
+        ):
+            # Not shown: a URL may carry a login and password.
+            out.append(_(
+                "{where}: ews_url must be an http(s) URL such as "
+                "https://mail.example.org/EWS/Exchange.asmx, or 'autodiscover'"
+            ).format(where=where))
+        if not account.email or "@" not in account.email:
+            out.append(
+                _("{where}: 'email' (the mailbox address) is missing").format(where=where)
+            )
+        auth = account.auth or "ntlm"
+        if auth not in EWS_AUTH:
+            out.append(_("{where}: auth must be one of {choices}, not {auth}{hint}").format(
+                where=where, choices=", ".join(EWS_AUTH), auth=shown(account.auth),
+                hint=did_you_mean(auth, EWS_AUTH)))
+        if auth == "oauth2" and not (account.client_id and account.tenant_id):
+            out.append(
+                _("{where}: auth = 'oauth2' needs 'client_id' and 'tenant_id'").format(where=where)
+            )
+        return out
 
     def __init__(
         self,

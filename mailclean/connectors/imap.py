@@ -55,6 +55,7 @@ from mailclean.connectors.headers import meta_from_headers
 from mailclean.i18n import _, ngettext
 from mailclean.model import FolderInfo, FolderState, ItemRef, MessageMeta, Quota, folder_role
 from mailclean.retry import NETWORK
+from mailclean.validation import did_you_mean, shown
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +132,33 @@ class ImapSettings:
     (building one loads the system's CA certificates: about 20 ms of CPU)."""
 
 
+#: How the connection is secured: TLS from the start, STARTTLS, or none (loopback tests).
+SECURITY = ("ssl", "starttls", "none")
+
+
 class ImapConnector(Connector):
     """A mailbox on an IMAP server."""
 
     kind = "imap"
+    uses_password = True
+
+    @classmethod
+    def account_problems(cls, account: Any, where: str) -> list[str]:
+        """Host, user, security and port of an "imap" entry."""
+        out = []
+        if not account.host:
+            out.append(_("{where}: 'host' is missing").format(where=where))
+        if not account.user:
+            out.append(_("{where}: 'user' is missing").format(where=where))
+        if account.security not in SECURITY:
+            out.append(_("{where}: security must be one of {choices}, not {value}{hint}").format(
+                where=where, choices=", ".join(SECURITY), value=shown(account.security),
+                hint=did_you_mean(account.security, SECURITY)))
+        port = account.port
+        if port is not None and isinstance(port, int) and not (0 < port < 65536):
+            out.append(_("{where}: port {port} is not a TCP port (1 to 65535)").format(
+                where=where, port=shown(port)))
+        return out
 
     @classmethod
     def from_account(cls, account: Any, credentials: Credentials) -> ImapConnector:

@@ -38,6 +38,7 @@ from mailclean.connectors.base import (
     MoveResult,
 )
 from mailclean.connectors.headers import meta_from_headers
+from mailclean.i18n import _
 from mailclean.model import FolderInfo, FolderState, ItemRef, MessageMeta, folder_role
 
 CHUNK = 500
@@ -54,6 +55,13 @@ class MaildirConnector(Connector):
     """A Maildir++ tree on the local disk."""
 
     kind = "maildir"
+
+    @classmethod
+    def account_problems(cls, account: Any, where: str) -> list[str]:
+        """A "maildir" entry needs its ``path``."""
+        if not account.path:
+            return [_("{where}: 'path' is missing").format(where=where)]
+        return []
 
     @classmethod
     def from_account(cls, account: Any, credentials: Credentials) -> MaildirConnector:
