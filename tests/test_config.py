@@ -248,7 +248,7 @@ def test_the_network_waits_come_from_the_settings(tmp_path: Path,
     path = tmp_path / "config.toml"
     path.write_text("[settings]\ntimeout = 7\ndeadline = 45\n", encoding="utf-8")
     monkeypatch.setattr(retry, "NETWORK", retry.Network())
-    monkeypatch.setattr("mailclean.connectors.imap.NETWORK", retry.NETWORK)
+    monkeypatch.setattr("mailclean.connectors.imap.settings.NETWORK", retry.NETWORK)
     result = CliRunner().invoke(cli, ["--config", str(path), "account", "list"])
     assert result.exit_code == 0, result.output
     assert (retry.NETWORK.timeout, retry.NETWORK.deadline) == (7.0, 45.0)

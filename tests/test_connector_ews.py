@@ -450,7 +450,7 @@ def test_autodiscover_failure_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -
         seen.update(kw)
         raise ews_errors.AutoDiscoverFailed("All steps in the autodiscover protocol failed")
 
-    monkeypatch.setattr(ews_module, "Account", no_autodiscover)
+    monkeypatch.setattr("mailclean.connectors.ews.session.Account", no_autodiscover)
     conn = EwsConnector(
         EwsSettings(
             email="j.dupont@example.org",
@@ -559,7 +559,7 @@ def test_oauth2_credentials_are_wired(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.update(kw)
         raise ews_errors.UnauthorizedError("no")
 
-    monkeypatch.setattr(ews_module, "Account", capture)
+    monkeypatch.setattr("mailclean.connectors.ews.session.Account", capture)
     with pytest.raises(AuthenticationError):
         EwsConnector(settings).connect()
     assert seen["access_type"] == IMPERSONATION
@@ -870,7 +870,7 @@ def test_export_fetches_only_what_is_exported_in_bounded_requests(
     items = list(store.by_distinguished["inbox"].items.values())[:12]
     refs = [ItemRef(i.id, i.size, None, i.change_key) for i in items]
     limit = sum(r.size for r in refs[:4])
-    monkeypatch.setattr(ews_module, "EXPORT_BYTES", limit)
+    monkeypatch.setattr("mailclean.connectors.ews.limits.EXPORT_BYTES", limit)
     expected_requests, weight = 1, 0
     for r in refs:
         if weight and weight + r.size > limit:

@@ -33,10 +33,10 @@ import imapclient
 import pytest
 
 from mailclean import actions, mailgen, mime
-from mailclean.connectors import imap as imap_module
 from mailclean.connectors import imapwire
 from mailclean.connectors.base import MessagesAdded
 from mailclean.connectors.imap import ImapConnector, ImapSettings
+from mailclean.connectors.imap import limits as imap_limits
 from mailclean.index import Index
 from mailclean.index.journal import Journal, JournalItem
 from mailclean.mailgen import GeneratedMessage
@@ -421,7 +421,7 @@ def test_a_sync_resumed_after_the_cursor_message_went_is_exact(
     which Mailutils answers BAD (the sync failed for good, at every attempt)."""
     box = make_box(server, index)
     server.seed(USER, [mail("INBOX", PEOPLE[i % 3]) for i in range(10)])
-    monkeypatch.setattr(imap_module, "FETCH_CHUNK", 2)
+    monkeypatch.setattr(imap_limits, "FETCH_CHUNK", 2)
     with pytest.raises(KeyboardInterrupt):
         box.sync(StopsAfterOneBatch)
     inbox = next(f for f in index.folders(1) if f.path == "INBOX")
@@ -449,7 +449,7 @@ def test_thousands_of_messages_are_all_indexed_and_a_shortfall_is_loud(
         box.sync(StopsAfterOneBatch)
     inbox = next(f for f in index.folders(1) if f.path == "INBOX")
     stored = index.count_messages(inbox.id)
-    assert stored == imap_module.FETCH_CHUNK and inbox.state.cursor == stored
+    assert stored == imap_limits.FETCH_CHUNK and inbox.state.cursor == stored
     box.expunge("INBOX", [inbox.state.cursor, inbox.state.cursor - 7, 3])
     report = box.sync()
     assert report.reset_folders == [] and report.reconnections == 0

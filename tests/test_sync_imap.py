@@ -16,6 +16,7 @@ import pytest
 
 from mailclean import mailgen
 from mailclean.connectors import imap as imap_module
+from mailclean.connectors import imapwire
 from mailclean.connectors.base import (
     AuthenticationError,
     ConnectionFailed,
@@ -24,6 +25,7 @@ from mailclean.connectors.base import (
     TLSError,
 )
 from mailclean.connectors.imap import ImapConnector, ImapSettings
+from mailclean.connectors.imap import limits as imap_limits
 from mailclean.index import Index
 from mailclean.sync import SyncReport, sync_account
 from tests.dovecot import Dovecot
@@ -267,7 +269,7 @@ class Interrupt(Exception):
 def test_interrupted_sync_resumes_exactly(
     index: Index, server: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(imap_module, "FETCH_CHUNK", 40)
+    monkeypatch.setattr(imap_limits, "FETCH_CHUNK", 40)
     original = ImapConnector.sync_folder
     batches = 0
 
@@ -299,7 +301,7 @@ def test_interrupted_sync_resumes_exactly(
 def test_dropped_connection_is_retried(
     index: Index, server: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(imap_module, "FETCH_CHUNK", 50)
+    monkeypatch.setattr(imap_limits, "FETCH_CHUNK", 50)
     original = ImapConnector._fetch_raw
     calls = 0
 
@@ -338,11 +340,11 @@ def test_killed_mid_transaction_leaves_a_consistent_index(
     index.close()
     script = textwrap.dedent(f"""
         import os, signal
-        from mailclean.connectors import imap
+        from mailclean.connectors.imap import limits
         from mailclean.connectors.imap import ImapConnector, ImapSettings
         from mailclean.index import Index
         from mailclean.sync import sync_account
-        imap.FETCH_CHUNK = 40
+        limits.FETCH_CHUNK = 40
         calls = 0
         original = Index._save_state
         def die_in_third(self, folder_id, state):
@@ -377,10 +379,10 @@ def test_parallel_parsing_gives_the_same_index(
     """Large folders are parsed by worker processes: same rows as inline parsing."""
     dovecot.reset_user(USER)
     dovecot.seed(USER, corpus())
-    monkeypatch.setattr(imap_module, "FETCH_CHUNK", 25)
+    monkeypatch.setattr(imap_limits, "FETCH_CHUNK", 25)
     contents = []
     for threshold in (10**9, 1):
-        monkeypatch.setattr(imap_module, "PARALLEL_FROM", threshold)
+        monkeypatch.setattr(imap_limits, "PARALLEL_FROM", threshold)
         idx = Index(tmp_path / f"p{threshold}.db")
         conn = connector(dovecot)
         sync_account(idx, "work", conn)
@@ -400,8 +402,8 @@ def test_interrupted_parallel_sync_resumes(
 ) -> None:
     dovecot.reset_user(USER)
     dovecot.seed(USER, corpus())
-    monkeypatch.setattr(imap_module, "FETCH_CHUNK", 20)
-    monkeypatch.setattr(imap_module, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(imap_limits, "FETCH_CHUNK", 20)
+    monkeypatch.setattr(imap_limits, "PARALLEL_FROM", 1)
     original = Index.add_messages
     calls = 0
 
@@ -555,7 +557,7 @@ def test_a_listed_uid_the_server_answers_bad_for_is_skipped_alone(
 
         def _uid_command(self, *args: str) -> list:
             if self.folder == "INBOX" and args[0] == "FETCH" and "BODYSTRUCTURE" in args[-1]:
-                uids = imap_module.imapwire.expand_sequence_set(args[1].encode())
+                uids = imapwire.expand_sequence_set(args[1].encode())
                 if victim in uids:
                     raise imap_module.Refused(self.settings.host, "UID FETCH", "BAD",
                                               [b"Invalid uidset"])

@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, ClassVar
 import pytest
 
 from mailclean import mailgen, mime
-from mailclean.connectors import imap as imap_module
 from mailclean.connectors import maildir as maildir_module
 from mailclean.connectors.base import Connector
 from mailclean.connectors.ews import EwsConnector, EwsSettings
 from mailclean.connectors.imap import ImapConnector, ImapSettings
+from mailclean.connectors.imap import limits as imap_limits
 from mailclean.connectors.maildir import MaildirConnector
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class DovecotAdapter(Adapter):
     def connector(self, batch: int | None = None) -> Connector:
         if batch is not None:
             # Read when the connector is built: each FETCH (and MessagesAdded) is this big.
-            self.monkeypatch.setattr(imap_module, "FETCH_CHUNK", batch)
+            self.monkeypatch.setattr(imap_limits, "FETCH_CHUNK", batch)
         return ImapConnector(ImapSettings(self.server.host, USER, PASSWORD,
                                           port=self.server.port, security="none"))
 
