@@ -10,7 +10,11 @@ team and per mailbox.
 - :mod:`~mailclean.snapshot.measure`: how one mailbox is reached and measured, read-only.
 - :mod:`~mailclean.snapshot.runner`: many mailboxes, bounded concurrency, timeouts,
   retries, resumable.
-- :mod:`~mailclean.snapshot.cli`: the ``mailclean snapshot`` commands.
+- :mod:`~mailclean.snapshot.options`: what ``take`` and ``compare`` were asked, merged with
+  what a resumed snapshot remembers and the defaults, and checked (no click).
+- :mod:`~mailclean.snapshot.cli`: the ``mailclean snapshot`` group; its commands are in
+  ``take_command``, ``browse_commands`` (list, show, remove), ``compare_command`` and
+  ``demo_command``, what they print in ``summaries``.
 
 Privacy by construction: what a snapshot stores has no place for a subject, an address of
 a correspondent, a file name, a message id or a folder name (folders are summed per role).

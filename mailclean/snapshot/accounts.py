@@ -128,6 +128,7 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
+# Over 80 lines: one pass that collects every bad line, in file order, for one error.
 def read_accounts(path: Path) -> list[MailboxEntry]:
     """The mailboxes of an accounts file, in file order.
 

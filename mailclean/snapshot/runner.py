@@ -176,6 +176,7 @@ def _measure_one(
     return outcome
 
 
+# Over 80 lines: the queue, the pool and the interruption share state (closures, one try).
 def run(
     store: SnapshotStore,
     snapshot_id: int,

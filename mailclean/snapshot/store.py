@@ -32,6 +32,7 @@ from sqlite_utils.migrations import Migrations
 
 from mailclean.i18n import _
 from mailclean.report import MailboxRow
+from mailclean.sqlite import open_database
 
 #: The cleanup categories a full snapshot measures: the built-in rules of the same names.
 CATEGORIES = (
@@ -233,29 +234,17 @@ _INFO_SQL = """
 
 
 class SnapshotStore:
-    """The snapshots file, migrated on open. Only one thread uses it: the runner's."""
+    """The snapshots file, migrated on open. Only one thread uses it: the runner's.
+
+    Opened as the index is (:func:`mailclean.sqlite.open_database`): private, 0600 in a
+    0700 directory (its WAL and shared-memory files too), busy timeout, WAL, foreign keys,
+    ``synchronous = NORMAL``; an index given instead is refused before WAL is enabled."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # No sqlite-utils plugins: nothing else touches the connection (and loading them
-            # scans every installed package's entry points, a tenth of `scan`'s start-up).
-            self.db = Database(self.path, execute_plugins=False)
-            self.db.execute("PRAGMA busy_timeout = 10000")
-            tables = set(self.db.table_names())
-            if {"messages", "attachments"} & tables:
-                # An index given as the snapshot file: it must never receive snapshots,
-                # nor this file ever receive messages.
-                raise SnapshotError(
-                    _(
-                        "{path} is a mailclean index, not a snapshots file: give another "
-                        "file with --snapshots"
-                    ).format(path=self.path)
-                )
-            self.db.enable_wal()
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            # Private (0600 in a 0700 directory), with the index's pragmas: mailclean.sqlite.
+            self.db = open_database(self.path, check=self._refuse_an_index)
             migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
             raise SnapshotError(
@@ -270,6 +259,17 @@ class SnapshotStore:
                 )
             ) from exc
         self.conn: sqlite3.Connection = self.db.conn
+
+    def _refuse_an_index(self, db: Database) -> None:
+        """An index given as the snapshots file: it must never receive snapshots, nor this
+        file ever receive messages."""
+        if {"messages", "attachments"} & set(db.table_names()):
+            raise SnapshotError(
+                _(
+                    "{path} is a mailclean index, not a snapshots file: give another "
+                    "file with --snapshots"
+                ).format(path=self.path)
+            )
 
     def close(self) -> None:
         """Close the file."""
