@@ -21,10 +21,10 @@ from typing import Any
 
 from mailclean.i18n import LANGUAGES, _
 from mailclean.index import Index
+from mailclean.rules import unsubscribe
 from mailclean.rules.types import (
     GROUPS,
     TYPES,
-    UNSUBSCRIBE_SQL,
     VIRTUAL_FOLDERS,
     Param,
     RuleError,
@@ -547,16 +547,13 @@ def groups(
     sql = f"""
         WITH g AS (SELECT h.group_key AS k, h.message_id AS mid, group_concat(h.rule) AS rules
                    FROM hits h WHERE {where} GROUP BY h.group_key, h.message_id)
-        SELECT g.k, count(*), sum(m.size),
-               max(CASE {UNSUBSCRIBE_SQL} WHEN 'one-click' THEN 3 WHEN 'https' THEN 2
-                   WHEN 'mailto' THEN 1 ELSE 0 END),
+        SELECT g.k, count(*), sum(m.size), max({unsubscribe.RANK_SQL}),
                group_concat(g.rules), max(m.thread_key IS g.k)
         FROM g JOIN messages m ON m.id = g.mid
         GROUP BY g.k ORDER BY 3 DESC, 1 {"LIMIT ?" if limit else ""}"""
-    methods = {3: "one-click", 2: "https", 1: "mailto", 0: "none"}
     out = [
         {"group": r[0], "label": r[0], "messages": r[1], "bytes": r[2] or 0,
-         "unsubscribe": methods[r[3] or 0], "rules": sorted(set((r[4] or "").split(","))),
+         "unsubscribe": unsubscribe.method(r[3]), "rules": sorted(set((r[4] or "").split(","))),
          "thread": bool(r[5])}
         for r in index.conn.execute(sql, args + ([limit] if limit else []))
     ]

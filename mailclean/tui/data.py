@@ -1,6 +1,8 @@
 """What the review app reads from the index: figures, paged lists, the selection.
 
-No textual here: these classes are plain SQLite readers over the main thread's own
+No textual here, and no SQL: these classes decide what the review shows (a rule's groups
+and messages outside the Trash unless the rule is about it, titles in the reader's
+language) and read it through :mod:`mailclean.index.review` on the main thread's own
 connection, so they can be tested and benchmarked without a terminal. Lists never hold
 their rows: a message list keeps the ordered row ids (8 bytes each, in an ``array``) and
 fetches the rows of the pages on screen; the selection lives in a TEMP table.
@@ -8,8 +10,6 @@ fetches the rows of the pages on screen; the selection lives in a TEMP table.
 
 from __future__ import annotations
 
-import sqlite3
-from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,10 +17,16 @@ from typing import Any
 
 from mailclean.i18n import _, language, ngettext, number
 from mailclean.index import Index
+from mailclean.index import review as q
 from mailclean.index.journal import ActionRow, Journal
+from mailclean.index.review import GroupQuery, GroupRows, MessageRow
 from mailclean.rules import Protection, Rule, explain, summary
 from mailclean.rules.reasons import UNSUBSCRIBE, reason
-from mailclean.rules.types import UNSUBSCRIBE_SQL
+from mailclean.rules.unsubscribe import best_of_group
+
+__all__ = ["GROUP_SORTS", "SORTS", "GroupList", "GroupQuery", "GroupRow", "GroupRows",
+           "MessageList", "MessageRow", "Overview", "ReviewData", "RuleFigures",
+           "sort_label", "unsubscribe_label"]
 
 #: Rows fetched at once for the lists' page cache.
 PAGE = 100
@@ -42,12 +48,6 @@ def sort_label(sort: str) -> str:
     }.get(sort, sort)
 
 
-def like(text: str) -> str:
-    """A LIKE pattern that matches ``text`` anywhere, literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 @dataclass(slots=True)
 class RuleFigures:
     """A rule as the review shows it: what is still to review (not yet in the Trash)."""
@@ -59,20 +59,6 @@ class RuleFigures:
     messages: int
     bytes: int
     includes_trash: bool
-
-
-@dataclass(slots=True)
-class MessageRow:
-    """One line of a message list."""
-
-    id: int
-    date: str
-    sender: str
-    subject: str
-    size: int
-    attachments: int
-    folder: str
-    selected: bool
 
 
 @dataclass(slots=True)
@@ -123,10 +109,7 @@ class ReviewData:
         self.account_id = 0
         self.trash_id: int | None = None
         self.trash_path: str | None = None
-        self.conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS selected (id INTEGER PRIMARY KEY, size INTEGER)"
-        )
-        self.conn.commit()
+        self.selection = q.SelectionTable(self.conn)
         self.reload()
 
     # -- account ------------------------------------------------------------------------
@@ -151,14 +134,15 @@ class ReviewData:
         roles = set(rule.folder_roles) | set(rule.params.get("roles") or [])
         return "trash" in roles
 
-    def _not_in_trash(self, rule: str, column: str = "h.message_id") -> str:
+    def hidden_folder(self, rule: str) -> int | None:
+        """The folder whose messages the rule's lists leave out: the Trash, unless the rule
+        is about it (None: nothing left out)."""
         r = self.rules.get(rule)
         if self.trash_id is None or r is None or self.includes_trash(r):
-            return ""
+            return None
         # Messages already moved to the Trash are dealt with: they show under the rule
         # about the Trash, not again under the rule that found them.
-        return (f" AND {column} NOT IN (SELECT id FROM messages WHERE folder_id ="
-                f" {int(self.trash_id)})")
+        return self.trash_id
 
     # -- overview -----------------------------------------------------------------------
 
@@ -167,19 +151,11 @@ class ReviewData:
         lang = language()
         figures: dict[str, tuple[int, int]] = {}
         if self.indexed:
-            for name, n, b in self.conn.execute(
-                "SELECT rule, count(*), coalesce(sum(bytes), 0) FROM hits"
-                " WHERE account_id = ? GROUP BY rule", [self.account_id],
-            ):
-                figures[name] = (n, b)
+            figures = q.hits_per_rule(self.conn, self.account_id)
             if self.trash_id is not None:
                 # What is already in the Trash shows under the rule about the Trash only.
-                for name, n, b in self.conn.execute(
-                    "SELECT h.rule, count(*), coalesce(sum(h.bytes), 0) FROM hits h"
-                    " WHERE h.account_id = ? AND h.message_id IN"
-                    " (SELECT id FROM messages WHERE folder_id = ?) GROUP BY h.rule",
-                    [self.account_id, self.trash_id],
-                ):
+                in_trash = q.hits_per_rule(self.conn, self.account_id, self.trash_id)
+                for name, (n, b) in in_trash.items():
                     rule = self.rules.get(name)
                     if rule is not None and not self.includes_trash(rule) and name in figures:
                         total_n, total_b = figures[name]
@@ -241,26 +217,15 @@ class ReviewData:
 
     def selection_totals(self) -> tuple[int, int]:
         """How many messages are selected, and their volume."""
-        n, b = self.conn.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM temp.selected"
-        ).fetchone()
-        return int(n), int(b)
+        return self.selection.totals()
 
     def selected_per_rule(self) -> dict[str, int]:
         """How many of each rule's messages (as the review lists them: outside the Trash,
         unless the rule is about the Trash) are selected."""
         out: dict[str, int] = {}
-        if not self.indexed or self.conn.execute(
-                "SELECT 1 FROM temp.selected LIMIT 1").fetchone() is None:
+        if not self.indexed or self.selection.empty():
             return out
-        trash = self.trash_id if self.trash_id is not None else -1
-        # Driven by the selection, each hit found through hits_message: one pass.
-        for name, n, in_trash in self.conn.execute(
-            "SELECT h.rule, count(*), coalesce(sum(m.folder_id = ?), 0)"
-            " FROM temp.selected s CROSS JOIN hits h ON h.message_id = s.id"
-            " AND h.account_id = ? JOIN messages m ON m.id = s.id GROUP BY h.rule",
-            [trash, self.account_id],
-        ):
+        for name, n, in_trash in self.selection.per_rule(self.account_id, self.trash_id):
             rule = self.rules.get(name)
             out[name] = n if rule is not None and self.includes_trash(rule) else n - in_trash
         return out
@@ -268,94 +233,47 @@ class ReviewData:
     def rules_listing(self, message_id: int) -> list[str]:
         """The rules whose review lists show the message (counted as
         :meth:`selected_per_rule` counts)."""
-        row = self.conn.execute("SELECT folder_id FROM messages WHERE id = ?",
-                                [message_id]).fetchone()
-        in_trash = row is not None and self.trash_id is not None and row[0] == self.trash_id
-        names = [r[0] for r in self.conn.execute(
-            "SELECT rule FROM hits WHERE message_id = ? AND account_id = ?",
-            [message_id, self.account_id])]
+        folder = q.message_folder(self.conn, message_id)
+        in_trash = folder is not None and self.trash_id is not None and folder == self.trash_id
+        names = q.message_rules(self.conn, self.account_id, message_id)
         return [n for n in names if not in_trash
                 or (n in self.rules and self.includes_trash(self.rules[n]))]
 
     def selected_ids(self) -> tuple[int, ...]:
         """The selected messages' index row ids."""
-        return tuple(r[0] for r in self.conn.execute("SELECT id FROM temp.selected ORDER BY id"))
+        return self.selection.ids()
 
     def toggle(self, message_id: int) -> bool:
         """Select or unselect one message; True if it is now selected."""
-        cur = self.conn.execute("DELETE FROM temp.selected WHERE id = ?", [message_id])
-        if cur.rowcount:
-            self.conn.commit()
-            return False
-        self.conn.execute(
-            "INSERT INTO temp.selected SELECT id, size FROM messages WHERE id = ?", [message_id]
-        )
-        self.conn.commit()
-        return True
+        return self.selection.toggle(message_id)
 
     def select_list(self, listing: MessageList, on: bool = True) -> None:
         """Select (or unselect) every message of a list, whatever its length."""
-        where, args = listing.where, listing.args
-        if on:
-            # A hit's bytes are its message's size.
-            self.conn.execute(
-                "INSERT OR IGNORE INTO temp.selected (id, size) SELECT h.message_id, h.bytes"
-                f" FROM hits h{listing.join} WHERE {where}", args,
-            )
-        else:
-            self.conn.execute(
-                "DELETE FROM temp.selected WHERE id IN (SELECT h.message_id FROM"
-                f" hits h{listing.join} WHERE {where})", args,
-            )
-        self.conn.commit()
+        self.selection.select(listing.hits, on)
 
     def all_selected(self, listing: MessageList) -> bool:
         """Whether every message of the list is selected."""
         if not len(listing):
             return False
-        n = self.conn.execute("SELECT count(*) FROM temp.selected").fetchone()[0]
-        if n < len(listing):
+        if self.selection.count() < len(listing):
             return False
         return listing.selected_count() == len(listing)
 
     def clear_selection(self) -> None:
         """Unselect everything."""
-        self.conn.execute("DELETE FROM temp.selected")
-        self.conn.commit()
+        self.selection.clear()
 
     def prune_selection(self) -> None:
         """Forget selected messages that are no longer in the index (after a sync)."""
-        self.conn.execute(
-            "DELETE FROM temp.selected WHERE id NOT IN (SELECT id FROM messages)"
-        )
-        self.conn.commit()
+        self.selection.prune()
 
     # -- one message --------------------------------------------------------------------
 
     def details(self, message_id: int) -> dict[str, Any] | None:
         """Headers, attachments and why each rule flags the message."""
-        cols = ("id", "folder", "role", "subject", "sender", "sender_name", "recipients",
-                "date", "received_at", "size", "seen", "flagged", "message_id", "list_id",
-                "list_unsubscribe", "list_unsubscribe_post", "attachment_count",
-                "attachment_bytes", "problems")
-        row = self.conn.execute(
-            "SELECT m.id, f.path, f.role, m.subject, m.sender, m.sender_name, m.recipients,"
-            " m.date, m.received_at, m.size, m.seen, m.flagged, m.message_id, m.list_id,"
-            " m.list_unsubscribe, m.list_unsubscribe_post, m.attachment_count,"
-            " m.attachment_bytes, m.problems"
-            " FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.id = ?",
-            [message_id],
-        ).fetchone()
-        if row is None:
+        out = q.message_details(self.conn, message_id)
+        if out is None:
             return None
-        out: dict[str, Any] = dict(zip(cols, row, strict=True))
-        out["attachments"] = [
-            {"filename": r[0], "mime_type": r[1], "size": r[2]}
-            for r in self.conn.execute(
-                "SELECT filename, mime_type, size FROM attachments WHERE message_id = ?"
-                " ORDER BY size DESC, part", [message_id],
-            )
-        ]
         lang = language()
         explained = explain(self.index, self.account, str(message_id), self.protection,
                             self.rules)["messages"][0]
@@ -372,14 +290,9 @@ class ReviewData:
         return out
 
     def unsubscribe(self, rule: str, group: str | None) -> str:
-        """The best way out of a group's mail: one-click, https, mailto or none."""
-        best = self.conn.execute(
-            f"SELECT max(CASE {UNSUBSCRIBE_SQL} WHEN 'one-click' THEN 3 WHEN 'https' THEN 2"
-            " WHEN 'mailto' THEN 1 ELSE 0 END) FROM hits h JOIN messages m ON m.id ="
-            " h.message_id WHERE h.account_id = ? AND h.rule = ? AND h.group_key IS ?",
-            [self.account_id, rule, group],
-        ).fetchone()[0]
-        return {3: "one-click", 2: "https", 1: "mailto"}.get(best or 0, "none")
+        """The best way out of a group's mail: one-click, https, mailto or none (as
+        ``mailclean senders`` says)."""
+        return best_of_group(self.conn, self.account_id, rule, group)
 
     # -- journal ------------------------------------------------------------------------
 
@@ -397,25 +310,6 @@ class ReviewData:
         return None
 
 
-@dataclass(slots=True)
-class GroupRows:
-    """A rule's groups as the query returns them: keys, message counts, volumes."""
-
-    keys: list[str | None]
-    counts: array
-    sizes: array
-
-    @classmethod
-    def fetch(cls, conn: sqlite3.Connection, sql: str, args: list[Any]) -> GroupRows:
-        """Run a :meth:`GroupList.query` on ``conn`` (any thread's own connection)."""
-        out = cls([], array("q"), array("q"))
-        for key, n, b in conn.execute(sql, args):
-            out.keys.append(key)
-            out.counts.append(n)
-            out.sizes.append(b)
-        return out
-
-
 class GroupList:
     """A rule's groups: keys, counts and volumes held (a few per group), labels on demand."""
 
@@ -429,7 +323,7 @@ class GroupList:
         self.group_by = r.group_by if r else "sender"
         self.bulk = r is not None and r.type == "bulk"
         if rows is None:
-            rows = GroupRows.fetch(data.conn, *self.query(data, rule, text, sort))
+            rows = self.query(data, rule, text, sort).fetch(data.conn)
         self.keys, self.counts, self.sizes = rows.keys, rows.counts, rows.sizes
         self.total_messages = sum(self.counts)
         self.total_bytes = sum(self.sizes)
@@ -439,26 +333,13 @@ class GroupList:
         self._selected_by_group: dict[str | None, int] | None = None
 
     @staticmethod
-    def query(data: ReviewData, rule: str, text: str, sort: str) -> tuple[str, list[Any]]:
-        """The SQL (and its arguments) of a rule's groups, for any connection."""
+    def query(data: ReviewData, rule: str, text: str, sort: str) -> GroupQuery:
+        """The query of a rule's groups, for any connection."""
         r = data.rules.get(rule)
         group_by = r.group_by if r else "sender"
-        order = {"size": "3 DESC, 2 DESC, 1", "count": "2 DESC, 3 DESC, 1",
-                 "name": "1"}.get(sort, "3 DESC")
-        where = "h.account_id = ? AND h.rule = ?" + data._not_in_trash(rule)
-        args: list[Any] = [data.account_id, rule]
-        join = ""
-        if text:
-            if group_by == "thread":
-                # Threads are shown by their subject: filter on what people read.
-                join = " JOIN messages m ON m.id = h.message_id"
-                where += " AND (m.subject LIKE ? ESCAPE '\\' OR m.sender LIKE ? ESCAPE '\\')"
-                args += [like(text), like(text)]
-            else:
-                where += " AND h.group_key LIKE ? ESCAPE '\\'"
-                args.append(like(text))
-        return (f"SELECT h.group_key, count(*), coalesce(sum(h.bytes), 0) FROM hits h{join}"
-                f" WHERE {where} GROUP BY h.group_key ORDER BY {order}", args)
+        # Threads are shown by their subject: filter on what people read.
+        return GroupQuery.of(data.account_id, rule, hidden_folder=data.hidden_folder(rule),
+                             text=text, by_subject=group_by == "thread", sort=sort)
 
     def __len__(self) -> int:
         # The first line stands for the whole rule.
@@ -495,13 +376,8 @@ class GroupList:
         if key is None:
             return _("(none)")
         if self.group_by == "thread":
-            row = self.data.conn.execute(
-                "SELECT subject FROM messages WHERE account_id = ? AND thread_key = ?"
-                " ORDER BY coalesce(date, received_at) DESC LIMIT 1",
-                [self.data.account_id, key],
-            ).fetchone()
-            if row and row[0]:
-                subject: str = row[0]
+            subject = q.thread_subject(self.data.conn, self.data.account_id, key)
+            if subject:
                 return subject
             if key.startswith("message:"):
                 return _("(no subject)")
@@ -510,28 +386,13 @@ class GroupList:
     def _selected(self, key: str | None, everything: bool = False) -> int:
         if self._selected_by_group is None:
             self._selected_by_group = {}
-            if self.data.conn.execute("SELECT 1 FROM temp.selected LIMIT 1").fetchone():
-                # Driven by the selection, each hit found by its primary key: one pass,
-                # however many groups the rule has.
-                for group, n in self.data.conn.execute(
-                    "SELECT h.group_key, count(*) FROM temp.selected s CROSS JOIN hits h"
-                    " ON h.account_id = ? AND h.rule = ? AND h.message_id = s.id"
-                    f" WHERE 1{self.data._not_in_trash(self.rule)} GROUP BY h.group_key",
-                    [self.data.account_id, self.rule],
-                ):
-                    self._selected_by_group[group] = n
+            selection = self.data.selection
+            if not selection.empty():
+                self._selected_by_group = selection.per_group(
+                    self.data.account_id, self.rule, self.data.hidden_folder(self.rule))
         if everything:
             return sum(self._selected_by_group.values())
         return self._selected_by_group.get(key, 0)
-
-
-_ROW_SQL = (
-    "SELECT m.id, coalesce(m.date, m.received_at), coalesce(m.sender_name, m.sender, ''),"
-    " m.sender, coalesce(m.subject, ''), m.size, m.attachment_count, f.path,"
-    " s.id IS NOT NULL"
-    " FROM messages m JOIN folders f ON f.id = m.folder_id"
-    " LEFT JOIN temp.selected s ON s.id = m.id WHERE m.id IN ({})"
-)
 
 
 class MessageList:
@@ -545,37 +406,10 @@ class MessageList:
         self.everything = everything
         self.text = text
         self.sort = sort
-        where = "h.account_id = ? AND h.rule = ?" + data._not_in_trash(rule)
-        args: list[Any] = [data.account_id, rule]
-        if not everything:
-            where += " AND h.group_key IS ?"
-            args.append(group)
-        join = ""
-        if text or sort != "size":
-            join = " JOIN messages m ON m.id = h.message_id"
-        if text:
-            where += (" AND (m.subject LIKE ? ESCAPE '\\' OR m.sender LIKE ? ESCAPE '\\'"
-                      " OR m.sender_name LIKE ? ESCAPE '\\')")
-            args += [like(text)] * 3
-        order = {
-            "size": "h.bytes DESC, h.message_id",
-            "date-asc": "coalesce(m.date, m.received_at), h.message_id",
-            "date-desc": "coalesce(m.date, m.received_at) DESC, h.message_id DESC",
-        }[sort]
-        self.where, self.args, self.join = where, args, join
-        self.ids = array("q")
-        total = 0
-        cur = data.conn.execute(
-            f"SELECT h.message_id, h.bytes FROM hits h{join} WHERE {where} ORDER BY {order}",
-            args,
-        )
-        while True:
-            chunk = cur.fetchmany(10_000)
-            if not chunk:
-                break
-            self.ids.extend(r[0] for r in chunk)
-            total += sum(r[1] for r in chunk)
-        self.total_bytes = total
+        self.hits = q.message_filter(data.account_id, rule, group, everything=everything,
+                                     hidden_folder=data.hidden_folder(rule), text=text,
+                                     sort=sort)
+        self.ids, self.total_bytes = q.message_ids(data.conn, self.hits, sort)
         self._pages: OrderedDict[int, list[MessageRow]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -600,21 +434,14 @@ class MessageList:
 
     def _fetch(self, page: int) -> list[MessageRow]:
         ids = list(self.ids[page * PAGE : (page + 1) * PAGE])
-        found = {
-            r[0]: MessageRow(r[0], (r[1] or "")[:10], r[2] or r[3] or "", r[4], r[5], r[6],
-                             r[7], bool(r[8]))
-            for r in self.data.conn.execute(_ROW_SQL.format(", ".join("?" * len(ids))), ids)
-        }
+        found = q.message_rows(self.data.conn, ids)
         # A message gone from the index since the list was made (a sync meanwhile).
         return [found.get(i) or MessageRow(i, "", "", _("(no longer in the index)"), 0, 0,
                                            "", False) for i in ids]
 
     def selected_count(self) -> int:
         """How many of the list's messages are selected."""
-        return int(self.data.conn.execute(
-            f"SELECT count(*) FROM hits h{self.join} JOIN temp.selected s"
-            f" ON s.id = h.message_id WHERE {self.where}", self.args,
-        ).fetchone()[0])
+        return self.data.selection.selected_in(self.hits)
 
 
 def _no_freed() -> dict:
