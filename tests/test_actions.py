@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import imapclient
@@ -38,6 +37,7 @@ from tests.dovecot import Dovecot
 from tests.ews import EwsServer
 from tests.ews.mime import ParsedMessage
 from tests.support import stop_after_the_first_batch
+from tests.support.corpora import large_mailbox
 
 USER, PASSWORD = "user1", "secret1"
 ACCOUNT = "work"
@@ -45,14 +45,15 @@ ACCOUNT = "work"
 PARSED: dict[bytes, ParsedMessage] = {}
 
 
-@lru_cache(maxsize=1)
-def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
-    return tuple(mailgen.generate(11, messages=400))
-
-
 @dataclass
 class Box:
-    """A seeded mailbox, its index, and how to reach and inspect it."""
+    """A seeded mailbox, its index, and how to reach and inspect it.
+
+    The actions are run on the library directly, so a Box holds an open index and a
+    connector factory that needs nothing; the review app's
+    :class:`tests.support.review.Store` holds what the app is given instead (a config file,
+    an index path, a factory taking the account's config).
+    """
 
     kind: str
     index: Index
@@ -132,7 +133,7 @@ def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Box]:
     if request.param == "ews":
         ews: EwsServer = request.getfixturevalue("ews_server")
         ews.reset()
-        ews.seed(corpus(), cache=PARSED)
+        ews.seed(large_mailbox(), cache=PARSED)
         b = Box(
             "ews",
             index,
@@ -144,7 +145,7 @@ def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Box]:
         )
     elif request.param == "maildir":
         root = tmp_path / "Maildir"
-        mailgen.write_maildir(root, corpus())
+        mailgen.write_maildir(root, large_mailbox())
         b = Box(
             "maildir",
             index,
@@ -155,7 +156,7 @@ def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Box]:
     else:
         server: Dovecot = request.getfixturevalue(request.param)
         server.reset_user(USER)
-        server.seed(USER, corpus())
+        server.seed(USER, large_mailbox())
         b = Box(
             request.param,
             index,
@@ -474,7 +475,7 @@ def imapbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Box]:
     index = Index(tmp_path / "index.db")
     server: Dovecot = request.getfixturevalue(request.param)
     server.reset_user(USER)
-    server.seed(USER, corpus())
+    server.seed(USER, large_mailbox())
     b = Box(
         request.param,
         index,
@@ -600,7 +601,7 @@ def test_crash_between_copy_and_expunge_is_reconciled_without_duplicates(
 ) -> None:
     server = dovecot_nomove
     server.reset_user(USER)
-    server.seed(USER, corpus())
+    server.seed(USER, large_mailbox())
     index = Index(tmp_path / "index.db")
     def make() -> ImapConnector:
         return ImapConnector(
@@ -1174,7 +1175,7 @@ def test_the_quota_is_measured_around_each_action(dovecot_trashfree: Dovecot,
     measurements, and what mailclean says comes from them."""
     server = dovecot_trashfree
     server.reset_user(USER)
-    server.seed(USER, corpus())
+    server.seed(USER, large_mailbox())
     index = Index(tmp_path / "index.db")
     box = Box("dovecot", index,
               lambda: ImapConnector(ImapSettings(server.host, USER, PASSWORD,

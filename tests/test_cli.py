@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from mailclean.cli import cli
 from tests.dovecot import Dovecot
+from tests.support.corpora import smallest_mailbox, standard_mailbox
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -93,11 +94,10 @@ def test_accounts_round_trip(run, tmp_path: Path) -> None:  # type: ignore[no-un
 
 def test_exchange_account_round_trip(run, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from mailclean import config as cfg
-    from mailclean import mailgen
     from tests.ews import EwsServer
 
     with EwsServer(credentials=("MAIRIE\\agent", "s3cr3t")) as server:
-        server.seed(mailgen.generate(7, messages=120))
+        server.seed(smallest_mailbox())
         run(
             "account", "add", "work", "--ews", server.url, "--email", server.email,
             "--user", "MAIRIE\\agent", "--auth", "basic", "--password-env", "MC_EWS_PW",
@@ -163,10 +163,8 @@ def test_corrupt_config_is_one_line(run, tmp_path: Path) -> None:  # type: ignor
 def test_sync_and_stats_against_dovecot(  # type: ignore[no-untyped-def]
     run, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_sync_imap import corpus
-
     dovecot.reset_user("user1")
-    dovecot.seed("user1", corpus())
+    dovecot.seed("user1", standard_mailbox())
     monkeypatch.setenv("TEST_PW", "secret1")
     run(
         "account",
@@ -399,10 +397,8 @@ def _imap_account(run, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch, user: 
 def test_what_a_first_time_user_trips_on(run, tmp_path: Path, dovecot: Dovecot,  # type: ignore[no-untyped-def]
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 14.4 and 14.10: hints and options agree, every command says what it did."""
-    from tests.test_sync_imap import corpus
-
     dovecot.reset_user("user1")
-    dovecot.seed("user1", corpus())
+    dovecot.seed("user1", standard_mailbox())
     _imap_account(run, dovecot, monkeypatch)
     tested = run("account", "test").output
     assert "login OK" in tested and "Trash" in tested and "Archives" in tested  # lists them
@@ -430,10 +426,8 @@ def test_changes_since_the_dry_run_are_said(run, dovecot: Dovecot,  # type: igno
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 13.7: the plan is made again from the server's state, and what changed since
     the dry run is said."""
-    from tests.test_sync_imap import corpus
-
     dovecot.reset_user("user1")
-    dovecot.seed("user1", corpus())
+    dovecot.seed("user1", standard_mailbox())
     _imap_account(run, dovecot, monkeypatch)
     run("sync")
     dry = json.loads(run("clean", "--rule", "newsletters", "--folder", "INBOX",

@@ -1,9 +1,9 @@
 """Exchange sync through the loopback EWS server: the index must equal the mailbox and the
 generator's truth, through incremental changes, throttling, dropped connections and errors.
 
-The same corpus as the IMAP tests (``mailgen.generate(7, messages=300)``) is delivered into
-the server's mailbox; folders keep their roles under Exchange's names (Trash is "Deleted
-Items", Sent is "Sent Items"...).
+The same corpus as the IMAP tests (:func:`tests.support.corpora.standard_mailbox`) is
+delivered into the server's mailbox; folders keep their roles under Exchange's names (Trash
+is "Deleted Items", Sent is "Sent Items"...).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -32,7 +31,6 @@ from mailclean.connectors.base import (
     ConnectionFailed,
     ConnectorError,
     FolderNotFound,
-    MessagesAdded,
     TLSError,
 )
 from mailclean.connectors.ews import EwsConnector, EwsSettings
@@ -47,13 +45,9 @@ from tests.dovecot import Dovecot, _make_certificate
 from tests.ews import EwsServer
 from tests.ews.mime import ParsedMessage
 from tests.ews.store import FLAG_COMPLETE, FLAG_FLAGGED, Item
+from tests.support.corpora import standard_mailbox
 
 PARSED: dict[bytes, ParsedMessage] = {}
-
-
-@lru_cache(maxsize=1)
-def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
-    return tuple(mailgen.generate(7, messages=300))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +60,7 @@ def running() -> Iterator[EwsServer]:
 def server(running: EwsServer) -> EwsServer:
     running.reset()
     running.credentials = None
-    running.seed(corpus(), cache=PARSED)
+    running.seed(standard_mailbox(), cache=PARSED)
     return running
 
 
@@ -123,9 +117,9 @@ def assert_matches_server(index: Index, server: EwsServer) -> None:
 def test_cold_sync_equals_server(index: Index, server: EwsServer) -> None:
     report = sync(index, server)
     assert_matches_server(index, server)
-    total = sum(m.size for m in corpus())
-    assert report.messages == len(corpus()) and report.bytes == total
-    assert report.new == len(corpus()) and report.removed == 0 and report.problems == 0
+    total = sum(m.size for m in standard_mailbox())
+    assert report.messages == len(standard_mailbox()) and report.bytes == total
+    assert report.new == len(standard_mailbox()) and report.removed == 0 and report.problems == 0
     # Non-mail folders (calendar, contacts...) are not indexed.
     assert "Calendar" not in indexed_by_folder(index)
 
@@ -143,8 +137,8 @@ def test_index_equals_generator_truth(index: Index, server: EwsServer) -> None:
         " FROM messages m JOIN folders f ON f.id = m.folder_id"
     ).fetchall()
     by_key = {(r[0], r[1], r[6]): r for r in rows}
-    assert len(by_key) == len(rows) == len(corpus())
-    for msg in corpus():
+    assert len(by_key) == len(rows) == len(standard_mailbox())
+    for msg in standard_mailbox():
         row = by_key[(server.path_for(msg.folder), msg.message_id, msg.size)]
         where = f"{msg.folder} {msg.message_id} ({msg.kind}/{msg.malformed})"
         assert row[2] == msg.subject, where
@@ -189,7 +183,7 @@ def test_roles_from_distinguished_folders(index: Index, server: EwsServer) -> No
 
 def test_roles_do_not_depend_on_the_mailbox_language(tmp_path: Path) -> None:
     with EwsServer(locale="fr") as server:
-        server.seed(corpus()[:150], cache=PARSED)
+        server.seed(standard_mailbox()[:150], cache=PARSED)
         idx = Index(tmp_path / "fr.db")
         try:
             sync(idx, server)
@@ -203,7 +197,7 @@ def test_roles_do_not_depend_on_the_mailbox_language(tmp_path: Path) -> None:
 
 def test_folder_sizes_are_64_bit(server: EwsServer) -> None:
     huge = 9 * 2**30 + 123  # over 2 and 4 GiB: a 32-bit Integer would wrap
-    server.store.add(corpus()[0].raw, "Archives/Énorme", size=huge)
+    server.store.add(standard_mailbox()[0].raw, "Archives/Énorme", size=huge)
     conn = connector(server)
     conn.connect()
     try:
@@ -242,7 +236,7 @@ def test_quota_from_the_mailbox_root(index: Index, server: EwsServer) -> None:
     sync(index, server)
     account = index.account("work")
     assert account["quota_limit"] == 2 * 2**30
-    assert account["quota_used"] == sum(m.size for m in corpus())
+    assert account["quota_used"] == sum(m.size for m in standard_mailbox())
 
 
 # -- incremental ----------------------------------------------------------------------------------
@@ -278,7 +272,7 @@ def test_invalid_sync_state_reindexes_the_folder(index: Index, server: EwsServer
     server.store.invalidate_sync_states()
     report = sync(index, server)
     assert sorted(report.reset_folders) == sorted(p for p, (n, _) in server.store.truth().items())
-    assert report.new == len(corpus())
+    assert report.new == len(standard_mailbox())
     assert_matches_server(index, server)
 
 
@@ -286,7 +280,7 @@ def test_folder_recreated_under_the_same_name_is_reset(index: Index, server: Ews
     sync(index, server)
     before = server.store.truth()["Projets/Budget 2026"][0]
     server.store.delete_folder("Projets/Budget 2026")
-    server.store.add(corpus()[3].raw, "Projets/Budget 2026")
+    server.store.add(standard_mailbox()[3].raw, "Projets/Budget 2026")
     report = sync(index, server)
     assert report.reset_folders == ["Projets/Budget 2026"]
     assert report.removed == before and report.new == 1
@@ -325,31 +319,6 @@ def test_only_some_folders_and_unknown_folder(index: Index, server: EwsServer) -
 # -- interruptions and faults ------------------------------------------------------------------
 
 
-def test_interrupted_sync_resumes_from_the_last_page(
-    index: Index, server: EwsServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    original = EwsConnector.sync_folder
-    batches = 0
-
-    def stop_after_three(self, *args, **kw):  # type: ignore[no-untyped-def]
-        nonlocal batches
-        for change in original(self, *args, **kw):
-            yield change
-            if isinstance(change, MessagesAdded):
-                batches += 1
-                if batches == 3:
-                    raise KeyboardInterrupt
-
-    monkeypatch.setattr(EwsConnector, "sync_folder", stop_after_three)
-    with pytest.raises(KeyboardInterrupt):
-        sync(index, server, conn=connector(server, page_size=40))
-    assert index.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 120
-    monkeypatch.setattr(EwsConnector, "sync_folder", original)
-    report = sync(index, server, conn=connector(server, page_size=40))
-    assert report.new == len(corpus()) - 120
-    assert_matches_server(index, server)
-
-
 def test_dropped_connection_mid_sync_resumes(index: Index, server: EwsServer) -> None:
     server.drop(1, operation="GetItem", after=3)
     waits: list[float] = []
@@ -358,7 +327,7 @@ def test_dropped_connection_mid_sync_resumes(index: Index, server: EwsServer) ->
     )
     assert report.reconnections == 1 and waits == [1.0]
     # The page cut short was fetched again, and nothing twice.
-    assert report.new == len(corpus())
+    assert report.new == len(standard_mailbox())
     assert_matches_server(index, server)
 
 
@@ -367,7 +336,7 @@ def test_server_busy_is_waited_out(index: Index, server: EwsServer) -> None:
     server.busy(2, back_off_ms=20, operation="GetItem", after=1)
     server.reset_counts()
     report = sync(index, server)
-    assert report.reconnections == 0 and report.new == len(corpus())
+    assert report.reconnections == 0 and report.new == len(standard_mailbox())
     counts = server.request_counts()
     mail_folders = len(server.store.mail_folders())
     assert counts["SyncFolderItems"] == mail_folders + 3
@@ -384,7 +353,7 @@ def test_server_that_keeps_refusing_is_reported(index: Index, server: EwsServer)
     assert server.request_counts()["GetItem"] <= 5 * 5
     server.clear_faults()
     report = sync(index, server)
-    assert report.new == len(corpus())
+    assert report.new == len(standard_mailbox())
     assert_matches_server(index, server)
 
 
@@ -425,7 +394,7 @@ def test_tls_is_verified_unless_told_otherwise(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     _make_certificate(cert, key)
     with EwsServer(tls=(cert, key)) as server:
-        server.seed(corpus()[:130], cache=PARSED)
+        server.seed(standard_mailbox()[:130], cache=PARSED)
         with pytest.raises(TLSError, match=r"not trusted .*--insecure-tls"):
             connector(server).connect()
         for kw in ({"insecure_tls": True}, {"cafile": str(cert)}):
@@ -1006,7 +975,7 @@ def test_rules_give_the_same_figures_as_for_dovecot(
     sync(index, server)
     from_ews = scan(index, "work", rules, now=now)
     dovecot.reset_user("user1")
-    dovecot.seed("user1", corpus())
+    dovecot.seed("user1", standard_mailbox())
     imap_index = Index(tmp_path / "imap.db")
     try:
         imap = ImapConnector(
@@ -1018,7 +987,7 @@ def test_rules_give_the_same_figures_as_for_dovecot(
     finally:
         imap_index.close()
     ews_hits, ews_attachments = _hits(index), _attachment_bytes(index)
-    assert from_ews.total_messages == from_imap.total_messages == len(corpus())
+    assert from_ews.total_messages == from_imap.total_messages == len(standard_mailbox())
     assert from_ews.total_bytes == from_imap.total_bytes
     assert sum(len(h) for h in ews_hits.values()) > 0
     explained = 0

@@ -8,6 +8,7 @@ import socket
 import ssl
 import time
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tests.dovecot import (
     DovecotError,
     group_processes,
 )
+from tests.support.corpora import smallest_mailbox
 
 pytestmark = pytest.mark.dovecot
 
@@ -85,7 +87,7 @@ MESSAGES = [
 ]
 
 
-def seed(server: Dovecot, user: str, messages: list[GeneratedMessage]) -> None:
+def seed(server: Dovecot, user: str, messages: Sequence[GeneratedMessage]) -> None:
     """A clean mailbox for ``user`` holding exactly ``messages``."""
     server.reset_user(user)
     counts = server.seed(user, messages)
@@ -106,7 +108,7 @@ def client_view(client: imapclient.IMAPClient) -> dict[str, tuple[int, int]]:
     return view
 
 
-def expected(messages: list[GeneratedMessage]) -> dict[str, tuple[int, int]]:
+def expected(messages: Sequence[GeneratedMessage]) -> dict[str, tuple[int, int]]:
     """{folder: (messages, bytes)} of the folders that received messages."""
     totals: dict[str, tuple[int, int]] = {}
     for msg in messages:
@@ -386,7 +388,7 @@ def test_failed_start_reports_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_generated_corpus_matches_doveadm_status(dovecot: Dovecot) -> None:
-    corpus = mailgen.generate(seed=5, messages=mailgen.MIN_MESSAGES)
+    corpus = smallest_mailbox(5)
     seed(dovecot, "user2", corpus)
     status = dovecot.status("user2")
     truth = expected(corpus)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from functools import lru_cache
 
 import pytest
 from exchangelib import (
@@ -38,14 +37,15 @@ from mailclean import mailgen
 from tests.ews import EwsServer
 from tests.ews.mime import ParsedMessage, parse_message
 from tests.ews.store import FLAG_FLAGGED
+from tests.support.corpora import seeded
 
 BUILD = Build(15, 1, 2507, 6)
 PARSED: dict[bytes, ParsedMessage] = {}
 
 
-@lru_cache(maxsize=1)
-def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
-    return tuple(mailgen.generate(11, messages=150))
+def mailbox() -> tuple[mailgen.GeneratedMessage, ...]:
+    """The mailbox these tests seed: 150 messages of seed 11."""
+    return seeded(11, 150)
 
 
 class MessageSize(ExtendedProperty):
@@ -63,7 +63,7 @@ def running() -> Iterator[EwsServer]:
 def server(running: EwsServer) -> EwsServer:
     running.reset()
     running.credentials = None
-    running.seed(corpus(), cache=PARSED)
+    running.seed(mailbox(), cache=PARSED)
     return running
 
 
@@ -97,7 +97,7 @@ def account(
 
 
 def by_path(server: EwsServer, generated_folder: str) -> list[mailgen.GeneratedMessage]:
-    return [m for m in corpus() if m.folder == generated_folder]
+    return [m for m in mailbox() if m.folder == generated_folder]
 
 
 # -- folders ------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def folder_size() -> Iterator[None]:
 
 def test_find_folder_deep_with_sizes_as_64_bit_longs(server: EwsServer, folder_size: None) -> None:
     # A folder over 4 GiB: its size must not wrap around 32 bits.
-    server.store.add(corpus()[0].raw, "Gros dossier", size=5 * 2**30 + 17)
+    server.store.add(mailbox()[0].raw, "Gros dossier", size=5 * 2**30 + 17)
     acc = account(server)
     msg_root = acc.msg_folder_root
     server.reset_counts()
@@ -394,7 +394,7 @@ def test_sync_folder_items_pages_then_reports_each_kind_of_change(server: EwsSer
     store.set_flag(flag_one.id, FLAG_FLAGGED)
     store.delete(gone_one.id)
     moved = store.move(moved_one.id, store.by_distinguished["junkemail"])
-    new = store.add(corpus()[5].raw, store.by_distinguished["inbox"])
+    new = store.add(mailbox()[5].raw, store.by_distinguished["inbox"])
     changes, _, last = _sync(acc, inbox, state2, 512)
     assert last
     kinds = {(kind, (obj[0].id if kind == "read_flag_change" else obj.id)) for kind, obj in changes}
@@ -539,15 +539,15 @@ def test_version_probe_reads_the_server_version(server: EwsServer) -> None:
 
 def test_several_mailboxes_and_impersonation(server: EwsServer) -> None:
     other = "dgs@mairie-exemple.fr"
-    server.seed(corpus()[:40], email=other, cache=PARSED)
+    server.seed(mailbox()[:40], email=other, cache=PARSED)
     acc = account(server, email=other, access_type=IMPERSONATION)
-    assert acc.inbox.total_count == sum(1 for m in corpus()[:40] if m.folder == "INBOX")
+    assert acc.inbox.total_count == sum(1 for m in mailbox()[:40] if m.folder == "INBOX")
     assert account(server).inbox.total_count == len(by_path(server, "INBOX"))
 
 
 def test_french_mailbox_names(running: EwsServer) -> None:
     with EwsServer(locale="fr") as server:
-        server.seed(corpus()[:20], cache=PARSED)
+        server.seed(mailbox()[:20], cache=PARSED)
         acc = account(server)
         assert acc.inbox.name == "Boîte de réception"
         assert server.path_for("Trash") == "Éléments supprimés"
@@ -565,7 +565,7 @@ def test_counts_per_operation_and_unknown_operations(server: EwsServer) -> None:
 def test_mime_parsing_agrees_with_the_generator() -> None:
     """The server's own reading of the raw bytes (tests/ews/mime.py) matches mailgen's truth,
     malformed messages included: the EWS tests compare against it."""
-    for message in corpus():
+    for message in mailbox():
         parsed = PARSED.get(message.raw) or parse_message(message.raw)
         assert [(a.name, a.content_type, a.size) for a in parsed.attachments] == [
             (t.filename, t.mime_type, t.decoded_size) for t in message.attachments

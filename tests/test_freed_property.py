@@ -30,6 +30,7 @@ from mailclean.index import Index
 from mailclean.index.journal import Journal
 from mailclean.sync import sync_account
 from tests.dovecot import Dovecot
+from tests.support.corpora import seeded
 
 USER, PASSWORD, ACCOUNT = "user1", "secret1", "work"
 EXAMPLES = itertools.count()
@@ -38,12 +39,12 @@ OPS = ("trash", "trash", "undo", "empty", "delete-some", "sync", "other-restores
 
 
 @lru_cache(maxsize=1)
-def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
+def distinct_ids_mailbox() -> tuple[mailgen.GeneratedMessage, ...]:
     """A small mailbox where every message has its own Message-ID (the oracle reads the
     server's Trash by Message-ID), with mail of its own in the Trash, as real ones have."""
     seen: set[str] = set()
     out = []
-    for m in mailgen.generate(23, messages=120):
+    for m in seeded(23, 120):
         if m.message_id and m.message_id not in seen:
             seen.add(m.message_id)
             out.append(m)
@@ -201,7 +202,7 @@ class World:
 def test_the_trash_figures_are_the_servers(server: Dovecot, tmp_path: Path, ops: list[str],
                                            seed: int) -> None:
     server.reset_user(USER)
-    server.seed(USER, corpus())
+    server.seed(USER, distinct_ids_mailbox())
     # Hypothesis runs every example in the same tmp_path: each gets an index of its own.
     index = Index(tmp_path / f"index-{next(EXAMPLES)}.db")
     try:

@@ -8,32 +8,13 @@ from pathlib import Path
 import pytest
 
 from mailclean.index import Index, IndexFileError
-from mailclean.model import AttachmentMeta, FolderInfo, FolderState, MessageMeta, Quota
+from mailclean.model import FolderInfo, FolderState, Quota
+from tests.support.messages import meta
 
 
 def inbox_totals(index: Index, account: int) -> tuple[int, int]:
     folder = next(f for f in index.stats(account)["folders"] if f["name"] == "INBOX")
     return folder["messages"], folder["bytes"]
-
-
-def meta(uid: int, size: int = 100, attachments: int = 0, **kw: object) -> MessageMeta:
-    return MessageMeta(
-        server_id=str(uid),
-        uid=uid,
-        size=size,
-        sender="a@example.org",
-        attachments=[
-            AttachmentMeta(
-                part=str(i + 2),
-                filename=f"f{i}.pdf",
-                mime_type="application/pdf",
-                size=40,
-                decoded_size=30,
-            )
-            for i in range(attachments)
-        ],
-        **kw,
-    )
 
 
 @pytest.fixture

@@ -48,6 +48,7 @@ from mailclean.index.journal import Journal, JournalItem
 from mailclean.rules import Protection
 from mailclean.sync import SyncReport, sync_account
 from tests.dovecot import Dovecot
+from tests.support.corpora import seeded
 
 USER, PASSWORD, ACCOUNT = "user1", "secret1", "work"
 EXAMPLES = itertools.count()
@@ -95,11 +96,11 @@ def _with_message_id(raw: bytes, msgid: str) -> bytes:
 
 
 @lru_cache(maxsize=1)
-def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
+def renumbered_mailbox() -> tuple[mailgen.GeneratedMessage, ...]:
     """About thirty small, well-formed messages in nine folders, Message-IDs renumbered."""
     per_folder: dict[str, int] = defaultdict(int)
     out = []
-    for m in mailgen.generate(31, messages=120):
+    for m in seeded(31, 120):
         if m.malformed or m.size > 30_000 or per_folder[m.folder] >= (9 if
                                                                        m.folder == "INBOX" else 3):
             continue
@@ -233,7 +234,7 @@ class World:
         self.server = server
         self.index = index
         self.journal = Journal(index)
-        self.facts = {m.message_id: Fact(m.sender, m.subject) for m in corpus()
+        self.facts = {m.message_id: Fact(m.sender, m.subject) for m in renumbered_mailbox()
                       if m.message_id}
         self.names = itertools.count(1)
         client = server.client(USER)
@@ -749,7 +750,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[Dovecot]:
 
 def run(server: Dovecot, tmp_path: Path, ops: list[tuple[str, int]]) -> None:
     server.reset_user(USER)
-    server.seed(USER, corpus())
+    server.seed(USER, renumbered_mailbox())
     # Hypothesis runs every example in the same tmp_path: each gets an index of its own.
     index = Index(tmp_path / f"index-{next(EXAMPLES)}.db")
     try:
@@ -782,7 +783,7 @@ def test_another_clients_changes_never_mislead_mailclean(
 @pytest.fixture
 def world(server: Dovecot, tmp_path: Path) -> Iterator[World]:
     server.reset_user(USER)
-    server.seed(USER, corpus())
+    server.seed(USER, renumbered_mailbox())
     index = Index(tmp_path / "index.db")
     try:
         w = World(server, index)

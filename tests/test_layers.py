@@ -8,7 +8,9 @@ connectors → index → rules → workflows → people, with no import back up.
 - only the command line and the app import the workflows;
 - textual is imported only by the app's UI modules (``tui/app``, ``screens``, ``widgets``,
   ``text``): not by ``tui/data`` or ``tui/jobs``, and by nothing outside ``tui``;
-- the model imports no other mailclean module at all.
+- the model imports no other mailclean module at all;
+- the tests and the benchmarks share code through ``tests/support/`` (and the harnesses
+  ``tests/dovecot.py`` and ``tests/ews/``), never by importing a test module.
 """
 
 from __future__ import annotations
@@ -101,3 +103,19 @@ def test_textual_stays_in_the_app_s_ui_modules() -> None:
     ui = ("mailclean.tui.app", "mailclean.tui.screens", "mailclean.tui.widgets",
           "mailclean.tui.text")
     assert _violations(("mailclean",), ("textual",), allowed_sources=ui) == []
+
+
+def test_no_test_module_is_imported_by_another() -> None:
+    root = PACKAGE.parent
+    found = []
+    for path in [*(root / "tests").rglob("*.py"), *(root / "bench").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            found += [f"{path.relative_to(root)} imports {n}" for n in names
+                      if n.startswith("tests.test_")]
+    assert found == []

@@ -12,13 +12,13 @@ from mailclean.connectors.base import ConnectorError, FolderNotFound
 from mailclean.connectors.maildir import MaildirConnector
 from mailclean.index import Index
 from mailclean.sync import sync_account
-from tests.test_sync_imap import corpus
+from tests.support.corpora import standard_mailbox
 
 
 @pytest.fixture
 def maildir(tmp_path: Path) -> Path:
     root = tmp_path / "Maildir"
-    mailgen.write_maildir(root, corpus())
+    mailgen.write_maildir(root, standard_mailbox())
     return root
 
 
@@ -36,9 +36,9 @@ def by_folder(index: Index) -> dict[str, tuple[int, int]]:
 
 def test_index_equals_truth(maildir: Path, index: Index) -> None:
     report = sync_account(index, "local", MaildirConnector(maildir))
-    assert report.new == len(corpus())
+    assert report.new == len(standard_mailbox())
     expected: dict[str, list[int]] = {}
-    for m in corpus():
+    for m in standard_mailbox():
         expected.setdefault(m.folder, [0, 0])
         expected[m.folder][0] += 1
         expected[m.folder][1] += m.size
@@ -51,7 +51,7 @@ def test_index_equals_truth(maildir: Path, index: Index) -> None:
             " FROM messages m JOIN folders f ON f.id = m.folder_id"
         )
     }
-    for m in corpus():
+    for m in standard_mailbox():
         row = rows[(m.message_id or "", m.size, m.folder)]
         assert row[2] == m.subject
         assert (bool(row[3]), bool(row[4])) == ("\\Seen" in m.flags, "\\Flagged" in m.flags)

@@ -25,14 +25,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import imapclient
 import pytest
 
-from mailclean import actions, mailgen, mime
+from mailclean import actions, mime
 from mailclean.connectors import imapwire
 from mailclean.connectors.base import MessagesAdded
 from mailclean.connectors.imap import ImapConnector, ImapSettings
@@ -42,6 +41,7 @@ from mailclean.index.journal import Journal, JournalItem
 from mailclean.mailgen import GeneratedMessage
 from mailclean.sync import SyncReport, sync_account
 from tests.support import stop_after_the_first_batch
+from tests.support.corpora import smallest_mailbox
 
 if TYPE_CHECKING:
     from tests.support.cyrus import Cyrus
@@ -84,13 +84,6 @@ def mail(
     )
 
 
-@lru_cache(maxsize=1)
-def realistic() -> tuple[GeneratedMessage, ...]:
-    """The smallest realistic mailgen mailbox: nested folders with accents, attachments,
-    8-bit and malformed headers, duplicates."""
-    return tuple(mailgen.generate(7, messages=mailgen.MIN_MESSAGES))
-
-
 def action_mailbox() -> list[GeneratedMessage]:
     """Newsletters among personal mail: the first and the last of INBOX are newsletters (the
     folder's lowest and highest UIDs), two are flagged (protected); in the accented folder
@@ -116,7 +109,17 @@ def action_mailbox() -> list[GeneratedMessage]:
 
 @dataclass
 class Box:
-    """A server's mailbox of ``user1``, an index of it, and another client's view of it."""
+    """A server's mailbox of ``user1``, an index of it, and another client's view of it.
+
+    Not the review app's :class:`tests.support.review.Store`, though both pair a seeded
+    store with its index: a Store is what the app is handed (a config file, the path of an
+    index already synced and scanned, a connector factory taking the account's config,
+    folder totals as the oracle) over Maildir, Dovecot and Exchange. A Box drives the
+    library itself on an open index, with whichever ``ImapConnector`` subclass a test
+    wants, and reads Cyrus or Mailutils message by message as another client (Message-ID,
+    size, \\Seen, \\Flagged; UIDs; exact-UID expunges; Mailutils' files not yet adopted),
+    because totals alone would not show what those servers get wrong.
+    """
 
     name: str
     server: Any  # Cyrus | Mailutils
@@ -328,7 +331,7 @@ def assert_new_and_removed(box: Box, report: SyncReport, before: dict[str, tuple
 def test_cold_then_incremental_sync_is_the_server(server: Cyrus | Mailutils,
                                                    index: Index) -> None:
     box = make_box(server, index)
-    corpus = realistic()
+    corpus = smallest_mailbox()
     server.seed(USER, corpus)
     report = box.sync()
     assert report.new == len(corpus) and report.removed == 0

@@ -38,8 +38,9 @@ from mailclean.rules.types import (
 )
 from mailclean.sync import sync_account
 from tests.dovecot import Dovecot
-from tests.test_index import meta
-from tests.test_sync_imap import USER, connector, corpus
+from tests.support.corpora import standard_mailbox
+from tests.support.imap import USER, imap_connector
+from tests.support.messages import meta
 
 NOW = mailgen.REFERENCE_DATE
 
@@ -48,10 +49,10 @@ NOW = mailgen.REFERENCE_DATE
 def synced(dovecot: Dovecot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An index of the corpus, synced once from the real Dovecot; tests copy it."""
     dovecot.reset_user(USER)
-    dovecot.seed(USER, corpus())
+    dovecot.seed(USER, standard_mailbox())
     path = tmp_path_factory.mktemp("rules") / "index.db"
     index = Index(path)
-    sync_account(index, "work", connector(dovecot))
+    sync_account(index, "work", imap_connector(dovecot))
     index.close()
     yield path
 
@@ -68,10 +69,10 @@ def test_a_server_of_labels_has_no_duplicates(dovecot_gmail: Dovecot, index: Ind
 
     assert messages(scan(index, "work", rules, now=NOW), "duplicates") > 0
     dovecot_gmail.reset_user(USER)
-    dovecot_gmail.seed(USER, corpus())
+    dovecot_gmail.seed(USER, standard_mailbox())
     gmail = Index(tmp_path / "gmail.db")
     try:
-        sync_account(gmail, "work", connector(dovecot_gmail))
+        sync_account(gmail, "work", imap_connector(dovecot_gmail))
         assert gmail.require_account("work")["labels"] == 1
         result = scan(gmail, "work", rules, now=NOW)
         assert messages(result, "duplicates") == 0
@@ -110,10 +111,10 @@ def key(m: mailgen.GeneratedMessage) -> tuple[str, str | None, int]:
 def test_builtin_rules_against_truth(index: Index) -> None:
     result = scan(index, "work", load_rules(), now=NOW)
     hits = hits_by_message(index)
-    flagged = {key(m) for m in corpus() if "\\Flagged" in m.flags}
+    flagged = {key(m) for m in standard_mailbox() if "\\Flagged" in m.flags}
     # Protection always wins: no flagged message is hit by anything.
     assert not flagged & set(hits)
-    for m in corpus():
+    for m in standard_mailbox():
         rules = hits.get(key(m), set())
         if key(m) in flagged:
             continue
@@ -133,7 +134,7 @@ def test_builtin_rules_against_truth(index: Index) -> None:
         if big < 4_000_000:  # encoded weight surely under 5 MB
             assert "large-attachments" not in rules, m.subject
     assert result.reclaimable_bytes <= result.total_bytes
-    assert result.total_messages == len(corpus())
+    assert result.total_messages == len(standard_mailbox())
     per_rule = {r["rule"]: r for r in result.rules}
     assert per_rule["newsletters"]["messages"] > 20
     assert per_rule["duplicates"]["messages"] >= 1
@@ -143,7 +144,7 @@ def test_duplicates_keep_exactly_one_copy(index: Index) -> None:
     scan(index, "work", load_rules(), now=NOW)
     hits = hits_by_message(index)
     copies: dict[tuple[str | None, int], list[mailgen.GeneratedMessage]] = defaultdict(list)
-    for m in corpus():
+    for m in standard_mailbox():
         if m.message_id:
             copies[(m.message_id, m.size)].append(m)
     groups_ = [v for v in copies.values() if len(v) > 1]
@@ -166,7 +167,7 @@ def test_old_threads_follow_the_latest_message(index: Index) -> None:
     hits = hits_by_message(index)
     cutoff = NOW - timedelta(days=365.25 * 3)
     threads: dict[str, list[mailgen.GeneratedMessage]] = defaultdict(list)
-    for m in corpus():
+    for m in standard_mailbox():
         if m.thread_root:
             threads[m.thread_root].append(m)
     live_checked = old_checked = 0

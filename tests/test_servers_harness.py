@@ -15,18 +15,18 @@ import os
 import socket
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import imapclient
 import pytest
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from mailclean import mailgen
 from mailclean.mailgen import GeneratedMessage
 from tests.support import cyrus as cyrus_module
 from tests.support import group_processes, imap_status_size, imap_totals
 from tests.support import mailutils as mailutils_module
+from tests.support.corpora import smallest_mailbox
 from tests.support.cyrus import Cyrus, find_cyrus
 from tests.support.mailutils import Mailutils, find_imap4d
 
@@ -98,7 +98,7 @@ def message(
     )
 
 
-def expected_totals(messages: list[GeneratedMessage]) -> dict[str, tuple[int, int]]:
+def expected_totals(messages: Sequence[GeneratedMessage]) -> dict[str, tuple[int, int]]:
     """{folder: (count, sum of sizes)} the seeded messages should show."""
     totals: dict[str, tuple[int, int]] = {}
     for item in messages:
@@ -107,7 +107,7 @@ def expected_totals(messages: list[GeneratedMessage]) -> dict[str, tuple[int, in
     return totals
 
 
-def assert_matches(seen: dict[str, tuple[int, int]], messages: list[GeneratedMessage]) -> None:
+def assert_matches(seen: dict[str, tuple[int, int]], messages: Sequence[GeneratedMessage]) -> None:
     """Every seeded folder shows exactly its messages and bytes; every other folder is empty."""
     expected = expected_totals(messages)
     missing = set(expected) - set(seen)
@@ -117,10 +117,10 @@ def assert_matches(seen: dict[str, tuple[int, int]], messages: list[GeneratedMes
 
 
 @pytest.fixture(scope="module")
-def corpus() -> list[GeneratedMessage]:
+def corpus() -> Sequence[GeneratedMessage]:
     """The smallest realistic mailgen mailbox: folders with accents, attachments, 8-bit and
     malformed headers."""
-    return mailgen.generate(7, messages=mailgen.MIN_MESSAGES)
+    return smallest_mailbox()
 
 
 def uid_command(client: imapclient.IMAPClient, *args: str) -> tuple[str, list[bytes]]:
@@ -204,7 +204,7 @@ def test_cyrus_capabilities_are_as_documented(cyrus: Cyrus) -> None:
 
 
 def test_cyrus_seeded_mailbox_oracle_and_client_agree(
-    cyrus: Cyrus, corpus: list[GeneratedMessage]
+    cyrus: Cyrus, corpus: Sequence[GeneratedMessage]
 ) -> None:
     cyrus.reset_user("user1")
     counts = cyrus.seed("user1", corpus)
@@ -363,7 +363,7 @@ def test_mailutils_capabilities_are_as_documented(mailutils: Mailutils) -> None:
 
 
 def test_mailutils_seeded_mailbox_oracle_and_client_agree(
-    mailutils: Mailutils, corpus: list[GeneratedMessage]
+    mailutils: Mailutils, corpus: Sequence[GeneratedMessage]
 ) -> None:
     mailutils.reset_user("user1")
     counts = mailutils.seed("user1", corpus)

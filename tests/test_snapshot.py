@@ -11,7 +11,6 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,15 +39,16 @@ from mailclean.snapshot.accounts import credentials_warning
 from mailclean.snapshot.cli import snapshot
 from mailclean.snapshot.measure import Aborted, Attempt, quick_figures
 from mailclean.snapshot.store import FolderFigures, category_column
-from tests.dovecot import Dovecot, User
+from tests.dovecot import Dovecot
+from tests.support.snapshots import (
+    USERS,
+    alice_corpus,
+    bob_corpus,
+    carol_corpus,
+    prepare,
+    role_of,
+)
 
-# Users of their own on the shared session servers (tests/dovecot.py: Dovecot.add_users).
-USERS = {
-    "snap-alice": "pw-alice",
-    "snap-bob": "pw-bob",
-    "snap-carol": "pw-carol",
-    "snap-dave": "pw-dave",
-}
 ADMIN_PASSWORD = "admin-secret"
 ACCOUNTS = """mailbox,team,name
 snap-alice,Finances,Agent A
@@ -56,29 +56,6 @@ snap-bob,Finances,Agent B
 snap-carol,Voirie,Agent C
 snap-dave,Voirie,
 """
-
-
-@lru_cache(maxsize=1)
-def alice_corpus() -> tuple[mailgen.GeneratedMessage, ...]:
-    """A realistic mailbox: subjects, correspondents, attachments, user folders."""
-    return tuple(mailgen.generate(11, messages=130))
-
-
-@lru_cache(maxsize=2)
-def bulk(count: int, seed: int) -> tuple[mailgen.GeneratedMessage, ...]:
-    return tuple(mailgen.generate_bulk(count, seed=seed))
-
-
-def prepare(server: Dovecot) -> Dovecot:
-    """Declare this module's users and give them known mailboxes (dave's stays empty)."""
-    server.add_users(*(User(n, p) for n, p in USERS.items()))
-    for user in USERS:
-        server.reset_user(user)
-    server.seed("snap-alice", alice_corpus())
-    server.seed("snap-bob", bulk(80, 12))
-    server.seed("snap-carol", bulk(30, 13))
-    server.maildir("snap-dave")
-    return server
 
 
 @pytest.fixture(params=["dovecot", "dovecot_minimal"])
@@ -143,18 +120,6 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
-
-
-def role_of(folder: str) -> str:
-    top = folder.split("/")[0]
-    return {
-        "INBOX": "inbox",
-        "Sent": "sent",
-        "Drafts": "drafts",
-        "Trash": "trash",
-        "Junk": "junk",
-        "Archives": "archive",
-    }.get(top, "other")
 
 
 def truth(server: Dovecot, user: str) -> tuple[int, int, dict[str, tuple[int, int]]]:
@@ -581,7 +546,7 @@ def test_the_snapshot_file_holds_no_mail_data(full_server: Dovecot, tmp_path: Pa
     )
     run(store, info.id, ImapMeasure(access, depth="full", workdir=work), RunOptions())
     secrets: set[str] = set()
-    for m in alice_corpus() + bulk(80, 12):
+    for m in alice_corpus() + bob_corpus():
         secrets.update(
             v
             for v in (
@@ -1049,8 +1014,8 @@ def test_category_columns() -> None:
 EWS_ADMIN = ("MAIRIE\\snap-admin", ADMIN_PASSWORD)
 EWS_MAILBOXES = {
     "agent.a@mairie.example": ("Finances", lambda: alice_corpus()),
-    "agent.b@mairie.example": ("Finances", lambda: bulk(80, 12)),
-    "agent.c@mairie.example": ("Voirie", lambda: bulk(30, 13)),
+    "agent.b@mairie.example": ("Finances", lambda: bob_corpus()),
+    "agent.c@mairie.example": ("Voirie", lambda: carol_corpus()),
 }
 EWS_TOP_ROLES = {
     "Sent Items": "sent",

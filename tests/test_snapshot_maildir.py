@@ -20,7 +20,7 @@ from mailclean.snapshot.cli import snapshot
 from mailclean.snapshot.maildirs import MaildirRoot, maildir_figures, maildirsize_quota
 from mailclean.snapshot.measure import Attempt, MeasureError
 from tests.dovecot import Dovecot
-from tests.test_snapshot import USERS, alice_corpus, bulk, prepare, role_of
+from tests.support.snapshots import USERS, alice_corpus, bob_corpus, prepare, role_of
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +59,7 @@ def mail_root(tmp_path: Path) -> Path:
     mailbox that has no directory."""
     root = tmp_path / "vmail"
     mailgen.write_maildir(root / "ville.fr" / "alice" / "Maildir", alice_corpus())
-    mailgen.write_maildir(root / "ville.fr" / "bob" / "Maildir", bulk(80, 12))
+    mailgen.write_maildir(root / "ville.fr" / "bob" / "Maildir", bob_corpus())
     (tmp_path / "staff.csv").write_text(
         "mailbox,team,name\nalice@ville.fr,Finances,Alice\nbob@ville.fr,Voirie,Bob\n"
         "ghost@ville.fr,Voirie,Nobody\n",
@@ -83,7 +83,7 @@ def test_a_mail_root_is_measured_from_its_file_names(mail_root: Path, tmp_path: 
         raw = store.conn.execute("SELECT DISTINCT size_source FROM snapshot_mailboxes"
                                  " WHERE state = 'done'").fetchall()
     assert info.scope == f"maildir://{mail_root.resolve()}"
-    for mailbox, corpus in (("alice@ville.fr", alice_corpus()), ("bob@ville.fr", bulk(80, 12))):
+    for mailbox, corpus in (("alice@ville.fr", alice_corpus()), ("bob@ville.fr", bob_corpus())):
         row = measured[mailbox]
         roles = expected(corpus)
         assert (row.messages, row.bytes) == (len(corpus), sum(m.size for m in corpus))

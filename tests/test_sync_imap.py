@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from mailclean.connectors.base import (
     AuthenticationError,
     ConnectionFailed,
     FolderNotFound,
-    MessagesAdded,
     TLSError,
 )
 from mailclean.connectors.imap import ImapConnector, ImapSettings
@@ -29,14 +27,8 @@ from mailclean.connectors.imap import limits as imap_limits
 from mailclean.index import Index
 from mailclean.sync import SyncReport, sync_account
 from tests.dovecot import Dovecot
-
-USER = "user1"
-PASSWORD = "secret1"
-
-
-@lru_cache(maxsize=1)
-def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
-    return tuple(mailgen.generate(7, messages=300))
+from tests.support.corpora import standard_mailbox
+from tests.support.imap import PASSWORD, USER, imap_connector
 
 
 @pytest.fixture(params=["dovecot", "dovecot_minimal"])
@@ -44,16 +36,8 @@ def server(request: pytest.FixtureRequest) -> Dovecot:
     """Each test runs against the full server and the one without optional extensions."""
     srv: Dovecot = request.getfixturevalue(request.param)
     srv.reset_user(USER)
-    srv.seed(USER, corpus())
+    srv.seed(USER, standard_mailbox())
     return srv
-
-
-def connector(server: Dovecot, **kw: object) -> ImapConnector:
-    settings: dict = dict(
-        host=server.host, port=server.port, user=USER, password=PASSWORD, security="none"
-    )
-    settings.update(kw)
-    return ImapConnector(ImapSettings(**settings))
 
 
 @pytest.fixture
@@ -65,7 +49,7 @@ def index(tmp_path: Path) -> Iterator[Index]:
 
 def sync(index: Index, server: Dovecot, **kw: object) -> SyncReport:
     kw.setdefault("sleep", lambda s: None)
-    return sync_account(index, "work", connector(server), **kw)  # type: ignore[arg-type]
+    return sync_account(index, "work", imap_connector(server), **kw)  # type: ignore[arg-type]
 
 
 def indexed_by_folder(index: Index) -> dict[str, tuple[int, int]]:
@@ -99,9 +83,9 @@ def assert_matches_server(index: Index, server: Dovecot) -> None:
 def test_cold_sync_equals_server(index: Index, server: Dovecot) -> None:
     report = sync(index, server)
     assert_matches_server(index, server)
-    total = sum(m.size for m in corpus())
-    assert report.messages == len(corpus()) and report.bytes == total
-    assert report.new == len(corpus()) and report.removed == 0
+    total = sum(m.size for m in standard_mailbox())
+    assert report.messages == len(standard_mailbox()) and report.bytes == total
+    assert report.new == len(standard_mailbox()) and report.removed == 0
 
 
 def test_index_equals_generator_truth(index: Index, server: Dovecot) -> None:
@@ -113,8 +97,8 @@ def test_index_equals_generator_truth(index: Index, server: Dovecot) -> None:
         " FROM messages m JOIN folders f ON f.id = m.folder_id"
     ).fetchall()
     by_key = {(r[0], r[1], r[6]): r for r in rows}
-    assert len(by_key) == len(rows) == len(corpus())
-    for msg in corpus():
+    assert len(by_key) == len(rows) == len(standard_mailbox())
+    for msg in standard_mailbox():
         row = by_key[(msg.folder, msg.message_id, msg.size)]
         where = f"{msg.folder} {msg.message_id} ({msg.kind}/{msg.malformed})"
         assert row[2] == msg.subject, where
@@ -161,7 +145,7 @@ def test_roles_and_names(index: Index, server: Dovecot) -> None:
 
 def test_malformed_messages_are_kept_with_their_size(index: Index, server: Dovecot) -> None:
     report = sync(index, server)
-    malformed = [m for m in corpus() if m.malformed]
+    malformed = [m for m in standard_mailbox() if m.malformed]
     assert {m.malformed for m in malformed} >= set(mailgen.MALFORMED_KINDS)
     for m in malformed:
         size = index.db.execute(
@@ -255,47 +239,14 @@ def test_only_some_folders_and_unknown_folder(index: Index, server: Dovecot) -> 
 def test_full_resync_starts_over(index: Index, server: Dovecot) -> None:
     sync(index, server)
     report = sync(index, server, full=True)
-    assert report.new == len(corpus())
+    assert report.new == len(standard_mailbox())
     assert_matches_server(index, server)
 
 
 # -- interruptions --------------------------------------------------------------------------
-
-
-class Interrupt(Exception):
-    pass
-
-
-def test_interrupted_sync_resumes_exactly(
-    index: Index, server: Dovecot, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(imap_limits, "FETCH_CHUNK", 40)
-    original = ImapConnector.sync_folder
-    batches = 0
-
-    def stop_after_three(self, *args, **kw):  # type: ignore[no-untyped-def]
-        nonlocal batches
-        for change in original(self, *args, **kw):
-            yield change
-            if isinstance(change, MessagesAdded):
-                batches += 1
-                if batches == 3:
-                    raise KeyboardInterrupt
-
-    monkeypatch.setattr(ImapConnector, "sync_folder", stop_after_three)
-    with pytest.raises(KeyboardInterrupt):
-        sync(index, server, folders=["INBOX"])
-    stored = index.db.execute("SELECT count(*) FROM messages").fetchone()[0]
-    assert stored == 120  # three whole batches, nothing half-written
-    inbox = next(f for f in index.folders(index.account("work")["id"]) if f.path == "INBOX")
-    max_uid = index.db.execute(
-        "SELECT max(uid) FROM messages WHERE folder_id = ?", [inbox.id]
-    ).fetchone()[0]
-    assert inbox.state.cursor == max_uid
-    monkeypatch.setattr(ImapConnector, "sync_folder", original)
-    report = sync(index, server)
-    assert report.new == len(corpus()) - 120
-    assert_matches_server(index, server)
+# A sync stopped by Ctrl-C or a lost connection and resumed: the connector contract
+# (tests/test_contract.py, test_interrupted_sync_resumes_from_the_last_batch), on every
+# connector; here, what only IMAP has (retries, worker processes, a killed transaction).
 
 
 def test_dropped_connection_is_retried(
@@ -316,12 +267,12 @@ def test_dropped_connection_is_retried(
     waits: list[float] = []
     report = sync(index, server, sleep=waits.append)
     assert report.reconnections == 1 and waits == [1.0]
-    assert report.new == len(corpus())
+    assert report.new == len(standard_mailbox())
     assert_matches_server(index, server)
 
 
 def test_connection_that_stays_down_is_reported(index: Index, server: Dovecot) -> None:
-    conn = connector(server)
+    conn = imap_connector(server)
 
     def always_down() -> None:
         raise ConnectionFailed("down")
@@ -366,8 +317,8 @@ def test_killed_mid_transaction_leaves_a_consistent_index(
     try:
         assert idx.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 80
         assert idx.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        report = sync_account(idx, "work", connector(server))
-        assert report.new == len(corpus()) - 80
+        report = sync_account(idx, "work", imap_connector(server))
+        assert report.new == len(standard_mailbox()) - 80
         assert_matches_server(idx, server)
     finally:
         idx.close()
@@ -378,13 +329,13 @@ def test_parallel_parsing_gives_the_same_index(
 ) -> None:
     """Large folders are parsed by worker processes: same rows as inline parsing."""
     dovecot.reset_user(USER)
-    dovecot.seed(USER, corpus())
+    dovecot.seed(USER, standard_mailbox())
     monkeypatch.setattr(imap_limits, "FETCH_CHUNK", 25)
     contents = []
     for threshold in (10**9, 1):
         monkeypatch.setattr(imap_limits, "PARALLEL_FROM", threshold)
         idx = Index(tmp_path / f"p{threshold}.db")
-        conn = connector(dovecot)
+        conn = imap_connector(dovecot)
         sync_account(idx, "work", conn)
         assert conn._pool is None  # closed with the connector
         contents.append(
@@ -394,14 +345,14 @@ def test_parallel_parsing_gives_the_same_index(
             ).fetchall()
         )
         idx.close()
-    assert contents[0] == contents[1] and len(contents[0]) == len(corpus())
+    assert contents[0] == contents[1] and len(contents[0]) == len(standard_mailbox())
 
 
 def test_interrupted_parallel_sync_resumes(
     index: Index, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dovecot.reset_user(USER)
-    dovecot.seed(USER, corpus())
+    dovecot.seed(USER, standard_mailbox())
     monkeypatch.setattr(imap_limits, "FETCH_CHUNK", 20)
     monkeypatch.setattr(imap_limits, "PARALLEL_FROM", 1)
     original = Index.add_messages
@@ -420,7 +371,7 @@ def test_interrupted_parallel_sync_resumes(
     assert index.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 60
     monkeypatch.setattr(Index, "add_messages", original)
     report = sync(index, dovecot)
-    assert report.new == len(corpus()) - 60
+    assert report.new == len(standard_mailbox()) - 60
     assert_matches_server(index, dovecot)
 
 
@@ -433,9 +384,9 @@ def test_minimal_server_gives_identical_results(
     contents = []
     for srv, name in ((dovecot, "full"), (dovecot_minimal, "minimal")):
         srv.reset_user(USER)
-        srv.seed(USER, corpus())
+        srv.seed(USER, standard_mailbox())
         idx = Index(tmp_path / f"{name}.db")
-        sync_account(idx, "work", connector(srv))
+        sync_account(idx, "work", imap_connector(srv))
         contents.append(
             sorted(
                 idx.db.execute(
@@ -457,7 +408,7 @@ def test_minimal_server_gives_identical_results(
 
 def test_wrong_password(dovecot: Dovecot) -> None:
     with pytest.raises(AuthenticationError, match="refused the login of user1"):
-        connector(dovecot, password="wrong").connect()
+        imap_connector(dovecot, password="wrong").connect()
 
 
 def test_unreachable_server(dovecot: Dovecot) -> None:
@@ -467,16 +418,17 @@ def test_unreachable_server(dovecot: Dovecot) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there once closed
     with pytest.raises(ConnectionFailed, match="cannot connect"):
-        connector(dovecot, port=port, timeout=5).connect()
+        imap_connector(dovecot, port=port, timeout=5).connect()
 
 
 def test_tls_is_verified_unless_told_otherwise(dovecot: Dovecot) -> None:
     assert dovecot.tls_port
     with pytest.raises(TLSError, match="--insecure-tls"):
-        connector(dovecot, port=dovecot.tls_port, security="ssl").connect()
+        imap_connector(dovecot, port=dovecot.tls_port, security="ssl").connect()
     # The self-signed certificate names localhost.
     for kw in ({"cafile": str(dovecot.cafile)}, {"insecure_tls": True}):
-        conn = connector(dovecot, host="localhost", port=dovecot.tls_port, security="ssl", **kw)
+        conn = imap_connector(dovecot, host="localhost", port=dovecot.tls_port, security="ssl",
+                              **kw)
         conn.connect()
         assert conn.list_folders()
         conn.close()
@@ -494,8 +446,8 @@ def test_quota_matches_dovecot_rule(index: Index, server: Dovecot) -> None:
 def test_list_status_gives_the_same_folders_in_one_command(dovecot: Dovecot) -> None:
     """With LIST-STATUS the counters of every folder come with LIST: no STATUS per folder."""
     dovecot.reset_user(USER)
-    dovecot.seed(USER, corpus())
-    conn = connector(dovecot)
+    dovecot.seed(USER, standard_mailbox())
+    conn = imap_connector(dovecot)
     conn.connect()
     try:
         assert "LIST-STATUS" in conn.capabilities

@@ -5,24 +5,16 @@ mailbox status``) and the journal, never the app's own display.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import functools
 import gettext
 import html
 import io
 import mailbox
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,90 +23,29 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from mailclean import config as cfg
-from mailclean import i18n, mailgen
+from mailclean import i18n
 from mailclean.connectors.base import Connector
 from mailclean.connectors.ews import EwsConnector, EwsSettings
 from mailclean.connectors.imap import ImapConnector, ImapSettings
-from mailclean.connectors.maildir import MaildirConnector
 from mailclean.i18n import language, number, set_language, size
 from mailclean.index import Index
 from mailclean.index.journal import Journal
-from mailclean.rules import load_rules, scan
-from mailclean.sync import sync_account
-from mailclean.tui import build_app
 from mailclean.tui.app import ReviewApp
 from mailclean.tui.screens import ConfirmScreen, HelpScreen, ProgressScreen
 from mailclean.tui.widgets import VirtualTable
 from tests.ews import EwsServer
+from tests.support.corpora import standard_mailbox
+from tests.support.review import (
+    ACCOUNT,
+    SIZE,
+    Store,
+    index_account,
+    make_maildir_store,
+    pilot_test,
+    settle,
+)
 
-ACCOUNT = "work"
 USER, PASSWORD = "user2", "secret2"
-#: The corpus's "now" and the scan's: dates, thread ages and so the lists never drift.
-REFERENCE = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-SIZE = (140, 40)
-
-
-@lru_cache(maxsize=1)
-def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
-    return tuple(mailgen.generate(7, reference=REFERENCE, messages=300))
-
-
-@dataclass
-class Store:
-    """A seeded mail store, the config and index that describe it, and its oracle."""
-
-    kind: str
-    config: Path
-    index: Path
-    status: Callable[[], dict[str, tuple[int, int]]]
-    factory: Callable[[cfg.AccountConfig], Connector] | None = None
-    root: Path | None = None
-    trash: str = "Trash"
-    """The Trash folder's path (Exchange names it "Deleted Items")."""
-
-    def app(self, **kw: object) -> ReviewApp:
-        return build_app(self.index, self.config, ACCOUNT, lang=kw.pop("lang", "en"),  # type: ignore[arg-type]
-                         connector_factory=kw.pop("factory", self.factory),  # type: ignore[arg-type]
-                         **kw)  # type: ignore[arg-type]
-
-
-def maildir_status(root: Path) -> dict[str, tuple[int, int]]:
-    return {f.path: (f.messages or 0, f.bytes or 0) for f in MaildirConnector(root).list_folders()}
-
-
-_TEMPLATES: dict[str, Path] = {}
-
-
-def make_maildir_store(tmp: Path) -> Store:
-    """A Maildir account from the fixed corpus, synced and scanned as of REFERENCE (built
-    once per session, then copied)."""
-    template = _TEMPLATES.get("maildir")
-    if template is None or not template.exists():
-        template = Path(tempfile.mkdtemp(prefix="mailclean-tui-"))
-        root = template / "Maildir"
-        mailgen.write_maildir(root, corpus())
-        index = Index(template / "index.db")
-        try:
-            sync_account(index, ACCOUNT, MaildirConnector(root))
-            scan(index, ACCOUNT, load_rules(None), now=REFERENCE)
-            # What the screens show must not depend on when the test runs.
-            with index.db.atomic():
-                index.conn.execute(
-                    "UPDATE accounts SET synced_at = '2026-06-01T09:00:00+00:00'")
-            # Everything in the main file, so that copying it copies the index.
-            index.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            index.close()
-        _TEMPLATES["maildir"] = template
-        atexit.register(shutil.rmtree, template, ignore_errors=True)
-    shutil.copytree(template / "Maildir", tmp / "Maildir", symlinks=True)
-    shutil.copy2(template / "index.db", tmp / "index.db")
-    root = tmp / "Maildir"
-    config = cfg.Config(path=tmp / "config.toml")
-    config.add(cfg.AccountConfig(name=ACCOUNT, kind="maildir", path=str(root)))
-    config.save()
-    return Store("maildir", config.path, tmp / "index.db", lambda: maildir_status(root),
-                 root=root)
 
 
 @pytest.fixture(autouse=True)
@@ -129,20 +60,10 @@ def maildir_store(tmp_path: Path) -> Store:
     return make_maildir_store(tmp_path)
 
 
-def index_account(path: Path, connector: Connector) -> None:
-    """Sync the account into a new index at ``path`` and scan it as of REFERENCE."""
-    index = Index(path)
-    try:
-        sync_account(index, ACCOUNT, connector)
-        scan(index, ACCOUNT, load_rules(None), now=REFERENCE)
-    finally:
-        index.close()
-
-
 @pytest.fixture
 def dovecot_store(dovecot, tmp_path: Path) -> Store:  # type: ignore[no-untyped-def]
     dovecot.reset_user(USER)
-    dovecot.seed(USER, corpus())
+    dovecot.seed(USER, standard_mailbox())
     config = cfg.Config(path=tmp_path / "config.toml")
     config.add(cfg.AccountConfig(name=ACCOUNT, kind="imap", host=dovecot.host,
                                  port=dovecot.port, user=USER, security="none",
@@ -170,7 +91,7 @@ def ews_store(ews_server: EwsServer, tmp_path: Path) -> Store:
     """The same corpus in an Exchange mailbox, through the loopback EWS server (exchangelib
     unmodified)."""
     ews_server.reset()
-    ews_server.seed(corpus())
+    ews_server.seed(standard_mailbox())
     config = cfg.Config(path=tmp_path / "config.toml")
     config.add(cfg.AccountConfig(name=ACCOUNT, kind="ews", ews_url=ews_server.url,
                                  email=ews_server.email, user="MAIRIE\\agent", auth="basic",
@@ -192,22 +113,6 @@ def store(request: pytest.FixtureRequest) -> Store:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def pilot_test(fn: Callable[..., Coroutine[object, object, None]]) -> Callable[..., None]:
-    """Run an async test body in its own event loop (no pytest asyncio plugin needed)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: object, **kwargs: object) -> None:
-        asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
-
-
-async def settle(pilot: Pilot) -> None:
-    """Let workers finish and the screen catch up."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def sender_group(store: Store) -> tuple[str, dict[str, tuple[int, int]]]:

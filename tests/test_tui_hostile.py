@@ -29,7 +29,8 @@ from mailclean.sync import sync_account
 from mailclean.tui import build_app
 from mailclean.tui.app import ReviewApp
 from mailclean.tui.screens import ConfirmScreen, ProgressScreen
-from tests.test_tui import REFERENCE, SIZE, corpus, pilot_test, settle
+from tests.support.corpora import REFERENCE, standard_mailbox
+from tests.support.review import SIZE, pilot_test, settle
 
 #: What an attacker puts in every field: a screen clear, a red colour, an OSC 52 write to
 #: the clipboard, a right-to-left override, and markup for rich and for textual.
@@ -75,7 +76,7 @@ def _message(n: int, *, subject: str, date: str, list_id: bool = False,
 
 
 def _hostile_messages() -> list[mailgen.GeneratedMessage]:
-    template = corpus()[0]
+    template = standard_mailbox()[0]
     when = datetime(2026, 5, 20, 9, 0, tzinfo=UTC)
     old = datetime(2019, 3, 1, 9, 0, tzinfo=UTC)
     raws = [

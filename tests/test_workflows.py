@@ -24,7 +24,7 @@ from mailclean.sync import sync_account
 from mailclean.tui import jobs
 from tests.dovecot import Dovecot
 from tests.support import stop_after_the_first_batch
-from tests.test_sync_imap import corpus
+from tests.support.corpora import standard_mailbox
 
 USER, PASSWORD = "user1", "secret1"
 
@@ -68,7 +68,7 @@ def _trash_count(dovecot: Dovecot) -> int:
 @pytest.fixture
 def mailbox(dovecot: Dovecot, tmp_path: Path) -> Dovecot:
     dovecot.reset_user(USER)
-    dovecot.seed(USER, corpus())
+    dovecot.seed(USER, standard_mailbox())
     _trash_a_few(dovecot)
     return dovecot
 

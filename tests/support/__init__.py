@@ -1,4 +1,16 @@
-"""Private IMAP servers other than Dovecot, for the test suite: Cyrus and GNU Mailutils.
+"""What the test suite and the benchmarks share; a test imports from here (or from the
+harnesses ``tests/dovecot.py`` and ``tests/ews/``), never from another test module.
+
+- :mod:`tests.support.corpora`: the generated mailboxes, each built once per session.
+- :mod:`tests.support.messages`: messages written by hand, as a connector reports them.
+- :mod:`tests.support.imap`: a connector to the private servers' ``user1``.
+- :mod:`tests.support.contract`: one adapter per connector for the contract suite.
+- :mod:`tests.support.review`: the review app's store double and Pilot helpers.
+- :mod:`tests.support.snapshots`: the snapshot tests' users and mailboxes.
+- :mod:`tests.support.faultproxy`: a TCP proxy that cuts, stalls, slows or refuses the link.
+
+This module holds what the harnesses of the private IMAP servers other than Dovecot share,
+and :func:`stop_after_the_first_batch`:
 
 - :mod:`tests.support.cyrus`: Cyrus IMAP 3.6 (MOVE, UIDPLUS, CONDSTORE, QRESYNC, SPECIAL-USE,
   STATUS=SIZE, QUOTA, proxy authorisation).
@@ -8,7 +20,7 @@ Both are unpacked from Debian's packages into ``/opt/mailclean-servers`` by
 ``.ci/servers-setup.sh`` (``make system-deps``), never installed system-wide: Cyrus conflicts
 with ``dovecot-imapd``. Each harness has the shape of :class:`tests.dovecot.Dovecot`: a context
 manager with ``port``, ``reset_user``, ``seed``, ``client``, ``status`` (the oracle) and
-``stop`` (kills the whole process group). This module holds what they share.
+``stop`` (kills the whole process group).
 """
 
 from __future__ import annotations
