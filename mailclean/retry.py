@@ -8,10 +8,13 @@ over a link that drops now and then goes on as long as it moves forward.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from mailclean.i18n import _, number
 
 #: Seconds without progress after which a sync or an action gives up on the server.
 DEFAULT_DEADLINE = 120.0
@@ -67,6 +70,10 @@ class Retrier:
         self.first_failure_at = None
         self.last_progress = self._now()
 
+    def idle(self) -> float:
+        """Seconds since the last progress."""
+        return self._now() - self.last_progress
+
     def remaining(self) -> float:
         """Seconds left before the deadline (never negative)."""
         return max(0.0, self.deadline - (self._now() - self.last_progress))
@@ -91,3 +98,71 @@ class Retrier:
         """"14:02" (local time) of the first failure since the last progress."""
         at = self.first_failure_at or datetime.now().astimezone()
         return at.strftime("%H:%M")
+
+
+class Watchdog:
+    """Breaks the connection when nothing has progressed for the deadline and one read's
+    timeout more: a server that trickles bytes never lets a single read time out, so
+    without this a sync or an action would wait on it for ever.
+
+    Used as a context manager around the work the :class:`Retrier` counts progress for;
+    ``abort`` (the connector's) must make a blocked call return with ConnectionFailed.
+    The retrier then finds its deadline passed and gives up; :attr:`fired` tells the
+    message which cause to name.
+    """
+
+    def __init__(
+        self,
+        retrier: Retrier,
+        abort: Callable[[], None],
+        *,
+        grace: float | None = None,
+        interval: float | None = None,
+    ) -> None:
+        self.retrier = retrier
+        self.abort = abort
+        self.grace = NETWORK.timeout if grace is None else grace
+        limit = retrier.deadline + self.grace
+        self.interval = interval if interval is not None else min(1.0, max(0.05, limit / 20))
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start watching (in a daemon thread); idempotent."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._watch, name="mailclean-watchdog",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching; idempotent."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Watchdog:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _watch(self) -> None:
+        aborted_at: float | None = None
+        while not self._stop.wait(self.interval):
+            since = self.retrier.last_progress
+            if aborted_at == since:
+                continue  # already broken for this stall; progress re-arms it
+            if self.retrier.idle() >= self.retrier.deadline + self.grace:
+                aborted_at = since
+                self.fired = True
+                self.abort()
+
+
+def too_slow(retrier: Retrier) -> str:
+    """Why a connection the :class:`Watchdog` broke was given up, in words."""
+    return _("the server answers too slowly: nothing could be completed in {seconds} s").format(
+        seconds=number(round(retrier.deadline)))

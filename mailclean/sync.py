@@ -28,7 +28,7 @@ from mailclean.index.journal import Journal
 from mailclean.model import FolderInfo, FolderState
 from mailclean.problems import summarize as summarize_problems
 from mailclean.progress import Progress
-from mailclean.retry import NETWORK, Retrier
+from mailclean.retry import NETWORK, Retrier, Watchdog, too_slow
 
 T = TypeVar("T")
 
@@ -145,10 +145,13 @@ def sync_account(
     report.first_sync = not index.folders(account_id)
     retrier = Retrier(attempts=retries, backoff=backoff, sleep=sleep,
                       deadline=NETWORK.deadline if deadline is None else deadline)
+    watchdog = Watchdog(retrier, connector.abort, grace=connector.read_timeout)
 
     def reconnect(exc: ConnectionFailed) -> None:
         while True:
             delay = retrier.again()
+            if delay is None and watchdog.fired:
+                exc = ConnectionFailed(too_slow(retrier))
             if delay is None and not retries:
                 raise exc  # the caller retries on its own terms (a snapshot's runner)
             if delay is None:
@@ -176,6 +179,8 @@ def sync_account(
             connector.connect()
         except ConnectionFailed as exc:
             reconnect(exc)
+    # Around the reading only: what follows it is local work the deadline does not bound.
+    watchdog.start()
     try:
         index.set_labels(account_id, connector.labels_are_folders)
         server = retrying(connector.list_folders)
@@ -232,12 +237,14 @@ def sync_account(
                 report.count_mismatches.append((info.path, server_count, indexed))
                 break
         index.set_quota(account_id, retrying(connector.quota))
+        watchdog.stop()
         # Now that the index holds what the server holds, moved messages whose new ids
         # the server did not give are found there.
         Journal(index).settle_targets(account_id)
         if not folders:
             index.mark_account_synced(account_id)
     finally:
+        watchdog.stop()
         if not connected:
             connector.close()
     totals = index.stats(account_id)

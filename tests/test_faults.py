@@ -19,7 +19,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -35,6 +34,7 @@ from mailclean.snapshot.runner import RunOptions, run
 from mailclean.snapshot.store import SnapshotStore
 from mailclean.sync import SyncProgress, sync_account
 from tests.dovecot import Dovecot
+from tests.support.corpora import bulk_mailbox, large_mailbox, standard_mailbox
 from tests.support.faultproxy import FaultProxy
 
 USER, PASSWORD = "user1", "secret1"
@@ -50,20 +50,9 @@ def assert_plain(text: str) -> None:
     assert not PROTOCOL.search(text), f"protocol bytes or a traceback shown: {text!r}"
 
 
-@lru_cache(maxsize=1)
-def sync_corpus() -> tuple[mailgen.GeneratedMessage, ...]:
-    return tuple(mailgen.generate(7, messages=300))
-
-
-@lru_cache(maxsize=1)
-def action_corpus() -> tuple[mailgen.GeneratedMessage, ...]:
-    return tuple(mailgen.generate(11, messages=400))
-
-
-@lru_cache(maxsize=1)
 def bulk_corpus() -> tuple[mailgen.GeneratedMessage, ...]:
     """5,000 messages; the inbox's 2,064 are parsed by worker processes."""
-    return tuple(mailgen.generate_bulk(5000, seed=5))
+    return bulk_mailbox(5000, 5)
 
 
 @pytest.fixture
@@ -150,7 +139,7 @@ class Retries(SyncProgress):
 def server(request: pytest.FixtureRequest) -> Dovecot:
     srv: Dovecot = request.getfixturevalue(request.param)
     srv.reset_user(USER)
-    srv.seed(USER, sync_corpus())
+    srv.seed(USER, standard_mailbox())
     return srv
 
 
@@ -182,7 +171,7 @@ def test_a_cold_sync_cut_anywhere_then_run_again_equals_the_server(
     if at >= 200_000:  # past the inbox's one FETCH (179 messages, about 180 kB)
         assert stored > 0, "batches stored before the cut were lost"
     report = sync_account(index, ACCOUNT, proxied(server, proxy))
-    assert report.new == len(sync_corpus()) - stored
+    assert report.new == len(standard_mailbox()) - stored
     assert_index_equals_server(index, server)
 
 
@@ -194,7 +183,7 @@ def test_a_cut_is_retried_within_the_same_sync(
     report = sync_account(index, ACCOUNT, proxied(server, proxy), progress=progress,
                           sleep=lambda s: None)
     assert report.reconnections == 1 and proxy.connections == 2
-    assert report.new == len(sync_corpus())
+    assert report.new == len(standard_mailbox())
     assert len(progress.errors) == 1
     assert_plain(progress.errors[0])
     assert_index_equals_server(index, server)
@@ -352,7 +341,7 @@ def test_a_cut_during_the_greeting_or_the_login_is_retried_not_a_wrong_password(
     index: Index, dovecot: Dovecot, fault: str
 ) -> None:
     dovecot.reset_user(USER)
-    dovecot.seed(USER, sync_corpus()[:50])
+    dovecot.seed(USER, standard_mailbox()[:50])
     with FaultProxy(dovecot.host, dovecot.port) as proxy:
 
         def arm() -> None:
@@ -420,7 +409,7 @@ class Box:
 def box(request: pytest.FixtureRequest, index: Index) -> Iterator[Box]:
     server: Dovecot = request.getfixturevalue(request.param)
     server.reset_user(USER)
-    server.seed(USER, action_corpus())
+    server.seed(USER, large_mailbox())
     sync_account(index, ACCOUNT, direct(server))
     scan(index, ACCOUNT, load_rules())
     with FaultProxy(server.host, server.port) as proxy:
@@ -528,7 +517,7 @@ def test_a_cut_between_copy_and_expunge_leaves_no_duplicate(
     """Without MOVE: the copies are made, the answer to the \\Deleted marks is lost."""
     server = dovecot_nomove
     server.reset_user(USER)
-    server.seed(USER, action_corpus())
+    server.seed(USER, large_mailbox())
     sync_account(index, ACCOUNT, direct(server))
     scan(index, ACCOUNT, load_rules())
     with FaultProxy(server.host, server.port) as proxy:
@@ -697,8 +686,8 @@ def test_a_snapshot_through_cuts_retries_or_reports_each_mailbox(
     user2's every connection is cut (reported failed, in words); the run goes on."""
     for user in SNAPSHOT_USERS:
         dovecot.reset_user(user)
-    dovecot.seed("user1", sync_corpus())
-    dovecot.seed("user2", sync_corpus()[:40])
+    dovecot.seed("user1", standard_mailbox())
+    dovecot.seed("user2", standard_mailbox()[:40])
     store = SnapshotStore(tmp_path / "snapshots.db")
     info = store.create("t", depth, None, {}, [(u, None, "T", None) for u in SNAPSHOT_USERS])
     with FaultProxy(dovecot.host, dovecot.port) as proxy:
@@ -738,3 +727,63 @@ def test_a_snapshot_through_cuts_retries_or_reports_each_mailbox(
     assert sum(f.hits for f in rearm) == 3
     assert store.get("t").state == "complete"
     store.close()
+
+
+# -- a server that trickles ---------------------------------------------------------------------
+# Every read gets a few bytes in time, so no read ever times out: only the watchdog
+# (mailclean.retry.Watchdog) notices that nothing completes, breaks the connection once
+# the deadline and one read's timeout have passed, and the retrier then gives up.
+TRICKLE = 2_000  # bytes per second: a 300-message sync would take minutes
+
+
+def test_a_server_that_trickles_during_a_sync_is_given_up_in_bounded_time(
+    index: Index, server: Dovecot, proxy: FaultProxy
+) -> None:
+    proxy.throttle(TRICKLE, direction="down")
+    started = time.monotonic()
+    with pytest.raises(ConnectionFailed) as err:
+        sync_account(index, ACCOUNT, proxied(server, proxy, timeout=TIMEOUT), retries=50,
+                     backoff=BACKOFF, deadline=DEADLINE)
+    elapsed = time.monotonic() - started
+    assert DEADLINE <= elapsed <= DEADLINE + TIMEOUT + SLACK + 2
+    message = str(err.value)
+    assert_plain(message)
+    assert "answers too slowly" in message and "run the sync again" in message
+    assert proxy.bytes_down < TRICKLE * (DEADLINE + TIMEOUT + SLACK + 2)  # it was trickling
+    proxy.heal()
+    sync_account(index, ACCOUNT, proxied(server, proxy))
+    assert_index_equals_server(index, server)
+
+
+def test_a_server_that_trickles_during_a_trash_is_given_up_and_resumed(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(actions.runner, "Runner", functools.partial(
+        actions.runner.Runner, retries=50, backoff=BACKOFF, deadline=DEADLINE))
+    p = actions.plan(box.index, ACCOUNT, "trash", NEWSLETTERS)
+    chosen = {(i.folder, int(i.server_id)) for i in p.items}
+    before = server_messages(box.server)
+    c = box.connector(timeout=TIMEOUT)
+    box.proxy.throttle(200, direction="down")
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectionFailed) as err:
+            actions.execute(box.index, c, p, batch=10)
+    finally:
+        c.close()
+    elapsed = time.monotonic() - started
+    assert DEADLINE <= elapsed <= DEADLINE + TIMEOUT + SLACK + 2
+    message = str(err.value)
+    assert_plain(message)
+    assert "answers too slowly" in message and "mailclean journal resume" in message
+    row = Journal(box.index).actions(1)[0]
+    assert row.state == "interrupted"
+    box.proxy.heal()
+    c = box.connector()
+    try:
+        outcome = actions.resume(box.index, c, ACCOUNT, row.id)
+    finally:
+        c.close()
+    assert outcome.action.state == "done"
+    assert_moved_exactly(before, server_messages(box.server), chosen, "Trash")
+    assert_journal_equals_server(box, row.id)

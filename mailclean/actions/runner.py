@@ -45,7 +45,7 @@ from mailclean.index.journal import (
     PlannedItem,
 )
 from mailclean.progress import Progress
-from mailclean.retry import NETWORK, Retrier
+from mailclean.retry import NETWORK, Retrier, Watchdog, too_slow
 from mailclean.rules import Protection
 
 #: Messages per batch: one command and one journal update each.
@@ -128,12 +128,14 @@ class Runner:
         self._targets: set[str] = set()
         self._floors: dict[str, str] = {}
         self._sender: ThreadPoolExecutor | None = None
+        self._watchdog = Watchdog(self.retrier, connector.abort, grace=connector.read_timeout)
 
     # The connection may drop at any point: reconnect, ask the server what became of
     # the batch in flight, and carry on with what is left.
     def run(self) -> str:
         try:
-            return self._run()
+            with self._watchdog:
+                return self._run()
         finally:
             if self._sender is not None:
                 self._sender.shutdown(wait=True)
@@ -159,6 +161,8 @@ class Runner:
         """Connect again within the retry policy, or raise what stopped us, in words."""
         while True:
             delay = self.retrier.again()
+            if delay is None and self._watchdog.fired:
+                exc = ConnectionFailed(too_slow(self.retrier))
             if delay is None:
                 done = self.journal.action(self.action_id)
                 left = done.unfinished if done else 0

@@ -21,6 +21,7 @@ from mailclean.model import (  # the data that crosses the interface
     MessageMeta,
     Quota,
 )
+from mailclean.retry import NETWORK
 
 
 @dataclass
@@ -198,6 +199,12 @@ class Connector(ABC):
         checks only what every kind shares; a setting's value that may be a secret (a URL
         with a login) is never repeated."""
         return []
+
+    @property
+    def read_timeout(self) -> float:
+        """Seconds one read may wait for the server before the connection counts as dead
+        (the ``[settings]`` timeout unless the connector was given its own)."""
+        return NETWORK.timeout
 
     def abort(self) -> None:
         """Stop, from another thread, a call blocked on the server: it returns soon with

@@ -85,6 +85,11 @@ class _EwsSession(Connector):
         """The server version found at the first connect: reconnections skip the probe."""
 
     @property
+    def read_timeout(self) -> float:
+        """Seconds one request may wait: the settings' timeout."""
+        return self.settings.timeout
+
+    @property
     def server_build(self) -> tuple[int, int, int, int] | None:
         """The server's build (major, minor, build, revision) found at the first connect;
         a connector for another mailbox of the same server can skip the probe with it."""

@@ -171,6 +171,11 @@ class _ImapSession(Connector):
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    @property
+    def read_timeout(self) -> float:
+        """Seconds one read may wait: the settings' timeout."""
+        return self.settings.timeout
+
     def abort(self) -> None:
         """Shut the socket down from another thread: a blocked read returns at once."""
         sock = getattr(getattr(self.client, "_imap", None), "sock", None)
