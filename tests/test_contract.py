@@ -24,6 +24,7 @@ from mailclean.connectors.base import ConnectionFailed, Connector, FolderReset, 
 from mailclean.index import Index
 from mailclean.index.journal import Journal
 from mailclean.sync import SyncReport, sync_account
+from tests.dovecot import _make_certificate as make_certificate
 from tests.ews import EwsServer
 from tests.support.contract import (
     ADAPTERS,
@@ -33,6 +34,7 @@ from tests.support.contract import (
     Adapter,
     Stored,
 )
+from tests.support.corpora import smallest_mailbox
 
 ACCOUNT = "contract"
 #: (Message-ID, \Seen, \Flagged) of every message of a folder, as a multiset.
@@ -40,18 +42,18 @@ Content = dict[str, Counter]
 
 
 @lru_cache(maxsize=1)
-def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
+def contract_mailbox() -> tuple[mailgen.GeneratedMessage, ...]:
     """74 messages in 9 folders (a third of the generated inbox, every other folder whole)."""
-    every = mailgen.generate(5, messages=mailgen.MIN_MESSAGES)
+    every = smallest_mailbox(5)
     return tuple(m for i, m in enumerate(every) if m.folder != "INBOX" or i % 3 == 0)
 
 
 @lru_cache(maxsize=1)
 def newcomers() -> tuple[mailgen.GeneratedMessage, ...]:
-    """Well-formed messages another client delivers, none of them in :func:`corpus`."""
-    known = {m.message_id for m in corpus()}
+    """Well-formed messages another client delivers, none of them in :func:`contract_mailbox`."""
+    known = {m.message_id for m in contract_mailbox()}
     return tuple(
-        m for m in mailgen.generate(6, messages=mailgen.MIN_MESSAGES)
+        m for m in smallest_mailbox(6)
         if m.message_id and m.message_id not in known and not m.malformed
     )
 
@@ -63,12 +65,22 @@ def contract_ews_server() -> Iterator[EwsServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def contract_graph_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A certificate and key the loopback Graph server serves HTTPS with (its own CA)."""
+    d = tmp_path_factory.mktemp("contract-graph-tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    make_certificate(cert, key)
+    return cert, key
+
+
 @pytest.fixture(params=list(ADAPTERS))
 def store(request: pytest.FixtureRequest) -> Adapter:
-    """Each scenario runs once per connector, on a mailbox holding exactly :func:`corpus`."""
+    """Each scenario runs once per connector, on a mailbox holding exactly
+    :func:`contract_mailbox`."""
     adapter = ADAPTERS[request.param](request)
     assert set(adapter.not_applicable) <= set(SCENARIOS), adapter.not_applicable
-    adapter.seed(corpus())
+    adapter.seed(contract_mailbox())
     return adapter
 
 
@@ -154,9 +166,10 @@ def stored_by_id(contents: dict[str, list[Stored]], folder: str) -> dict[str, St
     return {s.message_id: s for s in contents[folder] if s.message_id is not None}
 
 
-def fail_at(connector: Connector, n: int) -> None:
-    """Make ``connector`` lose its connection instead of yielding its ``n``-th non-empty
-    MessagesAdded (the changes before it are applied and kept)."""
+def fail_at(connector: Connector, n: int, error: BaseException | None = None) -> None:
+    """Make ``connector`` raise ``error`` (by default: lose its connection) instead of
+    yielding its ``n``-th non-empty MessagesAdded (the changes before it are applied and
+    kept)."""
     original = connector.sync_folder
     seen = 0
 
@@ -166,7 +179,7 @@ def fail_at(connector: Connector, n: int) -> None:
             if isinstance(change, MessagesAdded) and change.messages:
                 seen += 1
                 if seen == n:
-                    raise ConnectionFailed("the connection dropped (contract test)")
+                    raise error or ConnectionFailed("the connection dropped (contract test)")
             yield change
 
     connector.sync_folder = sync_folder  # type: ignore[method-assign]
@@ -188,10 +201,10 @@ def declared(store: Adapter, scenario: str) -> str | None:
 
 def test_seeded_store_holds_the_corpus(store: Adapter) -> None:
     status = store.status()
-    assert sum(n for n, _b in status.values()) == len(corpus())
-    assert sum(b for _n, b in status.values()) == sum(m.size for m in corpus())
+    assert sum(n for n, _b in status.values()) == len(contract_mailbox())
+    assert sum(b for _n, b in status.values()) == sum(m.size for m in contract_mailbox())
     expected: Content = {}
-    for m in corpus():
+    for m in contract_mailbox():
         key = (m.message_id, "\\Seen" in m.flags, "\\Flagged" in m.flags)
         expected.setdefault(store.path(m.folder), Counter())[key] += 1
     assert positive(content(store.contents())) == expected
@@ -203,8 +216,9 @@ def test_seeded_store_holds_the_corpus(store: Adapter) -> None:
 def test_cold_sync(index: Index, store: Adapter) -> None:
     report = sync(index, store)
     assert_index_is_truth(index, store)
-    assert report.new == len(corpus()) and report.removed == 0
-    assert report.messages == len(corpus()) and report.bytes == sum(m.size for m in corpus())
+    assert report.new == len(contract_mailbox()) and report.removed == 0
+    assert report.messages == len(contract_mailbox())
+    assert report.bytes == sum(m.size for m in contract_mailbox())
     assert report.count_mismatches == [] and report.reset_folders == []
     again = sync(index, store)
     assert (again.new, again.removed, again.flag_changes) == (0, 0, 0)
@@ -247,25 +261,37 @@ def test_incremental_sync_after_appends_expunges_moves_and_flags(
     expected[archive][(second.message_id, True, True)] += 1
     assert positive(truth) == positive(expected)
     # Only the changes were fetched: three arrivals, three departures, three flag changes
-    # (a connector whose store counts a follow-up flag as a modification fetches it again).
-    refetched = 1 if store.refetches_flagged else 0
+    # (a connector whose store counts a follow-up flag, or a read-state change, as a
+    # modification fetches the message again).
+    refetched = (1 if store.refetches_flagged else 0) + (2 if store.refetches_seen else 0)
     assert (report.new, report.removed, report.flag_changes) == (3 + refetched, 3, 3 - refetched)
     assert report.reset_folders == [] and report.count_mismatches == []
 
 
-def test_interrupted_sync_resumes_from_the_last_batch(index: Index, store: Adapter) -> None:
+@pytest.mark.parametrize("stop", ["connection dropped", "Ctrl-C"])
+def test_interrupted_sync_resumes_from_the_last_batch(
+    index: Index, store: Adapter, stop: str
+) -> None:
+    """A sync stopped in its third batch, by a connection lost for good or by Ctrl-C
+    (KeyboardInterrupt, which nothing retries), keeps the two batches before it; the next
+    sync fetches only the rest."""
     inbox = store.roles["inbox"]
     broken = store.connector(batch=5)
-    fail_at(broken, 3)
-    with pytest.raises(ConnectionFailed, match="contract test"):
-        sync(index, store, broken, retries=0)
+    if stop == "Ctrl-C":
+        fail_at(broken, 3, KeyboardInterrupt())
+        with pytest.raises(KeyboardInterrupt):
+            sync(index, store, broken)
+    else:
+        fail_at(broken, 3)
+        with pytest.raises(ConnectionFailed, match="contract test"):
+            sync(index, store, broken, retries=0)
     # Two whole batches of the inbox (synced first) are kept, nothing else, nothing half.
     partial = indexed_status(index)
     assert partial[inbox][0] == 10
     assert sum(n for f, (n, _b) in partial.items() if f != inbox) == 0
     kept = {sid for (sid,) in index.conn.execute("SELECT server_id FROM messages")}
     report = sync(index, store, store.connector(batch=5), retries=0)
-    assert report.new == len(corpus()) - 10 and report.removed == 0
+    assert report.new == len(contract_mailbox()) - 10 and report.removed == 0
     assert report.count_mismatches == []
     assert_index_is_truth(index, store)
     assert kept <= {sid for (sid,) in index.conn.execute("SELECT server_id FROM messages")}

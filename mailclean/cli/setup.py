@@ -19,8 +19,7 @@ from mailclean.i18n import (
 )
 
 if TYPE_CHECKING:
-
-    pass
+    from mailclean.connectors.base import Connector
 
 from mailclean.cli import State
 from mailclean.cli.common import _connector, _require_keyring
@@ -71,6 +70,8 @@ def account() -> None:
     metavar="URL|autodiscover",
     help="Exchange: the EWS URL (https://mail.example.org/EWS/Exchange.asmx) or autodiscover.",
 )
+@click.option("--graph", "use_graph", is_flag=True,
+              help="Exchange Online (Microsoft 365) through Microsoft Graph.")
 @click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), help="Local Maildir.")
 @click.option("--port", type=click.IntRange(1, 65535), help="Server port (993, or 143).")
 @click.option("--user", help="Login name (Exchange: DOMAIN\\user or user@domain).")
@@ -78,11 +79,25 @@ def account() -> None:
 @click.option("--email", help="Exchange: the mailbox's address (default: the login if it has @).")
 @click.option(
     "--auth",
-    type=click.Choice(["ntlm", "basic", "oauth2"]),  # checked again by the connector
-    help="Exchange: how to log in (default: ntlm; oauth2 needs --client-id and --tenant-id).",
+    # Checked again by the connector of the kind.
+    type=click.Choice(["ntlm", "basic", "oauth2", "device-code", "client-secret", "certificate",
+                       "token"]),
+    help="Exchange: how to log in (default: ntlm; oauth2 needs --client-id and --tenant-id). "
+         "Graph: device-code (default: an agent signs in once in a browser), client-secret "
+         "or certificate (an administrator's application), token (--token-env).",
 )
-@click.option("--client-id", help="Exchange with OAuth2: the application (client) id.")
-@click.option("--tenant-id", help="Exchange with OAuth2: the directory (tenant) id.")
+@click.option("--client-id", help="Exchange with OAuth2, Graph: the application (client) id.")
+@click.option("--tenant-id", help="Exchange with OAuth2, Graph: the directory (tenant) id.")
+@click.option("--client-secret-env", metavar="VAR",
+              help="Graph, --auth client-secret: the variable holding the client secret.")
+@click.option("--certificate", type=click.Path(dir_okay=False, exists=True),
+              help="Graph, --auth certificate: a PEM file with the certificate and its key.")
+@click.option("--token-env", metavar="VAR",
+              help="Graph, --auth token: the variable holding a bearer token.")
+@click.option("--graph-url", metavar="URL",
+              help="Graph: the endpoint (default https://graph.microsoft.com/v1.0).")
+@click.option("--authority-url", metavar="URL",
+              help="Graph: the sign-in authority (default https://login.microsoftonline.com).")
 @click.option(
     "--security",
     type=click.Choice(["ssl", "starttls", "none"]),
@@ -101,6 +116,7 @@ def account_add(
     name: str,
     host: str | None,
     ews_url: str | None,
+    use_graph: bool,
     maildir: Path | None,
     port: int | None,
     user: str | None,
@@ -109,6 +125,11 @@ def account_add(
     auth: str | None,
     client_id: str | None,
     tenant_id: str | None,
+    client_secret_env: str | None,
+    certificate: str | None,
+    token_env: str | None,
+    graph_url: str | None,
+    authority_url: str | None,
     security: str,
     password_env: str | None,
     use_keyring: bool,
@@ -116,10 +137,24 @@ def account_add(
     cafile: str | None,
     replace: bool,
 ) -> None:
-    """Add an account: IMAP (--imap), Exchange (--ews) or a local Maildir (--maildir)."""
-    if sum(1 for given in (host, ews_url, maildir) if given) != 1:
-        fail(_("give either --imap HOST or --maildir PATH (or --ews URL for Exchange)"))
+    """Add an account: IMAP (--imap), Exchange (--ews), Microsoft 365 (--graph) or a local
+    Maildir (--maildir)."""
+    if sum(1 for given in (host, ews_url, use_graph, maildir) if given) != 1:
+        fail(_("give either --imap HOST or --maildir PATH (or --ews URL for Exchange, or "
+               "--graph for Microsoft 365)"))
     config = state.config()
+    if use_graph:
+        acc = cfg.AccountConfig(
+            name=name, kind="graph", email=email or address, auth=auth or "device-code",
+            tenant_id=tenant_id, client_id=client_id, client_secret_env=client_secret_env,
+            certificate=str(Path(certificate).expanduser().resolve()) if certificate else None,
+            token_env=token_env, graph_url=graph_url, authority_url=authority_url,
+            insecure_tls=insecure_tls, cafile=cafile, password="",
+        )
+        config.add(acc, replace=replace)
+        config.save()
+        _graph_added(acc, config.path)
+        return
     if password_env and use_keyring and not maildir:
         fail(_("choose one of --password-env and --keyring"))
     source = "env" if password_env else "keyring" if use_keyring else "prompt"
@@ -168,6 +203,57 @@ def account_add(
     out.print(_("account {name} added to {path}").format(name=name, path=config.path))
 
 
+def _graph_added(acc: cfg.AccountConfig, path: Path) -> None:
+    """After a Graph account is saved: sign in now when it is an agent's (device code, the
+    one sign-in that needs a person), else say how to check it."""
+    out.print(_("account {name} added to {path}").format(name=acc.name, path=path))
+    if acc.insecure_tls:
+        err.print(_("warning: the TLS certificate of {host} will not be verified").format(
+            host=(acc.graph_url or "graph.microsoft.com").split("//", 1)[-1].split("/", 1)[0]))
+    if acc.auth != "device-code":
+        out.print(_("check it with: mailclean account test {name}").format(name=acc.name))
+        return
+    if not _has_keyring():
+        err.print(_("warning: this machine has no usable system keyring, where the "
+                    "Microsoft 365 sign-in is kept: every later command will ask to sign in "
+                    "again with 'mailclean account test {name}'").format(name=acc.name),
+                  style="yellow")
+    _sign_in(acc)
+
+
+def _has_keyring() -> bool:
+    """Whether a system keyring can keep a token (the test of :func:`_require_keyring`)."""
+    import keyring
+    from keyring.backends import chainer
+    from keyring.backends import fail as failing
+
+    backend = keyring.get_keyring()
+    return not (isinstance(backend, failing.Keyring) or (
+        isinstance(backend, chainer.ChainerBackend) and not backend.backends))
+
+
+def _may_sign_in(connector: Connector) -> Connector:
+    """Let a Graph connector show its sign-in instructions here: it asks for a sign-in
+    only through this callback (commands that must not prompt leave it unset, and say
+    which command to run)."""
+    if hasattr(connector, "on_device_code"):
+        connector.on_device_code = lambda text: err.print(text, style="bold")
+    return connector
+
+
+def _sign_in(acc: cfg.AccountConfig) -> None:
+    """Connect a Graph account, showing the device-code instructions if it must sign in."""
+    connector = _may_sign_in(_connector(acc))
+    connector.connect()
+    try:
+        folders = connector.list_folders()
+    finally:
+        connector.close()
+    out.print(ngettext("{email}: signed in to Microsoft 365, {n} folder",
+                       "{email}: signed in to Microsoft 365, {n} folders", len(folders))
+              .format(email=acc.email, n=number(len(folders))))
+
+
 @account.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
@@ -212,7 +298,7 @@ def account_remove(state: State, name: str, keep_index: bool) -> None:
     config.save()
     if acc.password == "keyring":
         cfg.delete_password(name)
-    if acc.kind == "ews":
+    if acc.kind in ("ews", "graph"):
         cfg.delete_password(f"{name}:oauth2-token")
     if not keep_index:
         index = state.index()
@@ -244,7 +330,8 @@ def account_password(state: State, name: str) -> None:
 def account_test(state: State, name: str | None) -> None:
     """Log in and list the folders, to check the account's settings."""
     acc = state.config().account(name)
-    connector = _connector(acc)
+    # A Graph account signs in (again) here when it must.
+    connector = _may_sign_in(_connector(acc))
     connector.connect()
     try:
         folders = connector.list_folders()

@@ -26,6 +26,7 @@ BUILTIN = {
     "imap": "mailclean.connectors.imap:ImapConnector",
     "maildir": "mailclean.connectors.maildir:MaildirConnector",
     "ews": "mailclean.connectors.ews:EwsConnector",
+    "graph": "mailclean.connectors.graph:GraphConnector",
 }
 
 

@@ -19,8 +19,9 @@ What an adapter must give:
   folder stale (a new UIDVALIDITY, a folder recreated under the same name...).
 - ``roles``: where the folders of each role are; ``not_applicable``: scenario -> why it
   cannot apply to this connector, which the scenario then asserts instead (never a
-  silent skip); ``refetches_flagged``: why a flag change comes back as a new fetch of
-  the message rather than as a flag change, or None; ``untraceable_moves``: why a moved
+  silent skip); ``refetches_flagged`` and ``refetches_seen``: why a follow-up flag or a
+  read-state change comes back as a new fetch of the message rather than as a flag
+  change, or None; ``untraceable_moves``: why a moved
   message without a Message-ID cannot be found again in its new folder, or None.
 """
 
@@ -44,6 +45,7 @@ from mailclean import mailgen, mime
 from mailclean.connectors import maildir as maildir_module
 from mailclean.connectors.base import Connector
 from mailclean.connectors.ews import EwsConnector, EwsSettings
+from mailclean.connectors.graph import GraphConnector, GraphSettings
 from mailclean.connectors.imap import ImapConnector, ImapSettings
 from mailclean.connectors.imap import limits as imap_limits
 from mailclean.connectors.maildir import MaildirConnector
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
     from tests.dovecot import Dovecot
     from tests.ews import EwsServer, Store
     from tests.ews.mime import ParsedMessage
+    from tests.support.graph import GraphServer
+    from tests.support.graph import Store as GraphStore
 
 #: Scenario names an adapter may declare not applicable (with its reason).
 IDENTITY_LOSS = "identity_loss"
@@ -94,6 +98,7 @@ class Adapter(ABC):
     """Role -> path of the folder the connector must give that role."""
     not_applicable: ClassVar[dict[str, str]] = {}
     refetches_flagged: ClassVar[str | None] = None
+    refetches_seen: ClassVar[str | None] = None
     untraceable_moves: ClassVar[str | None] = None
     """Why the connector cannot tell where a message it moved went when the message has
     no Message-ID (so undo cannot find it in the Trash), or None when it always can."""
@@ -525,6 +530,94 @@ class EwsAdapter(Adapter):
                 store.add(msg, new, read=read, flagged=flagged, received=received)
 
 
+class GraphAdapter(Adapter):
+    """The loopback Microsoft Graph server (tests/support/graph/), reached through MSAL and
+    httpx unmodified (app-only, client secret, over TLS); the truth is the server's own
+    mailbox."""
+
+    name = "graph"
+    refetches_flagged: ClassVar[str | None] = (
+        "in Exchange a follow-up flag is a modification of the message: it gets a new "
+        "change key, and delta sends the whole message again"
+    )
+    refetches_seen: ClassVar[str | None] = (
+        "Graph's delta has no flag-only change: a message whose read state changed comes "
+        "back whole"
+    )
+    not_applicable: ClassVar[dict[str, str]] = {
+        QUOTA: "Microsoft Graph v1.0 gives a mail client no mailbox quota nor size",
+    }
+    CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+    SECRET = "contract-secret"
+
+    def __init__(self, server: GraphServer, cafile: Path) -> None:
+        self.server = server
+        self.cafile = cafile
+        self.roles = {}
+        server.register_app(self.CLIENT, secret=self.SECRET)
+
+    @property
+    def store(self) -> GraphStore:
+        return self.server.store
+
+    def seed(self, messages: Sequence[mailgen.GeneratedMessage]) -> None:
+        self.server.seed(messages)
+        known = self.store.by_well_known
+        self.roles = {r: self.store.path(known[n]) for r, n in (
+            ("inbox", "inbox"), ("sent", "sentitems"), ("drafts", "drafts"),
+            ("trash", "deleteditems"), ("junk", "junkemail"), ("archive", "archive"))}
+
+    def connector(self, batch: int | None = None) -> Connector:
+        s = self.server
+        settings = GraphSettings(email=s.email, tenant_id=s.tenant_id, client_id=self.CLIENT,
+                                 auth="client-secret", client_secret=self.SECRET,
+                                 graph_url=s.graph_url, authority_url=s.authority_url,
+                                 cafile=str(self.cafile), max_wait=10.0)
+        if batch is not None:
+            settings = dataclasses.replace(settings, page_size=batch)
+        return GraphConnector(settings)
+
+    def path(self, generated_folder: str) -> str:
+        return self.server.path_for(generated_folder)
+
+    def status(self) -> dict[str, tuple[int, int]]:
+        return self.store.truth()
+
+    def contents(self) -> dict[str, list[Stored]]:
+        return {path: [Stored(message_id(m.raw), m.is_read, m.flagged, m.raw)
+                       for m in self.store.messages(path)] for path in self.store.truth()}
+
+    def _find(self, folder: str, msgids: Iterable[str]) -> list[str]:
+        by_id: dict[str | None, list[str]] = {}
+        for m in self.store.messages(folder):
+            by_id.setdefault(message_id(m.raw), []).append(m.immutable_id)
+        out = []
+        for msgid in msgids:
+            assert by_id.get(msgid), f"no message {msgid} in {folder}"
+            out.append(by_id[msgid].pop(0))
+        return out
+
+    def append(self, folder: str, raw: bytes, *, seen: bool = False,
+               flagged: bool = False) -> None:
+        self.store.add(folder, raw, is_read=seen, flagged=flagged)
+
+    def expunge(self, folder: str, message_ids: Iterable[str]) -> None:
+        for item in self._find(folder, message_ids):
+            self.store.permanent_delete(item)
+
+    def move(self, folder: str, message_ids: Iterable[str], target: str) -> None:
+        for item in self._find(folder, message_ids):
+            self.store.move(item, target)
+
+    def set_flags(self, folder: str, msgid: str, *, seen: bool | None = None,
+                  flagged: bool | None = None) -> None:
+        (item,) = self._find(folder, [msgid])
+        self.store.set_flags(item, is_read=seen, flagged=flagged)
+
+    def reset_identity(self, folder: str) -> None:
+        self.store.recreate_folder(folder)
+
+
 # -- the registry: one entry per connector ---------------------------------------------------
 
 #: The EWS server's parse of each raw message, shared by every seeding of the session.
@@ -547,6 +640,14 @@ def _ews(request: pytest.FixtureRequest) -> Adapter:
     return EwsAdapter(request.getfixturevalue("contract_ews_server"), _PARSED)
 
 
+def _graph(request: pytest.FixtureRequest) -> Adapter:
+    from tests.support.graph import GraphServer
+
+    server = GraphServer(tls=request.getfixturevalue("contract_graph_tls")).start()
+    request.addfinalizer(server.stop)
+    return GraphAdapter(server, request.getfixturevalue("contract_graph_tls")[0])
+
+
 #: Connector name -> how to build its adapter for one test (given the test's request).
 ADAPTERS: dict[str, Callable[[pytest.FixtureRequest], Adapter]] = {
     "maildir": _maildir,
@@ -554,5 +655,6 @@ ADAPTERS: dict[str, Callable[[pytest.FixtureRequest], Adapter]] = {
     "dovecot_minimal": _dovecot(DovecotMinimalAdapter),
     "dovecot_nomove": _dovecot(DovecotNoMoveAdapter),
     "ews": _ews,
+    "graph": _graph,
 }
 
