@@ -1153,7 +1153,8 @@ def test_exchange_unknown_mailbox_fails_alone_and_resumes_as_ews(ews: object, cl
         "take", "--accounts", str(cli.accounts), "--ews", "https://x/EWS/Exchange.asmx",
         "--server", "imap.example", "--admin-user", "a", code=2,
     )  # fmt: skip
-    assert "choose one of --server (IMAP), --ews (Exchange) and --maildir-root" in both.output
+    assert ("choose one of --server (IMAP), --ews (Exchange), --graph (Exchange Online) and"
+            " --maildir-root") in both.output
 
 
 def test_the_imap_connector_names_other_users_and_shared_namespaces() -> None:

@@ -169,6 +169,9 @@ class SnapshotSide:
     taken_at: str
     depth: str = "quick"
     complete: bool = True
+    archives_measured: bool = True
+    """False where the snapshot could not reach online archives (taken through Microsoft
+    Graph v1.0): the report says so rather than count them as empty."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -423,6 +423,12 @@ def _footer(c: Comparison, co2: Co2Estimate | None) -> str:
         )
     if c.partial:
         notes.append(partial_text(c.partial))
+    unreached = [s.label for s in (c.before, c.after) if not s.archives_measured]
+    if unreached:
+        notes.append(_(
+            "Online archives: not measured in {labels} (taken through Microsoft Graph, "
+            "which cannot reach them); only the mailboxes themselves are counted."
+        ).format(labels=", ".join(unreached)))
     notes.append(_("Only teams and mailboxes that freed space are ranked."))
     if co2 is not None:
         notes.append(

@@ -95,6 +95,7 @@ def _side(side: SnapshotSide) -> dict[str, Any]:
         "taken_at": side.taken_at,
         "depth": side.depth,
         "complete": side.complete,
+        "archives_measured": side.archives_measured,
     }
 
 

@@ -21,6 +21,14 @@ from mailclean.snapshot.store import SnapshotError, SnapshotInfo
 from mailclean.snapshot.summaries import print_comparison
 
 
+def archives_note(label: str) -> str:
+    """What a snapshot taken through Microsoft Graph leaves out, in words."""
+    return _(
+        "note: snapshot {label} was taken through Microsoft Graph, which cannot reach online "
+        "archives: archive not measured (only the mailboxes themselves are counted)"
+    ).format(label=label)
+
+
 def side(info: SnapshotInfo) -> report.SnapshotSide:
     """Which snapshot one side of a comparison is, for the report."""
     return report.SnapshotSide(
@@ -28,6 +36,7 @@ def side(info: SnapshotInfo) -> report.SnapshotSide:
         info.taken_at,
         info.depth,
         complete=info.state == "complete" and info.pending == 0,
+        archives_measured=info.options.get("access", {}).get("kind") != "graph",
     )
 
 
@@ -89,6 +98,9 @@ def compare(ctx: click.Context, /, snapshots_path: Path | None, **given: Any) ->
             store.mailboxes(a.id), store.mailboxes(b.id), side(a), side(b)
         )
     for info in (a, b):
+        if info.options.get("access", {}).get("kind") == "graph":
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                archives_note(info.label), markup=False)
         if info.pending:
             Console(stderr=True, highlight=False, soft_wrap=True).print(
                 ngettext(

@@ -17,6 +17,7 @@ from typing import Any
 
 from mailclean.i18n import _
 from mailclean.report import Co2Estimate
+from mailclean.snapshot.graph_measure import GraphAccess
 from mailclean.snapshot.maildirs import DEFAULT_USER_PATTERN, MaildirRoot
 from mailclean.snapshot.measure import DEFAULT_LOGIN_FORMAT, Access, EwsAccess
 from mailclean.snapshot.runner import RunOptions
@@ -53,6 +54,7 @@ class TakeOptions:
     label: str | None = None
     host: str | None = None
     ews_url: str | None = None
+    graph: bool | None = None
     maildir_root: Path | None = None
     user_pattern: str | None = None
     auth: str | None = None
@@ -74,12 +76,32 @@ class TakeOptions:
     work_dir: Path | None = None
     resume: bool = False
     retry_failed: bool = False
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    certificate: str | None = None
+    token_env: str | None = None
+    graph_url: str | None = None
+    authority_url: str | None = None
+
+    def graph_options(self) -> dict[str, Any]:
+        """The options that only make sense with --graph, by name."""
+        return {
+            "--tenant-id": self.tenant_id,
+            "--client-id": self.client_id,
+            "--client-secret-env": self.client_secret_env,
+            "--certificate": self.certificate,
+            "--token-env": self.token_env,
+            "--graph-url": self.graph_url,
+            "--authority-url": self.authority_url,
+        }
 
     def server_options(self) -> dict[str, Any]:
         """The options that only make sense with a server, by name."""
         return {
             "--server": self.host,
             "--ews": self.ews_url,
+            "--graph": self.graph,
             "--auth": self.auth,
             "--port": self.port,
             "--security": self.security,
@@ -108,14 +130,15 @@ class TakeSettings:
     """What a run of ``snapshot take`` uses, every source merged and checked."""
 
     kind: str
-    """How the mailboxes are reached: "imap", "ews" or "maildir"."""
+    """How the mailboxes are reached: "imap", "ews", "graph" or "maildir"."""
     mode: str
-    """"master", "proxy" or "credentials" (IMAP), "ews" or "maildir"."""
-    access: Access | EwsAccess | MaildirRoot
+    """"master", "proxy" or "credentials" (IMAP), "ews", "graph" or "maildir"."""
+    access: Access | EwsAccess | GraphAccess | MaildirRoot
     """The access, without the admin password or the per-mailbox credentials: the command
     reads them (see ``password_for`` and ``credentials_file``)."""
     source: str
-    """The snapshot's scope: ``imap://host:port``, the EWS URL, ``maildir://root``."""
+    """The snapshot's scope: ``imap://host:port``, the EWS URL, ``graph://tenant``,
+    ``maildir://root``."""
     depth: str
     older_than: int | None
     rules_file: Path | None
@@ -128,6 +151,8 @@ class TakeSettings:
     """The admin user whose password is needed; None when none is (files, credentials)."""
     remembered: dict = field(default_factory=dict)
     """What a new snapshot keeps in the snapshots file for ``--resume`` (no password)."""
+    secret_env: str | None = None
+    """The variable holding the Graph application's secret or bearer token (--graph)."""
 
 
 def requested_label(given: TakeOptions) -> str | None:
@@ -164,13 +189,17 @@ def resolve(given: TakeOptions, resumed: SnapshotInfo | None = None) -> TakeSett
     password_env = given.password_env or stored.get("password_env")
     credentials_file: Path | None = None
     password_for: str | None = None
-    access: Access | EwsAccess | MaildirRoot
+    access: Access | EwsAccess | GraphAccess | MaildirRoot
+    secret_env: str | None = None
     if kind == "maildir":
         root = _maildir_access(given, conn)
         access, mode, source = root, "maildir", f"maildir://{root.root.resolve()}"
     elif kind == "ews":
         ews = _ews_access(given, conn)
         access, mode, source, password_for = ews, "ews", ews.url, ews.admin_user
+    elif kind == "graph":
+        graph, secret_env = _graph_access(given, conn, stored)
+        access, mode, source = graph, "graph", f"graph://{graph.tenant_id}"
     else:
         imap, credentials_file = _imap_access(given, conn, stored)
         access, mode = imap, imap.mode
@@ -183,7 +212,7 @@ def resolve(given: TakeOptions, resumed: SnapshotInfo | None = None) -> TakeSett
         timeout=given.timeout or stored.get("timeout") or DEFAULT_TIMEOUT[depth],
         retries=retries,
         # Stop early when the first logins are all refused: it is the admin's password.
-        stop_after_refused=5 if mode in ("master", "proxy", "ews") else None,
+        stop_after_refused=5 if mode in ("master", "proxy", "ews", "graph") else None,
     )
     remembered = {
         "access": access.describe(),
@@ -192,6 +221,7 @@ def resolve(given: TakeOptions, resumed: SnapshotInfo | None = None) -> TakeSett
         "rules_file": str(rules_file) if rules_file else None,
         "credentials_file": str(credentials_file) if credentials_file else None,
         "password_env": given.password_env,
+        "secret_env": secret_env,
         "concurrency": run.concurrency,
         "timeout": run.timeout,
         "retries": run.retries,
@@ -209,23 +239,31 @@ def resolve(given: TakeOptions, resumed: SnapshotInfo | None = None) -> TakeSett
         password_env=password_env,
         password_for=password_for,
         remembered=remembered,
+        secret_env=secret_env,
     )
 
 
 def _kind(given: TakeOptions, conn: dict, resumed: SnapshotInfo | None) -> str:
-    """How the mailboxes are reached: "imap", "ews" or "maildir"."""
+    """How the mailboxes are reached: "imap", "ews", "graph" or "maildir"."""
     asked = [
         k
-        for k, v in (("imap", given.host), ("ews", given.ews_url), ("maildir", given.maildir_root))
+        for k, v in (("imap", given.host), ("ews", given.ews_url), ("graph", given.graph),
+                     ("maildir", given.maildir_root))
         if v
     ]
     if len(asked) > 1:
         raise OptionError(
-            _("choose one of --server (IMAP), --ews (Exchange) and --maildir-root (files)")
+            _("choose one of --server (IMAP), --ews (Exchange), --graph (Exchange Online) "
+              "and --maildir-root (files)")
         )
     kind = asked[0] if asked else conn.get("kind", "imap")
+    if kind != "graph":
+        named = [name for name, value in given.graph_options().items() if value]
+        if named:
+            raise OptionError(
+                _("{options}: options of --graph").format(options=", ".join(named)))
     if resumed is not None and kind != conn.get("kind", "imap"):
-        option = {"ews": "--ews", "maildir": "--maildir-root"}.get(
+        option = {"ews": "--ews", "graph": "--graph", "maildir": "--maildir-root"}.get(
             conn.get("kind", "imap"), "--server"
         )
         raise OptionError(
@@ -317,6 +355,9 @@ def _ews_access(given: TakeOptions, conn: dict) -> EwsAccess:
         raise OptionError(
             _("{options}: IMAP options, not for --ews").format(options=", ".join(named))
         )
+    if given.auth not in (None, "ntlm", "basic"):
+        raise OptionError(_("--auth {auth} is not for --ews: ntlm or basic").format(
+            auth=given.auth), param_hint="--auth")
     url = given.ews_url or conn.get("url")
     admin_user = given.admin_user or conn.get("admin_user")
     if not url:
@@ -333,6 +374,62 @@ def _ews_access(given: TakeOptions, conn: dict) -> EwsAccess:
         cafile=given.cafile or conn.get("cafile"),
         insecure_tls=bool(insecure),
     )
+
+
+def _graph_access(given: TakeOptions, conn: dict, stored: dict
+                  ) -> tuple[GraphAccess, str | None]:
+    """The Microsoft Graph access of ``take --graph`` (no secret yet: the command reads it
+    from its variable), and that variable's name."""
+    named = [name for name, value in given.server_options().items()
+             if value and name not in ("--graph", "--auth", "--cafile", "--insecure-tls")]
+    if named:
+        raise OptionError(
+            _("{options}: not for --graph (the application signs in with --client-secret-env, "
+              "--certificate or --token-env)").format(options=", ".join(named)))
+    tenant = given.tenant_id or conn.get("tenant_id")
+    if not tenant:
+        raise OptionError(_("--tenant-id is required with --graph"))
+    auth = given.auth or conn.get("auth")
+    if auth is None:
+        auth = ("certificate" if given.certificate else
+                "token" if given.token_env else "client-secret")
+    if auth not in ("client-secret", "certificate", "token"):
+        raise OptionError(
+            _("--auth {auth} is not for --graph: client-secret, certificate or token").format(
+                auth=auth), param_hint="--auth")
+    client_id = given.client_id or conn.get("client_id")
+    if auth != "token" and not client_id:
+        raise OptionError(_("--client-id is required with --graph (the application's id)"))
+    certificate = given.certificate or conn.get("certificate")
+    secret_env = (given.client_secret_env if auth == "client-secret" else
+                  given.token_env if auth == "token" else None) or stored.get("secret_env")
+    if auth == "certificate" and not certificate:
+        raise OptionError(_("--auth certificate needs --certificate PEM"))
+    if auth == "client-secret" and not secret_env:
+        raise OptionError(_("--graph needs --client-secret-env VAR (or --certificate PEM, "
+                            "or --token-env VAR)"))
+    if auth == "token" and not secret_env:
+        raise OptionError(_("--auth token needs --token-env VAR"))
+    # Imported here: the Graph connector loads httpx and MSAL (0.6 s), for --graph only.
+    from mailclean.connectors.graph.settings import url_problem
+
+    for option, url in (("--graph-url", given.graph_url), ("--authority-url", given.authority_url)):
+        if url_problem(url):
+            raise OptionError(
+                _("{option} must be an https:// URL (plain http:// only to this machine)")
+                .format(option=option), param_hint=option)
+    insecure = given.insecure_tls if given.insecure_tls is not None else conn.get("insecure_tls")
+    access = GraphAccess(
+        tenant_id=tenant,
+        client_id=client_id,
+        auth=auth,
+        certificate=certificate if auth == "certificate" else None,
+        graph_url=given.graph_url or conn.get("graph_url"),
+        authority_url=given.authority_url or conn.get("authority_url"),
+        cafile=given.cafile or conn.get("cafile"),
+        insecure_tls=bool(insecure),
+    )
+    return access, secret_env if auth != "certificate" else None
 
 
 @dataclass

@@ -19,6 +19,7 @@ from mailclean.console import err, fail
 from mailclean.i18n import _, decimal, ngettext, number
 from mailclean.snapshot.accounts import credentials_warning, read_accounts, read_credentials
 from mailclean.snapshot.cli_shared import snapshots_option, usage_errors, where
+from mailclean.snapshot.graph_measure import GraphAccess, GraphMeasure
 from mailclean.snapshot.maildirs import MaildirMeasure, MaildirRoot
 from mailclean.snapshot.measure import Access, EwsAccess, EwsMeasure, ImapMeasure
 from mailclean.snapshot.options import TakeOptions, TakeSettings, requested_label, resolve
@@ -195,6 +196,42 @@ def _resumable(store: SnapshotStore, label: str | None, retry_failed: bool) -> S
     "impersonation.",
 )
 @click.option(
+    "--graph",
+    is_flag=True,
+    default=None,
+    help="Exchange Online mailboxes through Microsoft Graph instead of --server: an "
+    "application of the tenant (--tenant-id, --client-id) signs in as itself with "
+    "--client-secret-env, --certificate or --token-env and opens each mailbox "
+    "(see docs/graph.md for the permissions it needs).",
+)
+@click.option("--tenant-id", metavar="TENANT", help="Directory (tenant) id or domain (--graph).")
+@click.option("--client-id", metavar="APP", help="Application (client) id (--graph).")
+@click.option(
+    "--client-secret-env",
+    metavar="VAR",
+    help="Read the application's client secret from this variable (--graph).",
+)
+@click.option(
+    "--certificate",
+    type=click.Path(dir_okay=False, exists=True),
+    help="PEM file with the application's certificate and private key (--graph).",
+)
+@click.option(
+    "--token-env",
+    metavar="VAR",
+    help="Read a bearer token for Graph from this variable (--graph --auth token).",
+)
+@click.option(
+    "--graph-url",
+    metavar="URL",
+    help="Microsoft Graph root (default https://graph.microsoft.com/v1.0; national clouds).",
+)
+@click.option(
+    "--authority-url",
+    metavar="URL",
+    help="Sign-in authority (default https://login.microsoftonline.com).",
+)
+@click.option(
     "--maildir-root",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Read the mailboxes from this mail root on disk instead of a server (Maildir++ "
@@ -208,8 +245,9 @@ def _resumable(store: SnapshotStore, label: str | None, retry_failed: bool) -> S
 )
 @click.option(
     "--auth",
-    type=click.Choice(["ntlm", "basic"]),
-    help="How the admin logs in to Exchange (--ews; default ntlm).",
+    type=click.Choice(["ntlm", "basic", "client-secret", "certificate", "token"]),
+    help="How the admin logs in to Exchange: ntlm (default) or basic with --ews; "
+    "client-secret (default), certificate or token with --graph.",
 )
 @click.option("--port", type=click.IntRange(1, 65535), help="Server port (993, or 143).")
 @click.option(
@@ -302,8 +340,9 @@ def take(
     """Measure every mailbox of an accounts file: volume per folder kind, quota, categories.
 
     The mailboxes are reached on an IMAP server (--server, with an admin login or
-    --credentials), on Exchange (--ews), or read straight from a mail root on disk
-    (--maildir-root: a tree of Maildirs as Dovecot keeps them, read-only).
+    --credentials), on Exchange (--ews), on Exchange Online (--graph), or read straight
+    from a mail root on disk (--maildir-root: a tree of Maildirs as Dovecot keeps them,
+    read-only).
 
     \b
     Exit status:
@@ -345,7 +384,9 @@ def take(
     ctx.exit(exit_status(final))
 
 
-def _with_secrets(settings: TakeSettings) -> tuple[Access | EwsAccess | MaildirRoot, dict]:
+def _with_secrets(
+    settings: TakeSettings,
+) -> tuple[Access | EwsAccess | GraphAccess | MaildirRoot, dict]:
     """The access with what :func:`resolve` leaves out: the per-mailbox passwords of the
     credentials file (and the file's own permissions checked), or the admin's password
     (from its variable, else asked on the terminal). Also the credentials read."""
@@ -364,14 +405,27 @@ def _with_secrets(settings: TakeSettings) -> tuple[Access | EwsAccess | MaildirR
             settings.password_env, _("Password of {user}").format(user=settings.password_for)
         )
         access = replace(access, admin_password=password)
+    if isinstance(access, GraphAccess) and settings.secret_env:
+        import os
+
+        value = os.environ.get(settings.secret_env)
+        if not value:
+            raise SnapshotError(_("the variable {var} is not set").format(var=settings.secret_env))
+        source = _("the environment variable {var}").format(var=settings.secret_env)
+        if access.auth == "token":
+            access = replace(access, token=value, secret_source=source)
+        else:
+            access = replace(access, client_secret=value, secret_source=source)
     return access, credentials
 
 
 def _measure(
-    settings: TakeSettings, access: Access | EwsAccess | MaildirRoot, work_dir: Path | None
+    settings: TakeSettings,
+    access: Access | EwsAccess | GraphAccess | MaildirRoot,
+    work_dir: Path | None,
 ) -> Any:
-    """How each mailbox is measured: over IMAP, through EWS or from its files."""
-    measure_class = {"ews": EwsMeasure, "maildir": MaildirMeasure}.get(
+    """How each mailbox is measured: over IMAP, through EWS or Graph, or from its files."""
+    measure_class = {"ews": EwsMeasure, "graph": GraphMeasure, "maildir": MaildirMeasure}.get(
         settings.kind, ImapMeasure
     )
     return measure_class(
