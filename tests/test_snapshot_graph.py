@@ -92,7 +92,7 @@ def truth(server: GraphServer, email: str) -> tuple[int, int, int]:
 def test_quick_snapshot_through_graph_equals_the_server_with_one_token(
         cli: Cli, server: GraphServer) -> None:
     server.reset_counts()
-    result = cli.take("before", "--concurrency", "1")
+    result = cli.take("before")  # 8 mailboxes at once: the first signs in, the others wait
     assert "3 of 3 mailboxes measured, 0 failed" in result.output
     with SnapshotStore(cli.db) as store:
         info = store.get("before")
@@ -105,7 +105,7 @@ def test_quick_snapshot_through_graph_equals_the_server_with_one_token(
         assert (row.state, row.messages, row.bytes) == ("done", messages, size)
         assert row.roles["trash"][1] == in_trash
         assert row.quota_used is None  # Graph gives an application no quota: not zero
-    # One sign-in for the whole run: the connectors share the token in memory.
+    # One sign-in for the whole run: the connectors share the application's token.
     counts = server.request_counts()
     assert counts.get("token") == 1, counts
     assert counts.get("delta", 0) == 0  # quick: no message read

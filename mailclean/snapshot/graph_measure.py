@@ -8,15 +8,16 @@ Applications: see docs/graph.md). Quick: the folders and their sizes (the extend
 property PR_MESSAGE_SIZE_EXTENDED, ``Long 0x0E08``), no message read. Full: the same, then
 headers into a temporary index, the rules over it, their totals kept (as over IMAP).
 
-One token serves every mailbox of a run: the connectors share one MSAL token cache held
-in memory (never written anywhere), so a run of 1,000 mailboxes asks for a token once,
-not 1,000 times. Graph v1.0 gives no mailbox quota to an application and cannot reach
-online archives: both are said in the snapshot rather than counted as zero.
+One token serves every mailbox of a run: the connectors of one tenant, application and
+credential share one MSAL application and its in-memory token cache (never written
+anywhere), and the first mailbox asks while the others wait, so a run of 1,000 mailboxes
+asks for a token once, not 1,000 times. Graph v1.0 gives no mailbox quota to an
+application and cannot reach online archives: both are said in the snapshot rather than
+counted as zero.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -66,24 +67,6 @@ class GraphAccess:
         }
 
 
-class SharedTokenCache:
-    """The MSAL token cache every connector of a run reads and writes, in memory only."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: dict | None = None
-
-    def load(self) -> dict | None:
-        """The cache as the connectors keep it (``{"msal_cache": ...}``), or None."""
-        with self._lock:
-            return dict(self._cache) if self._cache is not None else None
-
-    def save(self, cache: dict) -> None:
-        """Keep what a connector's sign-in left in its cache."""
-        with self._lock:
-            self._cache = dict(cache)
-
-
 @dataclass
 class GraphMeasure(ImapMeasure):
     """Measures a mailbox of Exchange Online through Graph, read-only: folders with their
@@ -92,7 +75,7 @@ class GraphMeasure(ImapMeasure):
     access: GraphAccess  # type: ignore[assignment]
 
     def _setup(self) -> None:
-        self._tokens = SharedTokenCache()
+        """Nothing to prepare: the connectors share their sign-in by themselves."""
 
     def connector(self, entry: PendingMailbox) -> Connector:
         """A connector opening one mailbox as the application (``/users/{address}``)."""
@@ -116,8 +99,7 @@ class GraphMeasure(ImapMeasure):
             graph_url=a.graph_url or DEFAULT_GRAPH_URL,
             authority_url=a.authority_url or DEFAULT_AUTHORITY_URL,
         )
-        return GraphConnector(settings, load_token=self._tokens.load,
-                              save_token=self._tokens.save)
+        return GraphConnector(settings)
 
     def stopper(self, connector: Connector) -> Callable[[], None]:
         """The connector's abort: it breaks a request in flight."""

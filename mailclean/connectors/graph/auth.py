@@ -200,9 +200,10 @@ class MsalAuth:
         app = self.app()
         refused, self._refused = self._refused, False
         if s.auth != DEVICE_CODE:
-            if refused:
-                app.remove_tokens_for_client()  # the cached one was refused: ask anew
-            result: dict = app.acquire_token_for_client(scopes=s.scopes)
+            with _app_lock(app):
+                if refused:
+                    app.remove_tokens_for_client()  # the cached one was refused: ask anew
+                result: dict = app.acquire_token_for_client(scopes=s.scopes)
             return result
         accounts = app.get_accounts()
         mine = [a for a in accounts if str(a.get("username", "")).lower() == s.email.lower()]
@@ -263,6 +264,14 @@ def http_client(settings: GraphSettings) -> Any:
 
 _SHARED: dict[tuple, Any] = {}
 _SHARED_LOCK = threading.Lock()
+#: One lock per shared application: the first mailbox asks for the token while the others
+#: wait, then find it in the application's cache (8 mailboxes at once made 8 requests).
+_APP_LOCKS: dict[int, threading.Lock] = {}
+
+
+def _app_lock(app: Any) -> threading.Lock:
+    with _SHARED_LOCK:
+        return _APP_LOCKS.setdefault(id(app), threading.Lock())
 
 
 def _confidential(settings: GraphSettings, options: dict[str, Any]) -> Any:
