@@ -46,6 +46,7 @@ from mailclean.snapshot.store import (
     PendingMailbox,
     UnreadableFolder,
 )
+from mailclean.tls import client_context
 
 if TYPE_CHECKING:
     # exchangelib is slow to import: only EWS snapshots load it.
@@ -114,11 +115,7 @@ class Access:
     def tls_context(self) -> ssl.SSLContext:
         """One TLS context for every connection of a run: building one per connection
         (the CA certificates loaded again) would cost more CPU than measuring the mailbox."""
-        context = ssl.create_default_context(cafile=self.cafile)
-        if self.insecure_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return client_context(self.cafile, self.insecure_tls)
 
     def settings(
         self,

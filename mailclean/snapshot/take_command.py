@@ -26,6 +26,7 @@ from mailclean.snapshot.options import TakeOptions, TakeSettings, requested_labe
 from mailclean.snapshot.runner import RunOptions, RunSummary, SnapshotProgress, run
 from mailclean.snapshot.store import SnapshotError, SnapshotInfo, SnapshotStore, UnreadableFolder
 from mailclean.snapshot.summaries import SHOWN_FAILURES, print_take_summary
+from mailclean.tls import CafileError
 
 #: Exit status of `snapshot take` when it finished but some mailboxes could not be measured.
 EXIT_FAILED = 3
@@ -428,6 +429,15 @@ def _measure(
     measure_class = {"ews": EwsMeasure, "graph": GraphMeasure, "maildir": MaildirMeasure}.get(
         settings.kind, ImapMeasure
     )
+    try:
+        return _measure_with(measure_class, settings, access, work_dir)
+    except CafileError as exc:
+        raise SnapshotError(str(exc)) from None
+
+
+def _measure_with(measure_class: Any, settings: TakeSettings,
+                  access: Access | EwsAccess | GraphAccess | MaildirRoot,
+                  work_dir: Path | None) -> Any:
     return measure_class(
         access,
         depth=settings.depth,

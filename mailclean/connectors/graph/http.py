@@ -43,6 +43,7 @@ from mailclean.connectors.graph import limits
 from mailclean.connectors.graph.errors import Aborted, GraphError, parse_retry_after
 from mailclean.connectors.graph.settings import GraphSettings
 from mailclean.i18n import _
+from mailclean.tls import CafileError, client_context
 
 log = logging.getLogger("mailclean.connectors.graph")
 
@@ -481,5 +482,8 @@ def _verify(settings: GraphSettings) -> ssl.SSLContext | bool:
     if settings.insecure_tls:
         return False
     if settings.cafile:
-        return ssl.create_default_context(cafile=settings.cafile)
+        try:
+            return client_context(settings.cafile)
+        except CafileError as exc:
+            raise ConnectorError(str(exc)) from None  # not a failure trying again mends
     return True

@@ -12,11 +12,18 @@ from concurrent.futures import ProcessPoolExecutor
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from mailclean.connectors.base import AuthenticationError, ConnectionFailed, Connector, TLSError
+from mailclean.connectors.base import (
+    AuthenticationError,
+    ConnectionFailed,
+    Connector,
+    ConnectorError,
+    TLSError,
+)
 from mailclean.connectors.imap import limits
 from mailclean.connectors.imap.errors import _ErrorMapper, _login_refusal, _tls_words, _why, log
 from mailclean.connectors.imap.settings import ImapSettings
 from mailclean.i18n import _
+from mailclean.tls import CafileError, client_context
 
 # A UID SEARCH of a large folder, or a FLAGS fetch, comes back as one very long line;
 # imaplib refuses lines over _MAXLINE (1 MB by default; private, so typeshed omits it).
@@ -165,11 +172,10 @@ class _ImapSession(Connector):
     def _ssl_context(self) -> ssl.SSLContext:
         if self.settings.ssl_context is not None:
             return self.settings.ssl_context
-        context = ssl.create_default_context(cafile=self.settings.cafile)
-        if self.settings.insecure_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        try:
+            return client_context(self.settings.cafile, self.settings.insecure_tls)
+        except CafileError as exc:
+            raise ConnectorError(str(exc)) from None  # not a failure trying again mends
 
     @property
     def read_timeout(self) -> float:
