@@ -192,8 +192,10 @@ class World:
             len(truth), sum(size for _m, size in truth)), (freed, truth)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[
-    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# Derandomized (and no example database) so CI runs the same examples every time; the
+# cases hypothesis found are kept below as explicit examples.
+@settings(max_examples=6, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=st.lists(st.sampled_from(OPS), min_size=4, max_size=9), seed=st.integers(0, 999))
 # What was seen (issue 14.1): the Trash emptied once, then newsletters trashed.
 @example(ops=["empty", "trash", "sync"], seed=1)

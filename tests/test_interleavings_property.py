@@ -767,7 +767,7 @@ STEPS = st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 2**16)), min_siz
                  max_size=12)
 
 
-@settings(max_examples=14, deadline=None, derandomize=True, database=None,
+@settings(max_examples=10, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=STEPS)
 # Found by the property (see the plain tests below): a folder renamed during a sync.
