@@ -146,44 +146,17 @@ def sync_account(
     retrier = Retrier(attempts=retries, backoff=backoff, sleep=sleep,
                       deadline=NETWORK.deadline if deadline is None else deadline)
     watchdog = Watchdog(retrier, connector.abort, grace=connector.read_timeout)
-
-    def reconnect(exc: ConnectionFailed) -> None:
-        while True:
-            delay = retrier.again()
-            if delay is None and watchdog.fired:
-                exc = ConnectionFailed(too_slow(retrier))
-            if delay is None and not retries:
-                raise exc  # the caller retries on its own terms (a snapshot's runner)
-            if delay is None:
-                raise ConnectionFailed(_gave_up(exc, retrier, report)) from exc
-            progress.retry(str(exc), delay)
-            connector.close()
-            retrier.wait(delay)
-            try:
-                connector.connect()
-            except ConnectionFailed as again:
-                exc = again
-                continue
-            report.reconnections += 1
-            return
-
-    def retrying(action: Callable[[], T]) -> T:
-        while True:
-            try:
-                return action()
-            except ConnectionFailed as exc:
-                reconnect(exc)
-
+    run = _Sync(index, connector, account_id, report, progress, retrier, watchdog, retries)
     if not connected:
         try:
             connector.connect()
         except ConnectionFailed as exc:
-            reconnect(exc)
+            run.reconnect(exc)
     # Around the reading only: what follows it is local work the deadline does not bound.
     watchdog.start()
     try:
         index.set_labels(account_id, connector.labels_are_folders)
-        server = retrying(connector.list_folders)
+        server = run.retrying(connector.list_folders)
         rows = _reconcile_folders(index, account_id, server, folders, report)
         todo = [f for f in server if f.selectable and (not folders or f.path in folders)]
         # The inbox first: it is where people look, and usually the largest.
@@ -194,49 +167,8 @@ def sync_account(
         )
         progress.start(expected)
         for info in todo:
-            progress.folder(info.path)
-            if full:
-                index.reset_folder(rows[info.path].id, FolderState())
-            current: FolderInfo | None = info
-            looks = 0
-            while current is not None:
-                try:
-                    server_count, indexed = _sync_folder(
-                        index, connector, account_id, current, report, progress, retrier
-                    )
-                except ConnectionFailed as exc:
-                    reconnect(exc)
-                    # Counters changed while we were away: read them again. A folder
-                    # deleted meanwhile is left for the next sync to drop.
-                    fresh = {f.path: f for f in retrying(connector.list_folders)}
-                    current = fresh.get(info.path)
-                    continue
-                except FolderNotFound:
-                    # Deleted or renamed by another program since the list: the next
-                    # sync follows it. One still listed but refused is an error.
-                    if info.path in {f.path for f in retrying(connector.list_folders)}:
-                        raise
-                    break
-                retrier.progress()
-                if server_count is None or server_count == indexed:
-                    break
-                looks += 1
-                if looks == 1:
-                    # Another program may have added or removed mail between our last
-                    # read and the count: look once more before calling it wrong.
-                    fresh = {f.path: f for f in retrying(connector.list_folders)}
-                    current = fresh.get(info.path)
-                    continue
-                if looks == 2:
-                    # Still wrong: what the incremental state says is not to be trusted
-                    # (an earlier sync may have been misled). Index the folder afresh.
-                    index.reset_folder(rows[info.path].id, FolderState())
-                    fresh = {f.path: f for f in retrying(connector.list_folders)}
-                    current = fresh.get(info.path)
-                    continue
-                report.count_mismatches.append((info.path, server_count, indexed))
-                break
-        index.set_quota(account_id, retrying(connector.quota))
+            run.folder(info, rows, full)
+        index.set_quota(account_id, run.retrying(connector.quota))
         watchdog.stop()
         # Now that the index holds what the server holds, moved messages whose new ids
         # the server did not give are found there.
@@ -252,6 +184,109 @@ def sync_account(
     report.bytes = totals["bytes"]
     report.seconds = time.monotonic() - started
     return report
+
+
+class _Sync:
+    """What one sync shares between its folders: the connection it reconnects when it
+    drops, the retrier and watchdog that bound it, the report and the progress."""
+
+    def __init__(
+        self,
+        index: Index,
+        connector: Connector,
+        account_id: int,
+        report: SyncReport,
+        progress: SyncProgress,
+        retrier: Retrier,
+        watchdog: Watchdog,
+        retries: int,
+    ) -> None:
+        self.index = index
+        self.connector = connector
+        self.account_id = account_id
+        self.report = report
+        self.progress = progress
+        self.retrier = retrier
+        self.watchdog = watchdog
+        self.retries = retries
+
+    def reconnect(self, exc: ConnectionFailed) -> None:
+        """Connect again after ``exc``, with back-off; raise when the retrier gives up."""
+        retrier, connector = self.retrier, self.connector
+        while True:
+            delay = retrier.again()
+            if delay is None and self.watchdog.fired:
+                exc = ConnectionFailed(too_slow(retrier))
+            if delay is None and not self.retries:
+                raise exc  # the caller retries on its own terms (a snapshot's runner)
+            if delay is None:
+                raise ConnectionFailed(_gave_up(exc, retrier, self.report)) from exc
+            self.progress.retry(str(exc), delay)
+            connector.close()
+            retrier.wait(delay)
+            try:
+                connector.connect()
+            except ConnectionFailed as again:
+                exc = again
+                continue
+            self.report.reconnections += 1
+            return
+
+    def retrying(self, action: Callable[[], T]) -> T:
+        """``action()``, reconnecting and calling it again as long as the connection drops."""
+        while True:
+            try:
+                return action()
+            except ConnectionFailed as exc:
+                self.reconnect(exc)
+
+    def folder(self, info: FolderInfo, rows: dict[str, FolderRow], full: bool) -> None:
+        """Sync one listed folder until the index's count is the server's (or is reported
+        as differing after a second look and a fresh indexing)."""
+        index, connector, retrier = self.index, self.connector, self.retrier
+        self.progress.folder(info.path)
+        if full:
+            index.reset_folder(rows[info.path].id, FolderState())
+        current: FolderInfo | None = info
+        looks = 0
+        while current is not None:
+            try:
+                server_count, indexed = _sync_folder(
+                    index, connector, self.account_id, current, self.report, self.progress,
+                    retrier,
+                )
+            except ConnectionFailed as exc:
+                self.reconnect(exc)
+                # Counters changed while we were away: read them again. A folder
+                # deleted meanwhile is left for the next sync to drop.
+                fresh = {f.path: f for f in self.retrying(connector.list_folders)}
+                current = fresh.get(info.path)
+                continue
+            except FolderNotFound:
+                # Deleted or renamed by another program since the list: the next
+                # sync follows it. One still listed but refused is an error.
+                if info.path in {f.path for f in self.retrying(connector.list_folders)}:
+                    raise
+                break
+            retrier.progress()
+            if server_count is None or server_count == indexed:
+                break
+            looks += 1
+            if looks == 1:
+                # Another program may have added or removed mail between our last
+                # read and the count: look once more before calling it wrong.
+                fresh = {f.path: f for f in self.retrying(connector.list_folders)}
+                current = fresh.get(info.path)
+                continue
+            if looks == 2:
+                # Still wrong: what the incremental state says is not to be trusted
+                # (an earlier sync may have been misled). Index the folder afresh.
+                index.reset_folder(rows[info.path].id, FolderState())
+                fresh = {f.path: f for f in self.retrying(connector.list_folders)}
+                current = fresh.get(info.path)
+                continue
+            self.report.count_mismatches.append((info.path, server_count, indexed))
+            break
 
 
 def _gave_up(exc: ConnectionFailed, retrier: Retrier, report: SyncReport) -> str:

@@ -177,66 +177,15 @@ def undo(
     meanwhile), after its identity in the Trash is checked.
     """
     journal = Journal(index)
-    row = index.require_account(account)
-    action = journal.action(action_id)
-    if action is None or action.account_id != row["id"]:
-        raise ActionError(_("no action {id} for this account").format(id=action_id))
-    if action.kind != "trash":
-        raise ActionError(
-            _("action {id} is a {kind}: only moves to the Trash can be undone").format(
-                id=action_id, kind=action.kind
-            )
-        )
-    if action.state == UNDONE:
-        raise ActionError(_("action {id} was already undone").format(id=action_id))
-    deleted = {
-        r[0] for r in index.conn.execute(
-            "SELECT d.origin FROM action_items d JOIN actions a ON a.id = d.action_id"
-            " WHERE a.kind IN ('delete', 'undo') AND d.state = 'done' AND d.origin IS NOT NULL"
-        )
-    }
-    done = [i for i in journal.items(action_id, [DONE]) if i.id not in deleted]
+    row, action = _undoable(index, journal, account, action_id)
+    done = _not_deleted_since(index, journal, action_id)
     unknown = [i for i in done if i.target_id is None]
     if unknown and not dry_run:
         # The server did not say where each message went (no UIDPLUS): find them in the
         # Trash by Message-ID and size, among what arrived after the move.
-        by_floor: dict[tuple[str, str | None], list[JournalItem]] = defaultdict(list)
-        for i in unknown:
-            by_floor[(i.target_folder or "", i.target_floor)].append(i)
-        known_ids = {i.target_id for i in done if i.target_id is not None}
-        for (trash, floor), group in by_floor.items():
-            found = connector.locate(trash, [i.ref() for i in group], floor)
-            # An id another item of the action already owns is that item's, not a copy.
-            found = {k: v for k, v in found.items() if v not in known_ids}
-            known_ids.update(found.values())
-            for i in group:
-                i.target_id = found.get(i.server_id)
-            if found:
-                validity = connector.folder_validity(trash)
-                for i in group:
-                    i.target_validity = validity
-    items = [
-        PlannedItem(
-            folder=i.target_folder or "", validity=i.target_validity, server_id=i.target_id,
-            size=i.size, message_id=i.message_id, change_key=i.target_change_key,
-            target_folder=i.folder,
-            origin=i.id,
-        )
-        for i in done if i.target_id is not None
-    ]
-    if unknown and dry_run:
-        items += [
-            PlannedItem(i.target_folder or "", None, f"?{i.id}", i.size, i.message_id,
-                        target_folder=i.folder, origin=i.id)
-            for i in unknown
-        ]
-    folders: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for it in items:
-        folders[it.target_folder or ""][0] += 1
-        folders[it.target_folder or ""][1] += it.size
-    undo_plan = Plan(account, int(row["id"]), "undo", items, [], target=None,
-                     folders={p: (v[0], v[1]) for p, v in folders.items()},
-                     selection=Selection())
+        _locate_in_trash(connector, done, unknown)
+    items = _put_back_items(done, unknown, dry_run)
+    undo_plan = _undo_plan(account, int(row["id"]), items)
     if dry_run:
         return undo_plan, None
     if not items:
@@ -259,3 +208,90 @@ def undo(
     if outcome.action.state == FINISHED:
         journal.finish(action_id, UNDONE, action.error)
     return undo_plan, outcome
+
+
+def _undoable(
+    index: Index, journal: Journal, account: str, action_id: int
+) -> tuple[dict, ActionRow]:
+    """(the account's row, the action) when ``action_id`` is a trash action of ``account``
+    not undone yet; else ActionError says why it cannot be undone."""
+    row = index.require_account(account)
+    action = journal.action(action_id)
+    if action is None or action.account_id != row["id"]:
+        raise ActionError(_("no action {id} for this account").format(id=action_id))
+    if action.kind != "trash":
+        raise ActionError(
+            _("action {id} is a {kind}: only moves to the Trash can be undone").format(
+                id=action_id, kind=action.kind
+            )
+        )
+    if action.state == UNDONE:
+        raise ActionError(_("action {id} was already undone").format(id=action_id))
+    return row, action
+
+
+def _not_deleted_since(index: Index, journal: Journal, action_id: int) -> list[JournalItem]:
+    """The items the action moved to the Trash that no delete or undo has acted on since."""
+    deleted = {
+        r[0] for r in index.conn.execute(
+            "SELECT d.origin FROM action_items d JOIN actions a ON a.id = d.action_id"
+            " WHERE a.kind IN ('delete', 'undo') AND d.state = 'done' AND d.origin IS NOT NULL"
+        )
+    }
+    return [i for i in journal.items(action_id, [DONE]) if i.id not in deleted]
+
+
+def _locate_in_trash(
+    connector: Connector, done: list[JournalItem], unknown: list[JournalItem]
+) -> None:
+    """Set the Trash id (and validity) of the ``unknown`` items the server can find there;
+    an id another of the ``done`` items already owns is never taken."""
+    by_floor: dict[tuple[str, str | None], list[JournalItem]] = defaultdict(list)
+    for i in unknown:
+        by_floor[(i.target_folder or "", i.target_floor)].append(i)
+    known_ids = {i.target_id for i in done if i.target_id is not None}
+    for (trash, floor), group in by_floor.items():
+        found = connector.locate(trash, [i.ref() for i in group], floor)
+        # An id another item of the action already owns is that item's, not a copy.
+        found = {k: v for k, v in found.items() if v not in known_ids}
+        known_ids.update(found.values())
+        for i in group:
+            i.target_id = found.get(i.server_id)
+        if found:
+            validity = connector.folder_validity(trash)
+            for i in group:
+                i.target_validity = validity
+
+
+def _put_back_items(
+    done: list[JournalItem], unknown: list[JournalItem], dry_run: bool
+) -> list[PlannedItem]:
+    """From the Trash back to where each message came from: those whose Trash id is known,
+    and in a dry run those not looked for yet (as ``?item``)."""
+    items = [
+        PlannedItem(
+            folder=i.target_folder or "", validity=i.target_validity, server_id=i.target_id,
+            size=i.size, message_id=i.message_id, change_key=i.target_change_key,
+            target_folder=i.folder,
+            origin=i.id,
+        )
+        for i in done if i.target_id is not None
+    ]
+    if unknown and dry_run:
+        items += [
+            PlannedItem(i.target_folder or "", None, f"?{i.id}", i.size, i.message_id,
+                        target_folder=i.folder, origin=i.id)
+            for i in unknown
+        ]
+    return items
+
+
+def _undo_plan(account: str, account_id: int, items: list[PlannedItem]) -> Plan:
+    """The undo as a plan (its messages and bytes by the folder they go back to)."""
+    folders: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for it in items:
+        folders[it.target_folder or ""][0] += 1
+        folders[it.target_folder or ""][1] += it.size
+    return Plan(account, account_id, "undo", items, [], target=None,
+                folders={p: (v[0], v[1]) for p, v in folders.items()},
+                selection=Selection())

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from mailclean import wording
 from mailclean.i18n import _, ngettext
-from mailclean.index import Index
+from mailclean.index import FolderRow, Index
 from mailclean.index.journal import (
     DONE,
     Journal,
@@ -202,6 +202,30 @@ def plan(
         )
     row = index.require_account(account)
     aid = int(row["id"])
+    known_folders = _known_folders(index, aid, selection)
+    target = trash_folder(index, aid) if kind == "trash" else None
+    trash = target if kind == "trash" else trash_or_none(index, aid)
+
+    where, args = _where(aid, selection, now or datetime.now(UTC))
+    protected_sql = (protection or Protection()).sql()
+    protect = _protect_unless_chosen(index, selection, where, protected_sql)
+    rows = index.conn.execute(
+        "SELECT m.id, f.path, f.uidvalidity, m.server_id, m.size, m.message_id, m.change_key,"
+        f" {protect}, f.role, m.flagged FROM messages m JOIN folders f ON f.id = m.folder_id"
+        f" WHERE {' AND '.join(where)} ORDER BY f.path, m.uid, m.server_id",
+        args,
+    )
+    out = Plan(account, aid, kind, [], [], target=target, permanent=permanent,
+               selection=selection)
+    _add_rows(out, rows, kind, target, trash)
+    if kind == "delete" and trash is not None:
+        _link_trash_origins(index, aid, out, trash, known_folders)
+    return out
+
+
+def _known_folders(index: Index, aid: int, selection: Selection) -> dict[str, FolderRow]:
+    """The account's folders by path; ActionError when the selection names a folder the
+    index does not know."""
     known_folders = {f.path: f for f in index.folders(aid)}
     for path in selection.folders:
         if path not in known_folders:
@@ -210,11 +234,15 @@ def plan(
                     path=path, known=", ".join(sorted(known_folders))
                 )
             )
-    target = trash_folder(index, aid) if kind == "trash" else None
-    trash = target if kind == "trash" else trash_or_none(index, aid)
+    return known_folders
 
-    where, args = _where(aid, selection, now or datetime.now(UTC))
-    protected_sql = (protection or Protection()).sql()
+
+def _protect_unless_chosen(
+    index: Index, selection: Selection, where: list[str], protected_sql: str
+) -> str:
+    """The SQL saying a message is protected: ``protected_sql``, or "0" for messages picked
+    one by one (their ids then fill the temporary table ``chosen``, and ``where`` gets
+    the condition that keeps to them)."""
     conn = index.conn
     if selection.message_ids:
         # In its own transaction: left open, it would swallow every later write of this
@@ -230,14 +258,13 @@ def plan(
         protect = "0"
     else:
         protect = protected_sql
-    rows = conn.execute(
-        "SELECT m.id, f.path, f.uidvalidity, m.server_id, m.size, m.message_id, m.change_key,"
-        f" {protect}, f.role, m.flagged FROM messages m JOIN folders f ON f.id = m.folder_id"
-        f" WHERE {' AND '.join(where)} ORDER BY f.path, m.uid, m.server_id",
-        args,
-    )
-    out = Plan(account, aid, kind, [], [], target=target, permanent=permanent,
-               selection=selection)
+    return protect
+
+
+def _add_rows(
+    out: Plan, rows: Iterable[tuple], kind: str, target: str | None, trash: str | None
+) -> None:
+    """Put the selected messages in the plan, or count why each one is left out."""
     folders: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for mid, path, validity, sid, size, msgid, change_key, is_protected, role, flagged in rows:
         if role in VIRTUAL_ROLES:
@@ -260,17 +287,22 @@ def plan(
         folders[path][0] += 1
         folders[path][1] += size
     out.folders = {p: (v[0], v[1]) for p, v in folders.items()}
-    if kind == "delete" and trash is not None:
-        # A message mailclean itself put in the Trash: the delete completes that trash
-        # action, and the freed count must not see the message twice.
-        journal = Journal(index)
-        journal.settle_targets(aid)
-        in_trash = [i for i in out.items if i.folder == trash]
-        validity = known_folders[trash].uidvalidity
-        origins = journal.trash_origins(aid, trash, validity, [i.server_id for i in in_trash])
-        for item in in_trash:
-            item.origin = origins.get(item.server_id)
-    return out
+
+
+def _link_trash_origins(
+    index: Index, aid: int, out: Plan, trash: str, known_folders: dict[str, FolderRow]
+) -> None:
+    """For a delete: each message of the Trash gets the trash action's item that put it
+    there (its origin), if any."""
+    # A message mailclean itself put in the Trash: the delete completes that trash
+    # action, and the freed count must not see the message twice.
+    journal = Journal(index)
+    journal.settle_targets(aid)
+    in_trash = [i for i in out.items if i.folder == trash]
+    validity = known_folders[trash].uidvalidity
+    origins = journal.trash_origins(aid, trash, validity, [i.server_id for i in in_trash])
+    for item in in_trash:
+        item.origin = origins.get(item.server_id)
 
 
 def trash_or_none(index: Index, account_id: int) -> str | None:

@@ -158,6 +158,45 @@ def account_add(
     if password_env and use_keyring and not maildir:
         fail(_("choose one of --password-env and --keyring"))
     source = "env" if password_env else "keyring" if use_keyring else "prompt"
+    acc = _account_config(
+        name, host=host, port=port, ews_url=ews_url, maildir=maildir, user=user,
+        address=address, email=email, auth=auth, client_id=client_id, tenant_id=tenant_id,
+        security=security, source=source, password_env=password_env,
+        insecure_tls=insecure_tls, cafile=cafile,
+    )
+    config.add(acc, replace=replace)
+    if acc.password == "keyring":
+        _require_keyring()
+        cfg.store_password(name, click.prompt(_("Password"), hide_input=True))
+    config.save()
+    if insecure_tls:
+        where = host or (ews_url or "").split("//", 1)[-1].split("/", 1)[0]
+        warning = _("warning: the TLS certificate of {host} will not be verified")
+        err.print(warning.format(host=where))
+    out.print(_("account {name} added to {path}").format(name=name, path=config.path))
+
+
+def _account_config(
+    name: str,
+    *,
+    host: str | None,
+    port: int | None,
+    ews_url: str | None,
+    maildir: Path | None,
+    user: str | None,
+    address: str | None,
+    email: str | None,
+    auth: str | None,
+    client_id: str | None,
+    tenant_id: str | None,
+    security: str,
+    source: str,
+    password_env: str | None,
+    insecure_tls: bool,
+    cafile: str | None,
+) -> cfg.AccountConfig:
+    """A Maildir, Exchange (EWS) or IMAP account from the options of `account add`;
+    ``source`` is where its password comes from ("env", "keyring" or "prompt")."""
     if maildir:
         acc = cfg.AccountConfig(name=name, kind="maildir", path=str(maildir.expanduser()))
     elif ews_url:
@@ -191,16 +230,7 @@ def account_add(
             cafile=cafile,
             address=address or (user if user and "@" in user else None),
         )
-    config.add(acc, replace=replace)
-    if acc.password == "keyring":
-        _require_keyring()
-        cfg.store_password(name, click.prompt(_("Password"), hide_input=True))
-    config.save()
-    if insecure_tls:
-        where = host or (ews_url or "").split("//", 1)[-1].split("/", 1)[0]
-        warning = _("warning: the TLS certificate of {host} will not be verified")
-        err.print(warning.format(host=where))
-    out.print(_("account {name} added to {path}").format(name=name, path=config.path))
+    return acc
 
 
 def _graph_added(acc: cfg.AccountConfig, path: Path) -> None:

@@ -9,6 +9,7 @@ from sqlite_utils.migrations import Migrations
 migrations = Migrations("mailclean")
 
 
+# Over 80 lines: one schema script, applied by name; a released migration never changes.
 @migrations()
 def m001_accounts_folders_messages(db: Database) -> None:
     """Accounts, folders with their sync state, messages and their attachments."""

@@ -128,7 +128,6 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
-# Over 80 lines: one pass that collects every bad line, in file order, for one error.
 def read_accounts(path: Path) -> list[MailboxEntry]:
     """The mailboxes of an accounts file, in file order.
 
@@ -146,6 +145,29 @@ def read_accounts(path: Path) -> list[MailboxEntry]:
             path, [_("the file is empty: a header row such as 'mailbox,team,name' is expected")]
         )
     _line, header = header_row
+    columns = _accounts_columns(path, header)
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    entries: list[MailboxEntry] = []
+    for line, fields in rows:
+        entry = _accounts_entry(line, fields, header, columns, seen)
+        if isinstance(entry, str):
+            errors.append(entry)
+        else:
+            entries.append(entry)
+    if errors:
+        raise AccountsFileError(path, errors)
+    if not entries:
+        raise AccountsFileError(path, [_("no mailbox listed under the header")])
+    return entries
+
+
+def _accounts_columns(
+    path: Path, header: list[str]
+) -> tuple[int, int, int | None, int | None]:
+    """(mailbox, team, display name, login) columns of an accounts file's header; raises
+    AccountsFileError when the mailbox or team column is missing or a password column is
+    there."""
     col_mailbox = _column(header, MAILBOX_NAMES)
     col_team = _column(header, TEAM_NAMES)
     missing = []
@@ -175,61 +197,50 @@ def read_accounts(path: Path) -> list[MailboxEntry]:
                 )
             ],
         )
-    errors: list[str] = []
-    seen: dict[str, int] = {}
-    entries: list[MailboxEntry] = []
-    for line, fields in rows:
-        if len(fields) > len(header) and any(fields[len(header) :]):
-            errors.append(
-                _(
-                    "line {line}: {n} fields but the header has {m} (a separator inside a value "
-                    "needs quotes)"
-                ).format(line=line, n=len(fields), m=len(header))
-            )
-            continue
+    return col_mailbox, col_team, col_name, col_login
 
-        def field(col: int | None, fields: list[str] = fields) -> str:
-            return fields[col] if col is not None and col < len(fields) else ""
 
-        mailbox, team = field(col_mailbox), field(col_team)
-        if not mailbox:
-            errors.append(_("line {line}: no mailbox").format(line=line))
-            continue
-        if any(c.isspace() for c in mailbox) or any(ord(c) < 32 for c in mailbox):
-            errors.append(
-                _("line {line}: mailbox {mailbox!r} contains spaces").format(
-                    line=line, mailbox=mailbox
-                )
-            )
-            continue
-        if not team:
-            errors.append(
-                _("line {line}: mailbox {mailbox} has no team").format(line=line, mailbox=mailbox)
-            )
-            continue
-        key = mailbox.lower()
-        if key in seen:
-            errors.append(
-                _("line {line}: mailbox {mailbox} is already listed on line {first}").format(
-                    line=line, mailbox=mailbox, first=seen[key]
-                )
-            )
-            continue
-        seen[key] = line
-        entries.append(
-            MailboxEntry(
-                mailbox=mailbox,
-                team=team,
-                display_name=field(col_name) or None,
-                login=field(col_login) or None,
-                line=line,
-            )
+def _accounts_entry(
+    line: int,
+    fields: list[str],
+    header: list[str],
+    columns: tuple[int, int, int | None, int | None],
+    seen: dict[str, int],
+) -> MailboxEntry | str:
+    """One row of an accounts file: its entry, or what is wrong with it. ``seen`` (the
+    line of each mailbox so far, in lower case) gets the row's mailbox when it is good."""
+    col_mailbox, col_team, col_name, col_login = columns
+    if len(fields) > len(header) and any(fields[len(header) :]):
+        return _(
+            "line {line}: {n} fields but the header has {m} (a separator inside a value "
+            "needs quotes)"
+        ).format(line=line, n=len(fields), m=len(header))
+
+    def field(col: int | None, fields: list[str] = fields) -> str:
+        return fields[col] if col is not None and col < len(fields) else ""
+
+    mailbox, team = field(col_mailbox), field(col_team)
+    if not mailbox:
+        return _("line {line}: no mailbox").format(line=line)
+    if any(c.isspace() for c in mailbox) or any(ord(c) < 32 for c in mailbox):
+        return _("line {line}: mailbox {mailbox!r} contains spaces").format(
+            line=line, mailbox=mailbox
         )
-    if errors:
-        raise AccountsFileError(path, errors)
-    if not entries:
-        raise AccountsFileError(path, [_("no mailbox listed under the header")])
-    return entries
+    if not team:
+        return _("line {line}: mailbox {mailbox} has no team").format(line=line, mailbox=mailbox)
+    key = mailbox.lower()
+    if key in seen:
+        return _("line {line}: mailbox {mailbox} is already listed on line {first}").format(
+            line=line, mailbox=mailbox, first=seen[key]
+        )
+    seen[key] = line
+    return MailboxEntry(
+        mailbox=mailbox,
+        team=team,
+        display_name=field(col_name) or None,
+        login=field(col_login) or None,
+        line=line,
+    )
 
 
 def read_credentials(path: Path) -> dict[str, Credential]:

@@ -176,7 +176,6 @@ def _measure_one(
     return outcome
 
 
-# Over 80 lines: the queue, the pool and the interruption share state (closures, one try).
 def run(
     store: SnapshotStore,
     snapshot_id: int,
@@ -203,91 +202,25 @@ def run(
     ).fetchone()
     store.set_state(snapshot_id, "running")
     progress.start(int(counts[0]), int(counts[1]))
-    attempts = _Attempts()
-    stop = threading.Event()
-    buffer: deque[PendingMailbox] = deque()
-    cursor = 0
-    exhausted = False
-    refused_first = 0
-    recorded = 0
-    in_flight: dict[Future[_Outcome], PendingMailbox] = {}
-    executor = ThreadPoolExecutor(
-        max_workers=max(1, options.concurrency), thread_name_prefix="mailclean-snapshot"
-    )
-
-    def next_entry() -> PendingMailbox | None:
-        nonlocal cursor, exhausted
-        if not buffer and not exhausted:
-            page = store.pending(snapshot_id, after=cursor, limit=PAGE)
-            if not page:
-                exhausted = True
-            else:
-                cursor = page[-1].id
-                buffer.extend(page)
-        return buffer.popleft() if buffer else None
-
-    def record(outcome: _Outcome) -> None:
-        nonlocal recorded, refused_first
-        store.record(
-            snapshot_id,
-            outcome.entry.mailbox,
-            outcome.figures,
-            error=outcome.error,
-            attempts=outcome.attempts,
-            seconds=outcome.seconds,
-        )
-        recorded += 1
-        if outcome.figures is not None:
-            summary.measured += 1
-            summary.partial += bool(outcome.figures.unreadable)
-        else:
-            summary.failed += 1
-        if outcome.refused and refused_first == recorded - 1:
-            refused_first += 1
-
+    running = _Run(store, snapshot_id, measure, options, progress, summary)
+    in_flight = running.in_flight
     try:
         while True:
-            while len(in_flight) < max(1, options.concurrency):
-                entry = next_entry()
-                if entry is None:
-                    break
-                future = executor.submit(_measure_one, entry, measure, options, attempts, stop)
-                in_flight[future] = entry
+            running.fill()
             if not in_flight:
                 break
             finished, _pending = wait(in_flight, timeout=TICK, return_when=FIRST_COMPLETED)
-            attempts.overdue(time.monotonic())
+            running.attempts.overdue(time.monotonic())
             for future in finished:
                 in_flight.pop(future)
                 outcome = future.result()
                 if outcome.interrupted:
                     continue
-                record(outcome)
-                if outcome.figures is not None and outcome.figures.unreadable:
-                    progress.unreadable(outcome.entry.mailbox, outcome.figures.unreadable)
-                progress.mailbox(outcome.entry.mailbox, outcome.figures is not None, outcome.error)
-                limit = options.stop_after_refused
-                if limit and recorded == limit and refused_first == limit:
-                    raise LoginsRefused(
-                        _(
-                            "the first {n} mailboxes all refused the login ({error}): check the "
-                            "admin user, its password and --login-format, then run again with "
-                            "--resume --retry-failed"
-                        ).format(n=limit, error=outcome.error)
-                    )
+                running.finish(outcome)
     except BaseException:
-        stop.set()
-        attempts.abort_all()
-        executor.shutdown(wait=True, cancel_futures=True)
-        # Mailboxes finished while stopping are measured all the same: keep them.
-        for future, _entry in in_flight.items():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                outcome = future.result()
-                if not outcome.interrupted and outcome.figures is not None:
-                    record(outcome)
-        store.set_state(snapshot_id, "interrupted")
+        running.interrupt()
         raise
-    executor.shutdown(wait=True)
+    running.executor.shutdown(wait=True)
     left = store.conn.execute(
         "SELECT count(*) FROM snapshot_mailboxes WHERE snapshot_id = ? AND state = 'pending'",
         [snapshot_id],
@@ -295,3 +228,109 @@ def run(
     store.set_state(snapshot_id, "complete" if left == 0 else "interrupted")
     summary.seconds = time.monotonic() - started
     return summary
+
+
+class _Run:
+    """What one run shares between its loop and its interruption: the pending mailboxes
+    read page by page, the pool and the attempts in flight, and what was recorded."""
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        snapshot_id: int,
+        measure: Measure,
+        options: RunOptions,
+        progress: SnapshotProgress,
+        summary: RunSummary,
+    ) -> None:
+        self.store = store
+        self.snapshot_id = snapshot_id
+        self.measure = measure
+        self.options = options
+        self.progress = progress
+        self.summary = summary
+        self.attempts = _Attempts()
+        self.stop = threading.Event()
+        self.buffer: deque[PendingMailbox] = deque()
+        self.cursor = 0
+        self.exhausted = False
+        self.refused_first = 0
+        self.recorded = 0
+        self.in_flight: dict[Future[_Outcome], PendingMailbox] = {}
+        self.executor = ThreadPoolExecutor(
+            max_workers=max(1, options.concurrency), thread_name_prefix="mailclean-snapshot"
+        )
+
+    def next_entry(self) -> PendingMailbox | None:
+        """The next pending mailbox, reading the store a page at a time; None at the end."""
+        if not self.buffer and not self.exhausted:
+            page = self.store.pending(self.snapshot_id, after=self.cursor, limit=PAGE)
+            if not page:
+                self.exhausted = True
+            else:
+                self.cursor = page[-1].id
+                self.buffer.extend(page)
+        return self.buffer.popleft() if self.buffer else None
+
+    def fill(self) -> None:
+        """Hand pending mailboxes to the pool until ``concurrency`` are in flight."""
+        while len(self.in_flight) < max(1, self.options.concurrency):
+            entry = self.next_entry()
+            if entry is None:
+                break
+            future = self.executor.submit(
+                _measure_one, entry, self.measure, self.options, self.attempts, self.stop
+            )
+            self.in_flight[future] = entry
+
+    def record(self, outcome: _Outcome) -> None:
+        """Write one mailbox's result to the store and count it."""
+        self.store.record(
+            self.snapshot_id,
+            outcome.entry.mailbox,
+            outcome.figures,
+            error=outcome.error,
+            attempts=outcome.attempts,
+            seconds=outcome.seconds,
+        )
+        self.recorded += 1
+        summary = self.summary
+        if outcome.figures is not None:
+            summary.measured += 1
+            summary.partial += bool(outcome.figures.unreadable)
+        else:
+            summary.failed += 1
+        if outcome.refused and self.refused_first == self.recorded - 1:
+            self.refused_first += 1
+
+    def finish(self, outcome: _Outcome) -> None:
+        """Record a mailbox measured or failed and tell the progress; raise LoginsRefused
+        when the first mailboxes all refused the login."""
+        progress, options = self.progress, self.options
+        self.record(outcome)
+        if outcome.figures is not None and outcome.figures.unreadable:
+            progress.unreadable(outcome.entry.mailbox, outcome.figures.unreadable)
+        progress.mailbox(outcome.entry.mailbox, outcome.figures is not None, outcome.error)
+        limit = options.stop_after_refused
+        if limit and self.recorded == limit and self.refused_first == limit:
+            raise LoginsRefused(
+                _(
+                    "the first {n} mailboxes all refused the login ({error}): check the "
+                    "admin user, its password and --login-format, then run again with "
+                    "--resume --retry-failed"
+                ).format(n=limit, error=outcome.error)
+            )
+
+    def interrupt(self) -> None:
+        """Stop the attempts in flight and the pool, keep the mailboxes measured while
+        stopping, and mark the snapshot interrupted."""
+        self.stop.set()
+        self.attempts.abort_all()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        # Mailboxes finished while stopping are measured all the same: keep them.
+        for future, _entry in self.in_flight.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                outcome = future.result()
+                if not outcome.interrupted and outcome.figures is not None:
+                    self.record(outcome)
+        self.store.set_state(self.snapshot_id, "interrupted")
