@@ -221,7 +221,7 @@ def resolve(given: TakeOptions, resumed: SnapshotInfo | None = None) -> TakeSett
         "rules_file": str(rules_file) if rules_file else None,
         "credentials_file": str(credentials_file) if credentials_file else None,
         "password_env": given.password_env,
-        "secret_env": secret_env,
+        **({"secret_env": secret_env} if kind == "graph" else {}),
         "concurrency": run.concurrency,
         "timeout": run.timeout,
         "retries": run.retries,
