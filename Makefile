@@ -33,7 +33,7 @@ lint: dev
 	$(PY) -m mypy
 
 test: system-deps dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: system-deps dev
 	$(PY) bench/sync.py
