@@ -29,6 +29,11 @@ def archives_note(label: str) -> str:
     ).format(label=label)
 
 
+def _through_graph(info: SnapshotInfo) -> bool:
+    """Whether the snapshot was taken through Microsoft Graph (online archives unreached)."""
+    return bool(info.options.get("access", {}).get("kind") == "graph")
+
+
 def side(info: SnapshotInfo) -> report.SnapshotSide:
     """Which snapshot one side of a comparison is, for the report."""
     return report.SnapshotSide(
@@ -36,7 +41,7 @@ def side(info: SnapshotInfo) -> report.SnapshotSide:
         info.taken_at,
         info.depth,
         complete=info.state == "complete" and info.pending == 0,
-        archives_measured=info.options.get("access", {}).get("kind") != "graph",
+        archives_measured=not _through_graph(info),
     )
 
 
@@ -98,7 +103,7 @@ def compare(ctx: click.Context, /, snapshots_path: Path | None, **given: Any) ->
             store.mailboxes(a.id), store.mailboxes(b.id), side(a), side(b)
         )
     for info in (a, b):
-        if info.options.get("access", {}).get("kind") == "graph":
+        if _through_graph(info):
             Console(stderr=True, highlight=False, soft_wrap=True).print(
                 archives_note(info.label), markup=False)
         if info.pending:

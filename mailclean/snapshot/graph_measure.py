@@ -18,11 +18,10 @@ counted as zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mailclean.connectors.base import Connector, ConnectorError, MailboxNotFound
-from mailclean.snapshot.measure import ImapMeasure, MeasureError, retryable, scrub
+from mailclean.connectors.base import Connector
+from mailclean.snapshot.measure import ImapMeasure
 from mailclean.snapshot.store import PendingMailbox
 
 #: How an admin's application signs in to Graph for a snapshot (app-only, or a token).
@@ -100,12 +99,3 @@ class GraphMeasure(ImapMeasure):
             authority_url=a.authority_url or DEFAULT_AUTHORITY_URL,
         )
         return GraphConnector(settings)
-
-    def stopper(self, connector: Connector) -> Callable[[], None]:
-        """The connector's abort: it breaks a request in flight."""
-        return connector.abort
-
-    def error(self, exc: ConnectorError, names: list[str]) -> MeasureError:
-        """As over IMAP; a mailbox the tenant does not have is not retried."""
-        missing = isinstance(exc, MailboxNotFound)
-        return MeasureError(scrub(str(exc), names), retryable(exc) and not missing)

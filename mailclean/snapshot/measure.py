@@ -348,8 +348,10 @@ class ImapMeasure:
         """Called once a connector is connected (EWS keeps the server's version)."""
 
     def error(self, exc: ConnectorError, names: list[str]) -> MeasureError:
-        """The error stored for a mailbox, and whether trying again may help."""
-        return MeasureError(scrub(str(exc), names), retryable(exc))
+        """The error stored for a mailbox, and whether trying again may help (not for a
+        mailbox the server does not have)."""
+        missing = isinstance(exc, MailboxNotFound)
+        return MeasureError(scrub(str(exc), names), retryable(exc) and not missing)
 
     def __call__(self, entry: PendingMailbox, attempt: Attempt) -> MailboxFigures:
         """Measure one mailbox (raises ConnectorError, Aborted)."""
@@ -437,11 +439,6 @@ class EwsMeasure(ImapMeasure):
 
         if self._version is None and isinstance(connector, EwsConnector):
             self._version = connector.server_build
-
-    def error(self, exc: ConnectorError, names: list[str]) -> MeasureError:
-        """As over IMAP; a mailbox the server does not have is not retried."""
-        missing = isinstance(exc, MailboxNotFound)
-        return MeasureError(scrub(str(exc), names), retryable(exc) and not missing)
 
 
 TEMP_PREFIX = "mailclean-snapshot-"

@@ -407,10 +407,8 @@ def _with_secrets(
         )
         access = replace(access, admin_password=password)
     if isinstance(access, GraphAccess) and settings.secret_env:
-        import os
-
-        value = os.environ.get(settings.secret_env)
-        if not value:
+        value = _password_from(settings.secret_env, "")
+        if not value:  # set but empty: no sign-in could use it
             raise SnapshotError(_("the variable {var} is not set").format(var=settings.secret_env))
         source = _("the environment variable {var}").format(var=settings.secret_env)
         if access.auth == "token":
