@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
@@ -25,6 +26,7 @@ from tests.dovecot import (
     MINIMAL_CAPABILITIES,
     NOMOVE_CAPABILITIES,
     Dovecot,
+    _make_certificate,
     group_processes,
 )
 
@@ -165,3 +167,13 @@ def mailutils(pytestconfig: pytest.Config) -> Iterator[Mailutils]:
     if find_imap4d() is None:
         _missing_server("GNU Mailutils imap4d")
     yield from _serve_other(pytestconfig, "mailutils", Mailutils())
+
+
+@pytest.fixture(scope="session")
+def graph_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A certificate and its key (self-signed: the certificate is its own CA) the loopback
+    Graph server serves HTTPS with; clients trust it with ``cafile=graph_tls[0]``."""
+    d = tmp_path_factory.mktemp("graph-tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    _make_certificate(cert, key)
+    return cert, key

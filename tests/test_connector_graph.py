@@ -50,7 +50,6 @@ from mailclean.index.journal import Journal
 from mailclean.model import ItemRef
 from mailclean.plugins import connector_for
 from mailclean.sync import SyncReport, sync_account
-from tests.dovecot import _make_certificate
 from tests.support.contract import GraphAdapter
 from tests.support.graph import GraphServer
 
@@ -415,17 +414,9 @@ def corpus() -> tuple[mailgen.GeneratedMessage, ...]:
     return tuple(mailgen.generate(7, messages=300))
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("graph-tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    _make_certificate(cert, key)
-    return cert, key
-
-
 @pytest.fixture
-def server(tls: tuple[Path, Path]) -> Iterator[GraphServer]:
-    with GraphServer(tls=tls, device_code_interval=1) as running:
+def server(graph_tls: tuple[Path, Path]) -> Iterator[GraphServer]:
+    with GraphServer(tls=graph_tls, device_code_interval=1) as running:
         running.register_app(CLIENT, secret=SECRET)
         running.seed(corpus(), cache=PARSED)
         yield running
@@ -438,24 +429,25 @@ def index(tmp_path: Path) -> Iterator[Index]:
     idx.close()
 
 
-def connector(server: GraphServer, tls: tuple[Path, Path] | None = None, **kw: object
+def connector(server: GraphServer, graph_tls: tuple[Path, Path] | None = None, **kw: object
               ) -> GraphConnector:
     fields: dict = dict(email=server.email, tenant_id=server.tenant_id, client_id=CLIENT,
                         auth="client-secret", client_secret=SECRET, graph_url=server.graph_url,
                         authority_url=server.authority_url, account="work", max_wait=10.0,
                         secret_source="the environment variable GRAPH_SECRET")
-    if tls is not None:
-        fields["cafile"] = str(tls[0])
+    if graph_tls is not None:
+        fields["cafile"] = str(graph_tls[0])
     fields.update(kw)
     return GraphConnector(GraphSettings(**fields), **{
         k: v for k, v in kw.items() if k in ("load_token", "save_token", "on_device_code")})
 
 
 @pytest.fixture
-def conn_factory(server: GraphServer, tls: tuple[Path, Path]) -> Callable[..., GraphConnector]:
+def conn_factory(server: GraphServer,
+                 graph_tls: tuple[Path, Path]) -> Callable[..., GraphConnector]:
     def make(**kw: object) -> GraphConnector:
         hooks = {k: kw.pop(k) for k in ("load_token", "save_token", "on_device_code") if k in kw}
-        c = connector(server, tls, **kw)
+        c = connector(server, graph_tls, **kw)
         for k, v in hooks.items():
             setattr(c, k, v)
         return c
@@ -539,12 +531,12 @@ def test_roles_from_well_known_folders(index: Index, server: GraphServer,
     assert roles["Archives/2019"] is None and roles["Projets/Délibérations"] is None
 
 
-def test_roles_do_not_depend_on_the_mailbox_language(tls: tuple[Path, Path], tmp_path: Path
+def test_roles_do_not_depend_on_the_mailbox_language(graph_tls: tuple[Path, Path], tmp_path: Path
                                                       ) -> None:
-    with GraphServer(tls=tls, locale="fr") as server:
+    with GraphServer(tls=graph_tls, locale="fr") as server:
         server.register_app(CLIENT, secret=SECRET)
         server.seed(corpus()[:100], cache=PARSED)
-        conn = connector(server, tls)
+        conn = connector(server, graph_tls)
         conn.connect()
         try:
             roles = {f.path: f.role for f in conn.list_folders()}
@@ -672,11 +664,11 @@ def test_throttling_is_waited_out_top_level_and_in_batches(
     assert_matches_server(index, server)
 
 
-def test_at_most_four_requests_in_flight(index: Index, tls: tuple[Path, Path]) -> None:
-    with GraphServer(tls=tls, latency=0.01) as server:
+def test_at_most_four_requests_in_flight(index: Index, graph_tls: tuple[Path, Path]) -> None:
+    with GraphServer(tls=graph_tls, latency=0.01) as server:
         server.register_app(CLIENT, secret=SECRET)
         server.seed(corpus(), cache=PARSED)
-        report = sync(index, connector(server, tls))
+        report = sync(index, connector(server, graph_tls))
         assert server.throttled == 0 and report.messages == len(corpus())
         assert server.peak_in_flight() == 4
 
@@ -1112,7 +1104,7 @@ def test_no_secret_or_token_in_logs(server: GraphServer,
     assert not re.search(r"Bearer \S", text)
 
 
-def test_account_add_signs_an_agent_in(server: GraphServer, tls: tuple[Path, Path],
+def test_account_add_signs_an_agent_in(server: GraphServer, graph_tls: tuple[Path, Path],
                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
@@ -1128,7 +1120,7 @@ def test_account_add_signs_an_agent_in(server: GraphServer, tls: tuple[Path, Pat
     args = ["--config", str(config), "account", "add", "agent", "--graph", "--email",
             server.email, "--tenant-id", server.tenant_id, "--client-id", CLIENT,
             "--graph-url", server.graph_url, "--authority-url", server.authority_url,
-            "--cafile", str(tls[0])]
+            "--cafile", str(graph_tls[0])]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "enter the code" in result.output and "signed in to Microsoft 365" in result.output
@@ -1165,10 +1157,10 @@ def contract_corpus() -> tuple[mailgen.GeneratedMessage, ...]:
 
 
 @pytest.fixture
-def store(tls: tuple[Path, Path]) -> Iterator[GraphAdapter]:
+def store(graph_tls: tuple[Path, Path]) -> Iterator[GraphAdapter]:
     """A mailbox holding exactly the contract suite's corpus, behind the loopback server."""
-    with GraphServer(tls=tls) as running:
-        adapter = GraphAdapter(running, tls[0])
+    with GraphServer(tls=graph_tls) as running:
+        adapter = GraphAdapter(running, graph_tls[0])
         adapter.seed(contract_corpus())
         yield adapter
 

@@ -24,7 +24,6 @@ from mailclean.connectors.base import ConnectionFailed, Connector, FolderReset, 
 from mailclean.index import Index
 from mailclean.index.journal import Journal
 from mailclean.sync import SyncReport, sync_account
-from tests.dovecot import _make_certificate as make_certificate
 from tests.ews import EwsServer
 from tests.support.contract import (
     ADAPTERS,
@@ -63,15 +62,6 @@ def contract_ews_server() -> Iterator[EwsServer]:
     """The loopback EWS server of this module (each test resets and seeds its mailbox)."""
     with EwsServer() as server:
         yield server
-
-
-@pytest.fixture(scope="session")
-def contract_graph_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A certificate and key the loopback Graph server serves HTTPS with (its own CA)."""
-    d = tmp_path_factory.mktemp("contract-graph-tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    make_certificate(cert, key)
-    return cert, key
 
 
 @pytest.fixture(params=list(ADAPTERS))

@@ -459,6 +459,18 @@ def assert_moved_exactly(before: dict[str, dict[int, tuple]], after: dict[str, d
     assert Counter(_identity(e) for m in after.values() for e in m.values()) == everything
 
 
+def heal_and_resume(box: Box, action_id: int) -> actions.Outcome:
+    """Lift every fault and finish the action with ``journal resume``: it ends done."""
+    box.proxy.heal()
+    c = box.connector()
+    try:
+        outcome = actions.resume(box.index, c, ACCOUNT, action_id)
+    finally:
+        c.close()
+    assert outcome.action.state == "done"
+    return outcome
+
+
 def assert_journal_equals_server(box: Box, action_id: int) -> None:
     after = server_messages(box.server)
     items = Journal(box.index).items(action_id)
@@ -615,13 +627,7 @@ def test_an_action_cut_for_good_is_journalled_and_resume_finishes_it(
     while box.proxy.listening and time.monotonic() < give_up:
         time.sleep(0.01)
     assert not box.proxy.listening
-    box.proxy.heal()
-    c = box.connector()
-    try:
-        outcome = actions.resume(box.index, c, ACCOUNT, row.id)
-    finally:
-        c.close()
-    assert outcome.action.state == "done"
+    outcome = heal_and_resume(box, row.id)
     assert outcome.action.count("done") == (p.messages, p.bytes)
     assert_moved_exactly(before, server_messages(box.server), chosen, "Trash")
     assert_journal_equals_server(box, row.id)
@@ -656,13 +662,7 @@ def test_a_server_dead_for_good_during_a_trash_is_given_up_in_bounded_time(
     assert f"{p.messages - row.count('done')[0]} messages still to do" in message
     assert f"mailclean journal resume {row.id} --yes" in message
     assert box.proxy.connections >= 3
-    box.proxy.heal()
-    c = box.connector()
-    try:
-        outcome = actions.resume(box.index, c, ACCOUNT, row.id)
-    finally:
-        c.close()
-    assert outcome.action.state == "done"
+    heal_and_resume(box, row.id)
     assert_moved_exactly(before, server_messages(box.server), chosen, "Trash")
     assert_journal_equals_server(box, row.id)
 
@@ -778,12 +778,6 @@ def test_a_server_that_trickles_during_a_trash_is_given_up_and_resumed(
     assert "answers too slowly" in message and "mailclean journal resume" in message
     row = Journal(box.index).actions(1)[0]
     assert row.state == "interrupted"
-    box.proxy.heal()
-    c = box.connector()
-    try:
-        outcome = actions.resume(box.index, c, ACCOUNT, row.id)
-    finally:
-        c.close()
-    assert outcome.action.state == "done"
+    heal_and_resume(box, row.id)
     assert_moved_exactly(before, server_messages(box.server), chosen, "Trash")
     assert_journal_equals_server(box, row.id)

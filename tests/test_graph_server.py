@@ -8,7 +8,6 @@ attachments).
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import subprocess
 import threading
@@ -41,9 +40,6 @@ MAIL_RW = "https://graph.microsoft.com/Mail.ReadWrite"
 DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 SIZE_EXPAND = "singleValueExtendedProperties($filter=id eq 'Long 0x0E08')"
 PARSED: dict[bytes, ParsedMessage] = {}
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
-
 
 @lru_cache(maxsize=1)
 def corpus() -> tuple[mailgen.GeneratedMessage, ...]:

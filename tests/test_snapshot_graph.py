@@ -13,7 +13,6 @@ from click.testing import CliRunner, Result
 
 from mailclean.snapshot.cli import snapshot
 from mailclean.snapshot.store import SnapshotStore
-from tests.dovecot import _make_certificate as make_certificate
 from tests.support.corpora import seeded
 from tests.support.graph import GraphServer
 
@@ -28,18 +27,10 @@ MAILBOXES = {  # mailbox -> (team, seed, messages)
 OUTSIDE = "elu.d@mairie.example"
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("graph-snapshot-tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    make_certificate(cert, key)
-    return cert, key
-
-
 @pytest.fixture
-def server(tls: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphServer]:
+def server(graph_tls: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphServer]:
     monkeypatch.setenv("APP_SECRET", SECRET)
-    with GraphServer(tls=tls) as running:
+    with GraphServer(tls=graph_tls) as running:
         running.register_app(CLIENT, secret=SECRET, application_permissions=("Mail.Read",),
                              allowed_mailboxes=set(MAILBOXES))
         for email, (_team, seed, count) in MAILBOXES.items():
@@ -74,8 +65,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, server: GraphServer, tls: tuple[Path, Path]) -> Cli:
-    c = Cli(tmp_path, server, tls[0])
+def cli(tmp_path: Path, server: GraphServer, graph_tls: tuple[Path, Path]) -> Cli:
+    c = Cli(tmp_path, server, graph_tls[0])
     c.staff()
     return c
 

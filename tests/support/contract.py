@@ -643,9 +643,9 @@ def _ews(request: pytest.FixtureRequest) -> Adapter:
 def _graph(request: pytest.FixtureRequest) -> Adapter:
     from tests.support.graph import GraphServer
 
-    server = GraphServer(tls=request.getfixturevalue("contract_graph_tls")).start()
+    server = GraphServer(tls=request.getfixturevalue("graph_tls")).start()
     request.addfinalizer(server.stop)
-    return GraphAdapter(server, request.getfixturevalue("contract_graph_tls")[0])
+    return GraphAdapter(server, request.getfixturevalue("graph_tls")[0])
 
 
 #: Connector name -> how to build its adapter for one test (given the test's request).
